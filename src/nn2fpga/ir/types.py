@@ -1,0 +1,321 @@
+"""Fixed-point types: the one NumPy model of Xilinx `ap_fixed` conversion.
+
+`FixedType` is a frozen value object. It renders and parses the C++ spellings
+(`ap_fixed<16,6,AP_RND_CONV,AP_SAT>`, `ap_ufixed<8,0>`, `ap_int<8>`, `fixed<16,6>`) and owns
+`to_raw` / `from_raw` / `quantize`, vectorized, for every rounding and overflow mode, bit for bit
+what the C++ headers under `templates/` and the Xilinx reference headers compute when a double is
+assigned to the type. Type arithmetic (`product_type`, `sum_type`, `union_type`) are pure
+functions beside it, following the Xilinx result-type rules.
+
+A value of type `FixedType(W, I, signed)` is `raw * 2**-(W - I)` with `raw` a W-bit integer.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_WIDTH = 64  # widest declared type: one value fits a 64-bit word
+MAX_INTERMEDIATE_WIDTH = 128  # exact products of two 64-bit values (C++ side: __int128)
+
+
+class Rounding(str, enum.Enum):
+    """Xilinx quantization modes (what happens to bits below the lsb)."""
+
+    TRN = "AP_TRN"  # toward -inf (drop bits)
+    TRN_ZERO = "AP_TRN_ZERO"  # toward zero
+    RND = "AP_RND"  # nearest, ties toward +inf
+    RND_ZERO = "AP_RND_ZERO"  # nearest, ties toward zero
+    RND_MIN_INF = "AP_RND_MIN_INF"  # nearest, ties toward -inf
+    RND_INF = "AP_RND_INF"  # nearest, ties away from zero
+    RND_CONV = "AP_RND_CONV"  # nearest, ties to even
+
+
+class Overflow(str, enum.Enum):
+    """Xilinx overflow modes (what happens to values outside the range)."""
+
+    WRAP = "AP_WRAP"  # keep the low W bits
+    SAT = "AP_SAT"  # clamp to min / max
+    SAT_ZERO = "AP_SAT_ZERO"  # set to zero
+    SAT_SYM = "AP_SAT_SYM"  # clamp to -max / max (signed), as AP_SAT for unsigned
+
+
+_TYPE_RE = re.compile(
+    r"^\s*(?P<ap>ap_)?(?P<u>u)?(?P<kind>fixed|int)\s*<\s*(?P<args>[^<>]*)>\s*$",
+)
+
+
+def _mode(enum_cls: type[enum.Enum], text: str, spelled: str) -> enum.Enum:
+    name = text.strip().upper()
+    if not name.startswith("AP_"):
+        name = "AP_" + name
+    for member in enum_cls:
+        if member.value == name:
+            return member
+    allowed = ", ".join(m.value for m in enum_cls)
+    raise ValueError(f"invalid precision {spelled!r}: unknown mode {text.strip()!r} (allowed: {allowed})")
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """A fixed-point (or integer) type as Vitis HLS sees it.
+
+    width: total bits W (1..64 for declared types; up to 128 for exact intermediate results).
+    integer: integer bits I, sign bit included for signed types; may be negative or exceed W.
+    int_type: render as `ap_int<W>` / `ap_uint<W>` (requires integer == width and default modes).
+    """
+
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: Rounding = Rounding.TRN
+    overflow: Overflow = Overflow.WRAP
+    int_type: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.width, int) or not 1 <= self.width <= MAX_INTERMEDIATE_WIDTH:
+            raise ValueError(f"invalid width {self.width!r}: widths 1..{MAX_WIDTH} are supported")
+        if not isinstance(self.integer, (int, np.integer)):
+            raise ValueError(f"invalid integer bits {self.integer!r}: must be an integer")
+        object.__setattr__(self, "integer", int(self.integer))
+        object.__setattr__(self, "rounding", Rounding(self.rounding))
+        object.__setattr__(self, "overflow", Overflow(self.overflow))
+        if self.int_type and (
+            self.integer != self.width or self.rounding != Rounding.TRN or self.overflow != Overflow.WRAP
+        ):
+            raise ValueError("ap_int types have integer == width and default modes")
+
+    # ---- construction -------------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str) -> FixedType:
+        """Parse `ap_fixed<W,I[,Q[,O[,N]]]>`, `ap_ufixed<...>`, `ap_int<W>`, `ap_uint<W>`, `fixed<...>`, `int<W>`."""
+        if isinstance(text, FixedType):
+            return text
+        allowed = "ap_fixed<W,I[,Q,O]>, ap_ufixed<W,I[,Q,O]>, ap_int<W>, ap_uint<W>, fixed<W,I>, ufixed<W,I>, int<W>"
+        m = _TYPE_RE.match(str(text))
+        if m is None:
+            raise ValueError(f"invalid precision {text!r}: expected one of {allowed}")
+        args = [a.strip() for a in m["args"].split(",")] if m["args"].strip() else []
+        signed = m["u"] is None
+        try:
+            nums = [int(a) for a in args[:2]]
+        except ValueError:
+            raise ValueError(f"invalid precision {text!r}: width and integer bits must be integers") from None
+        if m["kind"] == "int":
+            if len(args) != 1:
+                raise ValueError(f"invalid precision {text!r}: integer types take one parameter, e.g. ap_int<8>")
+            width = nums[0]
+            cls._check_declared_width(width, text)
+            return cls(width, width, signed, int_type=True)
+        if not 2 <= len(args) <= 5:
+            raise ValueError(f"invalid precision {text!r}: expected one of {allowed}")
+        width, integer = nums
+        cls._check_declared_width(width, text)
+        rounding = _mode(Rounding, args[2], text) if len(args) > 2 else Rounding.TRN
+        overflow = _mode(Overflow, args[3], text) if len(args) > 3 else Overflow.WRAP
+        if len(args) == 5 and args[4] != "0":
+            raise ValueError(f"invalid precision {text!r}: only 0 saturation bits (the 5th parameter) are supported")
+        return cls(width, integer, signed, rounding, overflow)
+
+    @staticmethod
+    def _check_declared_width(width: int, text: str) -> None:
+        if not 1 <= width <= MAX_WIDTH:
+            raise ValueError(f"invalid precision {text!r}: width {width} is outside 1..{MAX_WIDTH}")
+
+    def with_modes(self, rounding: Rounding | str | None = None, overflow: Overflow | str | None = None) -> FixedType:
+        """The same bits with other rounding / overflow modes."""
+        return FixedType(
+            self.width,
+            self.integer,
+            self.signed,
+            Rounding(rounding) if rounding is not None else self.rounding,
+            Overflow(overflow) if overflow is not None else self.overflow,
+        )
+
+    # ---- rendering ----------------------------------------------------------------------------------
+
+    def cpp(self) -> str:
+        """The C++ spelling; modes are omitted where they are the defaults."""
+        if self.int_type:
+            return f"ap_{'' if self.signed else 'u'}int<{self.width}>"
+        base = f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}"
+        if self.overflow != Overflow.WRAP:
+            return f"{base},{self.rounding.value},{self.overflow.value}>"
+        if self.rounding != Rounding.TRN:
+            return f"{base},{self.rounding.value}>"
+        return base + ">"
+
+    def __str__(self) -> str:
+        return self.cpp()
+
+    # ---- properties ---------------------------------------------------------------------------------
+
+    @property
+    def frac(self) -> int:
+        """Fractional bits F = W - I (may be negative)."""
+        return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return math.ldexp(1.0, -self.frac)
+
+    @property
+    def raw_min(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def raw_max(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def min(self) -> float:
+        return math.ldexp(float(self.raw_min), -self.frac)
+
+    @property
+    def max(self) -> float:
+        return math.ldexp(float(self.raw_max), -self.frac)
+
+    def contains(self, other: FixedType) -> bool:
+        """True when every value of `other` is exactly representable here (modes ignored)."""
+        return (
+            self.frac >= other.frac
+            and (self.signed or not other.signed)
+            and self.integer - self.signed >= other.integer - other.signed
+        )
+
+    # ---- conversion (the NumPy model of assigning a double) ----------------------------------------
+
+    def to_raw(self, x: np.ndarray | float) -> np.ndarray:
+        """Raw W-bit integers of `x` converted to this type, exactly as C++ `T(double)` does.
+
+        Returns int64 (uint64 for an unsigned 64-bit type). NaN raises ValueError.
+        """
+        if self.width > MAX_WIDTH:
+            raise ValueError(f"{self}: to_raw supports widths up to {MAX_WIDTH}")
+        x = np.asarray(x, dtype=np.float64)
+        if np.isnan(x).any():
+            raise ValueError(f"cannot convert NaN to {self}")
+        # x = M * 2**e exactly, with |M| < 2**53 an integer; +-inf behaves as +-2**1024 (the IEEE bits).
+        finite = np.isfinite(x)
+        m, e = np.frexp(np.where(finite, x, np.copysign(0.5, x)))
+        e = np.where(finite, e, 1025)
+        mant = np.ldexp(m, 53).astype(np.int64)
+        shift = (e - 53 + self.frac).astype(np.int64)  # value * 2**F = mant * 2**shift
+
+        # Right shifts (drop bits, then round). Shifting by 62 already gives floor() for any |mant| < 2**53.
+        down = np.minimum(np.maximum(-shift, 1), 62)
+        q = mant >> down
+        rem = mant & ((np.int64(1) << down) - 1)
+        half = np.int64(1) << (down - 1)
+        q = q + self._round_increment(q, rem, half, mant < 0)
+        q = np.where(shift < 0, q, 0)
+
+        # Left shifts are exact; the result may be far out of range, so compare in float64 (exact here:
+        # the value is an integer times a power of two, and the bounds 2**k are exact too).
+        with np.errstate(over="ignore"):
+            qf = np.where(shift < 0, q.astype(np.float64), np.ldexp(mant.astype(np.float64), np.maximum(shift, 0)))
+        # Low 64 bits of the integer value, for AP_WRAP.
+        up = np.clip(shift, 0, 63)
+        wrapped_u = np.where(
+            shift < 0,
+            q.view(np.uint64),
+            np.where(shift < 64, mant.view(np.uint64) << up.astype(np.uint64), np.uint64(0)),
+        )
+        raw = self._sign_extend(wrapped_u)
+
+        top = math.ldexp(1.0, self.width - 1 if self.signed else self.width)  # raw_max + 1
+        bottom = -top if self.signed else 0.0
+        over = qf >= top
+        under = qf < bottom
+        if self.overflow == Overflow.SAT_SYM and self.signed:
+            under = under | (qf == bottom)  # Xilinx turns the exact minimum into -max as well
+        if self.overflow != Overflow.WRAP:
+            hi, lo = (np.array(v).astype(raw.dtype) for v in self._saturation_values())
+            raw = np.where(over, hi, np.where(under, lo, raw))
+        return raw
+
+    def _round_increment(self, q: np.ndarray, rem: np.ndarray, half: np.ndarray, negative: np.ndarray) -> np.ndarray:
+        """0/1 to add to floor(value) given the dropped bits (rem out of 2*half)."""
+        r = self.rounding
+        above, tie, nonzero = rem > half, rem == half, rem != 0
+        if r == Rounding.TRN:
+            inc = np.zeros_like(nonzero)
+        elif r == Rounding.TRN_ZERO:
+            inc = negative & nonzero
+        elif r == Rounding.RND:
+            inc = above | tie
+        elif r == Rounding.RND_ZERO:
+            inc = above | (tie & negative)
+        elif r == Rounding.RND_MIN_INF:
+            inc = above
+        elif r == Rounding.RND_INF:
+            inc = above | (tie & ~negative)
+        else:  # RND_CONV: ties to even
+            inc = above | (tie & ((q & 1) == 1))
+        return inc.astype(np.int64)
+
+    def _sign_extend(self, u: np.ndarray) -> np.ndarray:
+        """Low W bits of uint64 `u` as this type's raw integers (two's complement for signed)."""
+        w = self.width
+        if w < 64:
+            mask = np.uint64((1 << w) - 1)
+            u = u & mask
+            if self.signed:
+                u = np.where((u >> np.uint64(w - 1)) & np.uint64(1) == 1, u | ~mask, u)
+        return u.view(np.int64) if self.signed or w < 64 else u
+
+    def _saturation_values(self) -> tuple[int, int]:
+        """(value on overflow, value on underflow) as raw integers of the output dtype."""
+        if self.overflow == Overflow.SAT_ZERO:
+            return 0, 0
+        if self.overflow == Overflow.SAT_SYM and self.signed:
+            return self.raw_max, self.raw_min | 1  # -max; for W=1 Xilinx yields raw 1 (value -1)
+        return self.raw_max, self.raw_min
+
+    def from_raw(self, raw: np.ndarray | int) -> np.ndarray:
+        """Values of raw integers as float64 (exact for widths up to 53 bits)."""
+        return np.ldexp(np.asarray(raw).astype(np.float64), -self.frac)
+
+    def quantize(self, x: np.ndarray | float) -> np.ndarray:
+        """`x` converted to this type and back to float64."""
+        return self.from_raw(self.to_raw(x))
+
+
+# ---- type arithmetic (Xilinx result-type rules) -------------------------------------------------------
+
+
+def _plus_integer(a: FixedType, b: FixedType) -> int:
+    return max(a.integer + (b.signed and not a.signed), b.integer + (a.signed and not b.signed))
+
+
+def product_type(a: FixedType, b: FixedType) -> FixedType:
+    """Exact type of `a * b`: W1+W2 bits, I1+I2 integer bits, signed if either is."""
+    if a.int_type and b.int_type:
+        return FixedType(a.width + b.width, a.width + b.width, a.signed or b.signed, int_type=True)
+    return FixedType(a.width + b.width, a.integer + b.integer, a.signed or b.signed)
+
+
+def union_type(a: FixedType, b: FixedType) -> FixedType:
+    """Smallest type holding every value of `a` and of `b` exactly."""
+    integer = _plus_integer(a, b)
+    frac = max(a.frac, b.frac)
+    return FixedType(integer + frac, integer, a.signed or b.signed)
+
+
+def add_type(a: FixedType, b: FixedType) -> FixedType:
+    """Exact type of `a + b`, one bit above `union_type` (the Xilinx `+` rule)."""
+    u = union_type(a, b)
+    return FixedType(u.width + 1, u.integer + 1, u.signed, int_type=a.int_type and b.int_type)
+
+
+def sum_type(t: FixedType, n_terms: int) -> FixedType:
+    """Exact type of a sum of `n_terms` values of type `t`: ceil(log2(n)) more integer bits."""
+    if n_terms < 1:
+        raise ValueError(f"sum_type needs at least one term, got {n_terms}")
+    grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
+    return FixedType(t.width + grow, t.integer + grow, t.signed, int_type=t.int_type)
