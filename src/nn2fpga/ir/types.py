@@ -277,6 +277,37 @@ class FixedType:
             return self.raw_max, self.raw_min | 1  # -max; for W=1 Xilinx yields raw 1 (value -1)
         return self.raw_max, self.raw_min
 
+    def cast_raw(self, raw: np.ndarray, frac: int) -> np.ndarray:
+        """Raw integers of this type for the exact values `raw * 2**-frac` (int64 `raw`), as a C++ cast
+        from a fixed-point type with `frac` fractional bits does. Exact for any 64-bit `raw`."""
+        raw = np.asarray(raw, dtype=np.int64)
+        if raw.size == 0 or np.abs(raw).max() < 2**53:  # exactly representable as float64
+            return self.to_raw(np.ldexp(raw.astype(np.float64), -frac))
+        flat = [self._cast_int(int(v), frac) for v in raw.ravel()]
+        return np.array(flat, dtype=np.uint64 if (self.width == 64 and not self.signed) else np.int64).reshape(raw.shape)
+
+    def _cast_int(self, v: int, frac: int) -> int:
+        """Scalar Python-int version of the conversion (for values wider than float64)."""
+        shift = self.frac - frac
+        if shift >= 0:
+            q = v << shift
+        else:
+            d = -shift
+            q, rem, half = v >> d, v & ((1 << d) - 1), 1 << (d - 1)
+            obj = [np.array([n], dtype=object) for n in (q, rem, half)]  # Python ints: no 64-bit limit
+            q += int(self._round_increment(*obj, np.array([v < 0]))[0])
+        lo, hi = self.raw_min, self.raw_max
+        sym = self.overflow == Overflow.SAT_SYM and self.signed
+        if q > hi or q < lo or (sym and q == lo):
+            if self.overflow == Overflow.WRAP:
+                q &= (1 << self.width) - 1
+                if self.signed and q >> (self.width - 1):
+                    q -= 1 << self.width
+            else:
+                over_v, under_v = self._saturation_values()
+                q = over_v if q > hi else under_v
+        return q
+
     def from_raw(self, raw: np.ndarray | int) -> np.ndarray:
         """Values of raw integers as float64 (exact for widths up to 53 bits)."""
         return np.ldexp(np.asarray(raw).astype(np.float64), -self.frac)

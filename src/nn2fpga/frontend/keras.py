@@ -1,0 +1,469 @@
+"""Keras frontend: a Keras 3 or tf_keras (Keras 2) model -> `nn2fpga.ir.graph.Graph`.
+
+`load_model` takes an in-memory model or a path (`.keras`, `.h5`, SavedModel directory) and picks
+Keras 3 or tf_keras from the model object or the file itself (never from what happens to be
+installed). Before anything is deserialized, the stored config is scanned and Lambda layers are
+refused, so no code from the file runs; `.keras` files are also loaded with `safe_mode=True`.
+
+`from_keras` walks the model's functional graph (inbound nodes, so Sequential and Functional
+models are one case) from the outputs back to the inputs and converts each layer call with one
+function per Keras class (`CONVERTERS`). A converter returns the IR layers for that call, chained
+in order (the first consumes the call's inputs); an empty list is an inference no-op whose output
+is its input. Shapes exclude the batch dimension; `types` stay empty for the quantize flow.
+
+TensorFlow / Keras are imported inside functions only, so `import nn2fpga` stays TF-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nn2fpga.errors import ModelError
+from nn2fpga.ir.graph import Graph, GraphError
+from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape
+
+ACCEPTED = "expected a .keras or .h5 file or a SavedModel directory"
+KERAS3, TF_KERAS = "keras", "tf_keras"  # the two flavors, named by their top-level module
+
+# ---- loading ---------------------------------------------------------------------------------------------
+
+
+def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any:
+    """The Keras model behind `source`: an in-memory Keras 3 / tf_keras model, or a path to one.
+
+    `custom_objects` goes to the Keras loader (QKeras layers and quantizers, for instance).
+    Raises ModelError naming the file for missing, unreadable or unsafe (Lambda) models.
+    """
+    if _flavor_of(source) is not None:
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise ModelError(f"cannot convert a {type(source).__name__}: expected a Keras model, or a path ({ACCEPTED})")
+    path = Path(source)
+    if not path.exists():
+        raise ModelError(f"{path}: no such file or directory ({ACCEPTED})")
+    if path.is_dir():
+        flavor, config, loader_kwargs = TF_KERAS, _saved_model_config(path), {}
+    else:
+        flavor, config, loader_kwargs = _file_config(path)
+    _refuse_lambdas(config, path)
+    module = importlib.import_module(flavor)
+    loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
+    try:
+        return loader(str(path), custom_objects=custom_objects, compile=False, **loader_kwargs)
+    except Exception as e:  # Keras raises anything from ValueError to KeyError on bad files
+        raise ModelError(f"{path}: {flavor} could not load the model: {e}") from e
+
+
+def _file_config(path: Path) -> tuple[str, Any, dict[str, Any]]:
+    """(flavor, model config, extra loader arguments) of a `.keras` zip or an `.h5` file, sniffed by content."""
+    import h5py
+
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+                config = json.loads(z.read("config.json"))
+                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
+            raise ModelError(f"{path}: not a valid .keras file ({e}); {ACCEPTED}") from e
+        flavor = _flavor_of_version(meta.get("keras_version", "3"))
+        return flavor, config, {"safe_mode": True}
+    if h5py.is_hdf5(path):
+        try:
+            with h5py.File(path, "r") as f:
+                version, raw = f.attrs.get("keras_version", "2"), f.attrs.get("model_config")
+        except OSError as e:
+            raise ModelError(f"{path}: not a readable .h5 file ({e}); {ACCEPTED}") from e
+        if raw is None:
+            raise ModelError(f"{path}: the .h5 file holds no model_config (weights only?); save the whole model")
+        version = version.decode() if isinstance(version, bytes) else str(version)
+        flavor = _flavor_of_version(version)
+        return flavor, json.loads(raw.decode() if isinstance(raw, bytes) else raw), {}
+    raise ModelError(f"{path}: neither a .keras (zip) nor an .h5 (HDF5) file; {ACCEPTED}")
+
+
+def _saved_model_config(path: Path) -> list[Any]:
+    """The per-object Keras configs stored in a tf_keras SavedModel directory."""
+    if not (path / "saved_model.pb").is_file():
+        raise ModelError(f"{path}: a directory without saved_model.pb is not a SavedModel; {ACCEPTED}")
+    if not (path / "keras_metadata.pb").is_file():
+        raise ModelError(f"{path}: a SavedModel without keras_metadata.pb was not saved by Keras; {ACCEPTED}")
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    meta = saved_metadata_pb2.SavedMetadata()
+    try:
+        meta.ParseFromString((path / "keras_metadata.pb").read_bytes())
+        return [json.loads(node.metadata) for node in meta.nodes]
+    except Exception as e:  # protobuf DecodeError, JSON errors
+        raise ModelError(f"{path}: unreadable keras_metadata.pb ({e}); {ACCEPTED}") from e
+
+
+def _refuse_lambdas(config: Any, path: Path) -> None:
+    """Raise ModelError if the stored config holds a Lambda layer or a serialized Python lambda."""
+    for owner, cls in _classes(config, owner="the model"):
+        if cls in ("Lambda", "__lambda__"):
+            what = f"layer {owner!r} (Lambda)" if cls == "Lambda" else f"layer {owner!r} (a Python lambda)"
+            raise ModelError(f"{path}: {what} runs arbitrary Python code; nn2fpga refuses it without loading the file")
+
+
+def _classes(config: Any, owner: str) -> Iterator[tuple[str, str]]:
+    """(enclosing layer name, class_name) of every serialized object in a config tree."""
+    if isinstance(config, dict):
+        inner = config.get("config")
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            owner = inner["name"]
+        if isinstance(config.get("class_name"), str):
+            yield owner, config["class_name"]
+        for value in config.values():
+            yield from _classes(value, owner)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _classes(value, owner)
+
+
+def _flavor_of_version(version: str) -> str:
+    """Keras 3 for keras_version 3.x and later, else tf_keras (Keras 2)."""
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError:
+        major = 2
+    return KERAS3 if major >= 3 else TF_KERAS
+
+
+def _flavor_of(obj: Any) -> str | None:
+    """KERAS3 / TF_KERAS for Keras models (subclasses included, by the defining modules), else None."""
+    for cls in type(obj).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root in (KERAS3, TF_KERAS) and cls.__name__ in ("Model", "Functional", "Sequential"):
+            return root
+    return None
+
+
+# ---- walking the functional graph ------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One application of a Keras layer, as a converter sees it."""
+
+    layer: Any
+    inputs: list[str]  # IR names of the layers producing the inputs, in order
+    in_shapes: list[tuple[int, ...]]  # input shapes without batch
+    shape: tuple[int, ...]  # output shape without batch
+    flavor: str  # KERAS3 or TF_KERAS
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def where(self) -> str:
+        return f"layer {self.name!r} ({type(self.layer).__name__})"
+
+
+Converter = Callable[[Call], list[Layer]]
+
+
+def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, Any] | None = None) -> Graph:
+    """Convert a Keras model (in memory or a path; see `load_model`) into a Graph named `name` or model.name."""
+    model = load_model(source, custom_objects)
+    flavor = _flavor_of(model)
+    inputs, outputs = _model_io(model)
+    graph = Graph(name or model.name)
+    produced: dict[tuple[int, int, int], str] = {}  # Keras tensor (history) -> IR layer holding its value
+
+    # 1. one Input per model input, in the model's order
+    for tensor in inputs:
+        layer = tensor._keras_history[0]
+        graph.add(Input(layer.name, shape=_shape(tensor, layer.name)))
+        produced[_key(tensor)] = layer.name
+
+    # 2. every other layer call, producers first
+    seen_layers: set[int] = set()
+    for layer, node in _topological_nodes(outputs):
+        if node.is_input:
+            continue  # model inputs are done; a dangling InputLayer cannot feed the outputs
+        if id(layer) in seen_layers:
+            raise ModelError(f"layer {layer.name!r} is applied more than once; shared layers are not supported")
+        seen_layers.add(id(layer))
+        ins, outs = _node_inputs(node), _flat(node.output_tensors)
+        inputs_ir, in_shapes = [produced[_key(t)] for t in ins], [_shape(t, layer.name) for t in ins]
+        call = Call(layer, inputs_ir, in_shapes, _shape(outs[0], layer.name), flavor)
+        last = _add(graph, call, _converter(call)(call))
+        produced.update((_key(t), last) for t in outs)
+
+    # 3. the outputs, by the IR layer now holding each output value
+    graph.outputs = [produced[_key(t)] for t in outputs]
+    graph.lint()
+    return graph
+
+
+def _add(graph: Graph, call: Call, converted: list[Layer]) -> str:
+    """Add the IR layers of one call, chained; the name of the layer holding the call's output."""
+    if not converted:  # inference no-op: its output is its input
+        if len(call.inputs) != 1:
+            raise ModelError(f"{call.where}: a no-op with {len(call.inputs)} inputs")
+        return call.inputs[0]
+    prev = call.inputs
+    for ir_layer in converted:
+        try:
+            graph.add(ir_layer, prev)
+        except GraphError as e:  # a fused activation named like another Keras layer
+            raise ModelError(f"{call.where}: cannot name its IR layer {ir_layer.name!r}: {e}; rename a layer") from e
+        prev = [ir_layer.name]
+    return prev[0]
+
+
+def _model_io(model: Any) -> tuple[list[Any], list[Any]]:
+    """The model's input and output Keras tensors; ModelError for unbuilt or subclassed models."""
+    try:
+        inputs, outputs = _flat(model.inputs), _flat(model.outputs)
+    except (AttributeError, ValueError):
+        inputs, outputs = [], []
+    if not inputs or not outputs or not all(hasattr(t, "_keras_history") for t in inputs + outputs):
+        raise ModelError(
+            f"model {model.name!r} ({type(model).__name__}) has no layer graph: only Sequential models with a known "
+            "input shape and Functional models are supported (not subclassed models)"
+        )
+    return inputs, outputs
+
+
+def _topological_nodes(outputs: list[Any]) -> list[tuple[Any, Any]]:
+    """(layer, node) pairs reachable from `outputs`, every node after the nodes feeding it."""
+    order: list[tuple[Any, Any]] = []
+    done: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(t, False) for t in reversed(outputs)]
+    while stack:  # iterative depth-first post-order (deep models exceed the recursion limit)
+        tensor, expanded = stack.pop()
+        layer, node_index, _ = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append((layer, node))
+            continue
+        stack.append((tensor, True))
+        stack.extend((t, False) for t in reversed(_node_inputs(node)))
+    return order
+
+
+def _key(tensor: Any) -> tuple[int, int, int]:
+    """A Keras tensor's identity: (producing layer, node index, output index) from its history."""
+    layer, node_index, tensor_index = tensor._keras_history
+    return id(layer), node_index, tensor_index
+
+
+def _node_inputs(node: Any) -> list[Any]:
+    # tf_keras keeps the flat Keras inputs in `keras_inputs`; Keras 3's `input_tensors` is already flat
+    return _flat(node.keras_inputs if hasattr(node, "keras_inputs") else node.input_tensors)
+
+
+def _flat(x: Any) -> list[Any]:
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _flat(v)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _flat(v)]
+    return [] if x is None else [x]
+
+
+def _shape(tensor: Any, layer_name: str) -> tuple[int, ...]:
+    dims = tuple(tensor.shape)[1:]
+    if any(d is None for d in dims):
+        raise ModelError(f"layer {layer_name!r}: output shape {dims} has unknown dimensions; give a fixed input shape")
+    return tuple(int(d) for d in dims)
+
+
+def _converter(call: Call) -> Converter:
+    """The converter for this call's Keras class, or ModelError naming the layer and the supported list."""
+    layer = call.layer
+    cls = type(layer).__name__
+    base = importlib.import_module(call.flavor).layers.Layer
+    converter = CONVERTERS.get(cls) if isinstance(layer, base) else None
+    if converter is not None:
+        return converter
+    supported = ", ".join(sorted(CONVERTERS))
+    if cls == "Lambda":
+        raise ModelError(f"{call.where} runs arbitrary Python code and is not supported; supported: {supported}")
+    if not isinstance(layer, base):  # Keras 3 ops on Keras tensors (x * 2, keras.ops.add) are not layers
+        raise ModelError(f"operation {layer.name!r} ({cls}, a keras.ops call) is not supported; supported: {supported}")
+    raise ModelError(f"{call.where} is not supported; supported: {supported}")
+
+
+# ---- converters: one per Keras class ----------------------------------------------------------------------
+
+
+def _array(variable: Any) -> np.ndarray:
+    value = variable.numpy() if hasattr(variable, "numpy") else variable
+    return np.array(value, dtype=np.float64)
+
+
+def _noop(call: Call) -> list[Layer]:
+    return []
+
+
+def _dense(call: Call) -> list[Layer]:
+    layer, (in_shape,) = call.layer, call.in_shapes
+    if len(in_shape) != 1:
+        raise ModelError(
+            f"{call.where}: Dense on a rank-{len(in_shape)} input {in_shape} is not supported; Flatten first"
+        )
+    if getattr(layer, "quantization_mode", None):
+        raise ModelError(f"{call.where}: Keras-quantized ({layer.quantization_mode}) Dense layers are not supported")
+    bias = _array(layer.bias) if layer.use_bias else None
+    dense = Dense(call.name, shape=call.shape, weight=_array(layer.kernel), bias=bias)
+    act = _activation(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")
+    return [dense] if act.fn == "linear" else [dense, act]
+
+
+def _activation_layer(call: Call) -> list[Layer]:
+    return [_activation(call, call.layer.get_config().get("activation"), call.layer.activation, call.name)]
+
+
+def _relu(call: Call) -> list[Layer]:
+    cfg = call.layer.get_config()
+    max_value, threshold = cfg.get("max_value"), float(cfg.get("threshold") or 0.0)
+    slope = float(cfg.get("negative_slope") or 0.0)
+    if max_value is not None or threshold != 0.0 or slope < 0.0:
+        raise ModelError(
+            f"{call.where}: only ReLU() and ReLU(negative_slope>0) are supported, "
+            f"got max_value={max_value}, threshold={threshold}, negative_slope={slope}"
+        )
+    if slope > 0.0:
+        return [Activation(call.name, shape=call.shape, fn="leaky_relu", alpha=_decimal(slope))]
+    return [Activation(call.name, shape=call.shape, fn="relu")]
+
+
+def _leaky_relu(call: Call) -> list[Layer]:
+    cfg = call.layer.get_config()
+    alpha = cfg["negative_slope"] if "negative_slope" in cfg else cfg["alpha"]  # Keras 3 / tf_keras spelling
+    return [Activation(call.name, shape=call.shape, fn="leaky_relu", alpha=_decimal(alpha))]
+
+
+def _softmax(call: Call) -> list[Layer]:
+    (in_shape,) = call.in_shapes
+    if not _is_last_axis(call.layer.get_config().get("axis", -1), len(in_shape) + 1):
+        raise ModelError(f"{call.where}: softmax is supported over the last axis only")
+    return [Activation(call.name, shape=call.shape, fn="softmax")]
+
+
+def _batchnorm(call: Call) -> list[Layer]:
+    layer, (in_shape,) = call.layer, call.in_shapes
+    if not _is_last_axis(layer.axis, len(in_shape) + 1):
+        raise ModelError(f"{call.where}: BatchNormalization over axis {layer.axis} is not supported (last axis only)")
+    channels = in_shape[-1]
+    gamma = _array(layer.gamma) if layer.scale else np.ones(channels)
+    beta = _array(layer.beta) if layer.center else np.zeros(channels)
+    mean, var = _array(layer.moving_mean), _array(layer.moving_variance)
+    scale = gamma / np.sqrt(var + float(layer.epsilon))
+    return [BatchNorm(call.name, shape=call.shape, scale=scale, bias=beta - mean * scale)]
+
+
+def _reshape(call: Call) -> list[Layer]:
+    (in_shape,) = call.in_shapes
+    if getattr(call.layer, "data_format", "channels_last") == "channels_first" and len(in_shape) > 1:
+        raise ModelError(f"{call.where}: Flatten(data_format='channels_first') is not supported")
+    return [Reshape(call.name, shape=call.shape)]
+
+
+def _is_last_axis(axis: Any, rank: int) -> bool:
+    """True when `axis` (an int or a one-element list, batch axis counted) is the last of `rank` axes."""
+    axes = list(axis) if hasattr(axis, "__iter__") else [axis]  # tf_keras keeps a ListWrapper
+    return len(axes) == 1 and int(axes[0]) % rank == rank - 1
+
+
+CONVERTERS: dict[str, Converter] = {
+    "Activation": _activation_layer,
+    "ActivityRegularization": _noop,
+    "AlphaDropout": _noop,
+    "BatchNormalization": _batchnorm,
+    "Dense": _dense,
+    "Dropout": _noop,
+    "Flatten": _reshape,
+    "GaussianDropout": _noop,
+    "GaussianNoise": _noop,
+    "Identity": _noop,
+    "InputLayer": _noop,
+    "LeakyReLU": _leaky_relu,
+    "ReLU": _relu,
+    "Reshape": _reshape,
+    "Softmax": _softmax,
+    "SpatialDropout1D": _noop,
+    "SpatialDropout2D": _noop,
+    "SpatialDropout3D": _noop,
+}
+
+# ---- activation functions ---------------------------------------------------------------------------------
+
+_PROBE = np.array([[-4.0, -2.5, -1.0, -0.25, 0.0, 0.5, 1.0, 2.0, 4.0]], dtype=np.float32)
+
+
+def _activation(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> Activation:
+    """The IR Activation for Keras activation `spec` (its serialized name) with function `fn`.
+
+    `name` may hold "{fn}" (fused activations are named f"{layer}_{fn}"). Parameters that differ
+    between Keras versions (leaky_relu slope, hard_sigmoid slope/offset) are measured from `fn`.
+    """
+    if not isinstance(spec, str) or spec not in _ACTIVATION_PARAMS:
+        raise ModelError(
+            f"{call.where}: activation {spec!r} is not supported; supported: {', '.join(sorted(_ACTIVATION_PARAMS))}"
+        )
+    params = _ACTIVATION_PARAMS[spec](call, fn)
+    return Activation(name.format(fn=spec), shape=call.shape, fn=spec, **params)
+
+
+def _evaluate(call: Call, fn: Callable[[Any], Any]) -> np.ndarray:
+    """fn(_PROBE) as float64, through the model's own Keras."""
+    if call.flavor == KERAS3:
+        import keras
+
+        return np.asarray(keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(_PROBE))), dtype=np.float64)
+    import tensorflow as tf
+
+    return np.asarray(fn(tf.constant(_PROBE)).numpy(), dtype=np.float64)
+
+
+def _no_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
+    return {}
+
+
+def _leaky_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
+    y, x = _evaluate(call, fn), _PROBE.astype(np.float64)
+    return {"alpha": _decimal(y[0, 2] / x[0, 2])}  # slope at x = -1 (Keras 3 default 0.2)
+
+
+def _hard_sigmoid_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
+    y, x = _evaluate(call, fn), _PROBE.astype(np.float64)
+    offset = y[0, 4]  # f(0)
+    slope = (y[0, 6] - y[0, 4]) / x[0, 6]  # (f(1) - f(0)) / 1, inside the linear part for both versions
+    # snap to the exact constants Keras uses (float32 evaluation blurs 1/6)
+    slope = next((s for s in (1 / 6, 0.2) if abs(slope - s) < 1e-6), slope)
+    offset = 0.5 if abs(offset - 0.5) < 1e-6 else offset
+    if not np.allclose(np.clip(slope * x + offset, 0.0, 1.0), y, atol=1e-6):
+        raise ModelError(f"{call.where}: hard_sigmoid is not clip(a*x + b, 0, 1) for any a, b")
+    return {"slope": float(slope), "offset": float(offset)}
+
+
+def _decimal(value: Any) -> float:
+    """The shortest decimal that rounds to the same float32 (0.30000001192 -> 0.3): Keras stores float32."""
+    return float(str(np.float32(float(value))))
+
+
+_ACTIVATION_PARAMS: dict[str, Callable[[Call, Callable[[Any], Any]], dict[str, float]]] = {
+    "linear": _no_params,
+    "relu": _no_params,
+    "leaky_relu": _leaky_params,
+    "sigmoid": _no_params,
+    "tanh": _no_params,
+    "softmax": _no_params,
+    "hard_sigmoid": _hard_sigmoid_params,
+}

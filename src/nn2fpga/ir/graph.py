@@ -1,0 +1,179 @@
+"""The layer graph: a small API over networkx (the only module that touches networkx).
+
+Node key = layer name, node attribute `layer`. Edges carry `index`, the position of the producer
+among the consumer's inputs (order matters for Add/Concatenate). Outputs are listed explicitly.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections.abc import Iterator
+
+import networkx as nx
+
+from nn2fpga.ir.layers import Input, Layer
+
+
+class GraphError(ValueError):
+    """The graph broke an invariant (raised by `lint`)."""
+
+
+class Graph:
+    def __init__(self, name: str = "model") -> None:
+        self.name = name
+        self._g = nx.DiGraph()
+        self.outputs: list[str] = []
+
+    # ---- building -----------------------------------------------------------------------------------
+
+    def add(self, layer: Layer, inputs: list[str] | tuple[str, ...] = ()) -> Layer:
+        """Add `layer` consuming the outputs of `inputs` (in order)."""
+        if layer.name in self._g:
+            raise GraphError(f"duplicate layer name {layer.name!r}")
+        self._g.add_node(layer.name, layer=layer)
+        for i, src in enumerate(inputs):
+            if src not in self._g:
+                raise GraphError(f"layer {layer.name!r}: unknown input {src!r}")
+            self._g.add_edge(src, layer.name, index=i)
+        return layer
+
+    # ---- queries ------------------------------------------------------------------------------------
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._g
+
+    def __getitem__(self, name: str) -> Layer:
+        try:
+            return self._g.nodes[name]["layer"]
+        except KeyError:
+            raise KeyError(f"no layer named {name!r}") from None
+
+    def __len__(self) -> int:
+        return self._g.number_of_nodes()
+
+    def layers(self) -> list[Layer]:
+        """All layers in a stable topological order (ties broken by insertion order)."""
+        order = {n: i for i, n in enumerate(self._g.nodes)}
+        return [self[n] for n in nx.lexicographical_topological_sort(self._g, key=order.__getitem__)]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers())
+
+    def inputs(self) -> list[Input]:
+        return [layer for layer in self.layers() if isinstance(layer, Input)]
+
+    def producers(self, name: str) -> list[Layer]:
+        """The layers feeding `name`, in input order."""
+        edges = sorted(self._g.in_edges(name, data="index"), key=lambda e: e[2])
+        return [self[src] for src, _, _ in edges]
+
+    def producer(self, name: str) -> Layer:
+        """The single layer feeding `name`."""
+        prods = self.producers(name)
+        if len(prods) != 1:
+            raise GraphError(f"layer {name!r} has {len(prods)} inputs, expected 1")
+        return prods[0]
+
+    def users(self, name: str) -> list[Layer]:
+        """The layers consuming `name` (stable order)."""
+        return [self[dst] for dst in self._g.successors(name)]
+
+    def is_output(self, name: str) -> bool:
+        return name in self.outputs
+
+    # ---- rewriting ----------------------------------------------------------------------------------
+
+    def remove(self, name: str) -> None:
+        """Remove a single-input layer, connecting its producer to its users (and to the outputs)."""
+        src = self.producer(name).name
+        for dst in list(self._g.successors(name)):
+            self._g.add_edge(src, dst, index=self._g.edges[name, dst]["index"])
+        self.outputs = [src if o == name else o for o in self.outputs]
+        self._g.remove_node(name)
+
+    def replace(self, name: str, layer: Layer) -> None:
+        """Put `layer` in the place of `name`, keeping its edges; `layer.name` may differ."""
+        if layer.name != name:
+            if layer.name in self._g:
+                raise GraphError(f"duplicate layer name {layer.name!r}")
+            nx.relabel_nodes(self._g, {name: layer.name}, copy=False)
+            self.outputs = [layer.name if o == name else o for o in self.outputs]
+        self._g.nodes[layer.name]["layer"] = layer
+
+    def insert_after(self, name: str, layer: Layer) -> Layer:
+        """Insert single-input `layer` between `name` and all its users (and outputs)."""
+        users = list(self._g.successors(name))
+        self.add(layer, [name])
+        for dst in users:
+            index = self._g.edges[name, dst]["index"]
+            self._g.remove_edge(name, dst)
+            self._g.add_edge(layer.name, dst, index=index)
+        self.outputs = [layer.name if o == name else o for o in self.outputs]
+        return layer
+
+    def copy(self) -> Graph:
+        """A deep copy (layers and their arrays included), so passes never alias the caller's graph."""
+        return _copy.deepcopy(self)
+
+    # ---- checks -------------------------------------------------------------------------------------
+
+    def lint(self) -> None:
+        """Check the invariants every pass must keep; raises GraphError naming the layer."""
+        if not nx.is_directed_acyclic_graph(self._g):
+            raise GraphError("the graph has a cycle")
+        if not self.outputs:
+            raise GraphError("the graph has no outputs")
+        for o in self.outputs:
+            if o not in self._g:
+                raise GraphError(f"output {o!r} is not a layer")
+        for name, data in self._g.nodes(data=True):
+            layer = data.get("layer")
+            if not isinstance(layer, Layer) or layer.name != name:
+                raise GraphError(f"node {name!r} does not hold a layer of that name")
+            idx = sorted(i for _, _, i in self._g.in_edges(name, data="index"))
+            if idx != list(range(len(idx))):
+                raise GraphError(f"layer {name!r}: input indices {idx} are not 0..n-1")
+            if isinstance(layer, Input) and idx:
+                raise GraphError(f"input layer {name!r} has producers")
+            if not isinstance(layer, Input) and not idx:
+                raise GraphError(f"layer {name!r} has no inputs")
+            if "result" in layer.types and layer.types["result"] is None:
+                raise GraphError(f"layer {name!r}: result type is unset")
+
+    # ---- display ------------------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """A table of layers, kinds, shapes, result types, reuse factors and strategies."""
+        rows = [("layer", "kind", "shape", "result", "accum", "reuse", "strategy")]
+        for layer in self.layers():
+            kind = layer.kind + (f"({layer.fn})" if hasattr(layer, "fn") else "")
+            kind += f"+{layer.activation}" if getattr(layer, "activation", "linear") != "linear" else ""
+            result, accum = layer.types.get("result"), layer.types.get("accum")
+            rows.append(
+                (
+                    layer.name,
+                    kind,
+                    "x".join(map(str, layer.shape)),
+                    str(result) if result else "-",
+                    str(accum) if accum else "-",
+                    str(layer.reuse_factor) if layer.HAS_MULTIPLIERS else "-",
+                    layer.strategy if layer.HAS_MULTIPLIERS else "-",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def to_dot(self) -> str:
+        """Graphviz source of the graph (render with `dot -Tpng`)."""
+        lines = [f'digraph "{self.name}" {{', "  node [shape=record, fontname=monospace];"]
+        for layer in self.layers():
+            result = layer.types.get("result")
+            label = f"{layer.name}|{layer.kind}|{'x'.join(map(str, layer.shape))}|{result or ''}"
+            label = label.replace("<", "\\<").replace(">", "\\>")
+            lines.append(f'  "{layer.name}" [label="{{{label}}}"];')
+        for src, dst in self._g.edges:
+            lines.append(f'  "{src}" -> "{dst}";')
+        lines.append("}")
+        return "\n".join(lines) + "\n"

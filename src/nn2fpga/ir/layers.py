@@ -1,0 +1,144 @@
+"""One dataclass per layer kind.
+
+Fields are typed; weights are NumPy float64 arrays in Keras layout (Dense weight: (n_in, n_out)).
+Shapes exclude the batch dimension and are channels-last. `types` maps a role to a FixedType:
+every layer has `result`; Dense has `weight`, `bias`, `accum`; BatchNorm has `scale`, `bias`;
+table-based activations have `table` (and softmax `exp_table`, `inv_table`); leaky_relu has `alpha`,
+hard_sigmoid has `slope`, `offset`. Which roles a kind has is declared once in `TYPE_ROLES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from nn2fpga.ir.types import FixedType, product_type, sum_type, union_type
+
+STRATEGIES = ("latency", "resource")
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid")
+
+
+@dataclass(eq=False)
+class Layer:
+    """Common fields. `shape` is the output shape (no batch dimension)."""
+
+    name: str
+    shape: tuple[int, ...] = ()
+    types: dict[str, FixedType] = field(default_factory=dict)
+    reuse_factor: int = 1
+    strategy: str = "latency"
+
+    # roles of `types` this kind uses (the config keys under `Precision:` derive from these)
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result",)
+    # True for kinds that carry multipliers and so take a reuse factor / strategy
+    HAS_MULTIPLIERS: ClassVar[bool] = False
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def type_roles(self) -> tuple[str, ...]:
+        """The roles of `types` this layer uses (the keys allowed under its config `Precision:`)."""
+        return self.TYPE_ROLES
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Named constant arrays of this layer (empty for weightless kinds)."""
+        return {}
+
+
+@dataclass(eq=False)
+class Input(Layer):
+    """A model input; values enter as cast<result_t>(x) from float."""
+
+
+@dataclass(eq=False)
+class Dense(Layer):
+    """y = act(x @ weight + bias). `activation` is "linear" or "relu" (fused by a pass)."""
+
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    bias: np.ndarray | None = None
+    activation: str = "linear"
+    fused: Layer | None = None  # the Activation merged into this layer (its result precision applies)
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "accum")
+    HAS_MULTIPLIERS: ClassVar[bool] = True
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_multiplications(self) -> int:
+        return self.n_in * self.n_out
+
+    def weights(self) -> dict[str, np.ndarray]:
+        out = {"weight": self.weight}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+@dataclass(eq=False)
+class Activation(Layer):
+    """Element-wise activation, or softmax over the last axis.
+
+    alpha: leaky_relu slope for x < 0. slope/offset: hard_sigmoid = clip(slope * x + offset, 0, 1)
+    (Keras 3 uses slope 1/6, tf_keras 0.2).
+    """
+
+    fn: str = "linear"
+    alpha: float = 0.3
+    slope: float = 0.2
+    offset: float = 0.5
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "table", "exp_table", "inv_table", "alpha", "slope", "offset")
+
+    def type_roles(self) -> tuple[str, ...]:
+        return {
+            "leaky_relu": ("result", "alpha"),
+            "sigmoid": ("result", "table"),
+            "tanh": ("result", "table"),
+            "softmax": ("result", "exp_table", "inv_table"),
+            "hard_sigmoid": ("result", "slope", "offset"),
+        }.get(self.fn, ("result",))
+
+
+@dataclass(eq=False)
+class BatchNorm(Layer):
+    """y = x * scale + bias per channel (last axis); scale = gamma / sqrt(var + eps), bias = beta - mean * scale."""
+
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "scale", "bias")
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {"scale": self.scale, "bias": self.bias}
+
+
+@dataclass(eq=False)
+class Reshape(Layer):
+    """Flatten / Reshape: values unchanged (row-major order), only the shape changes.
+
+    Its result type is its input's (set by infer_precision); it has no configurable precision.
+    """
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+
+
+def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n_in: int) -> FixedType:
+    """The accumulator of a Dense/Conv that never rounds or overflows: bias + n_in exact products."""
+    return sum_type(union_type(product_type(in_t, weight_t), bias_t), n_in + 1)
+
+
+LAYER_KINDS: tuple[type[Layer], ...] = (Input, Dense, Activation, BatchNorm, Reshape)

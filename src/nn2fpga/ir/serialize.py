@@ -1,0 +1,84 @@
+"""Save and load a Graph as JSON plus .npy arrays (no pickle: loading a project never runs code)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nn2fpga.errors import UserError
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import LAYER_KINDS, Layer
+from nn2fpga.ir.types import FixedType
+
+FORMAT = 1
+_KINDS = {k.__name__: k for k in LAYER_KINDS}
+
+
+def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str) -> dict:
+    out: dict = {"kind": layer.kind}
+    for f in dataclasses.fields(layer):
+        v = getattr(layer, f.name)
+        if isinstance(v, np.ndarray):
+            key = f"{prefix}.{f.name}"
+            arrays[key] = v
+            out[f.name] = {"array": key}
+        elif isinstance(v, Layer):
+            out[f.name] = {"layer": _encode(v, arrays, f"{prefix}.{f.name}")}
+        elif f.name == "types":
+            out[f.name] = {k: t.cpp() for k, t in v.items()}
+        elif isinstance(v, tuple):
+            out[f.name] = list(v)
+        else:
+            out[f.name] = v
+    return out
+
+
+def _decode(d: dict, directory: Path) -> Layer:
+    cls = _KINDS[d["kind"]]
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        if isinstance(v, dict) and "array" in v:
+            v = np.load(directory / f"{v['array']}.npy", allow_pickle=False)
+        elif isinstance(v, dict) and "layer" in v:
+            v = _decode(v["layer"], directory)
+        elif f.name == "types":
+            v = {k: FixedType.parse(t) for k, t in v.items()}
+        elif f.name == "shape":
+            v = tuple(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def save_graph(graph: Graph, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    layers = []
+    for i, layer in enumerate(graph.layers()):
+        entry = _encode(layer, arrays, f"{i:04d}")
+        entry["inputs"] = [p.name for p in graph.producers(layer.name)]
+        layers.append(entry)
+    doc = {"format": FORMAT, "name": graph.name, "outputs": graph.outputs, "layers": layers}
+    (directory / "graph.json").write_text(json.dumps(doc, indent=1) + "\n")
+    for key, value in arrays.items():
+        np.save(directory / f"{key}.npy", value, allow_pickle=False)
+
+
+def load_graph(directory: Path) -> Graph:
+    path = Path(directory) / "graph.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable nn2fpga graph ({e})") from e
+    if doc.get("format") != FORMAT:
+        raise UserError(f"{path}: graph format {doc.get('format')!r} is not supported (expected {FORMAT})")
+    g = Graph(doc["name"])
+    for entry in doc["layers"]:
+        g.add(_decode(entry, Path(directory)), entry["inputs"])
+    g.outputs = list(doc["outputs"])
+    return g

@@ -1,0 +1,90 @@
+"""Lookup tables for sigmoid, tanh and softmax: the one place their contents and indexing are defined.
+
+Both the C++ library (templates/lib/n2f_activation.h) and the NumPy reference use these tables,
+and both compute indices the same way:
+
+    index(x) = clip(floor(x * 2**K) + OFFSET, 0, N - 1)
+
+floor(x * 2**K) is exact in fixed point (a product with a power of two, then AP_TRN = floor).
+- sigmoid / tanh: N entries over [-N / 2**(K+1), N / 2**(K+1)), OFFSET = N/2, entry i is f at
+  the bin centre (i - N/2 + 0.5) / 2**K, quantized (round to nearest) to the `table` type.
+- softmax: d = max(x) - x_i >= 0; exp entry i = exp(-i / 2**K_EXP) (bin's left edge, so the
+  maximum maps to exactly 1), OFFSET 0; s = sum of exp entries (exact), in [1, n];
+  inv entry j = 1 / (1 + (j + 0.5) / 2**K_INV), indexed by s with OFFSET -2**K_INV (that is,
+  by floor((s - 1) * 2**K_INV)); y_i = cast(e_i * inv).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nn2fpga.ir.types import FixedType
+
+TABLE_SIZE = 1024
+SIGMOID_RANGE = 8.0  # table covers [-8, 8)
+TANH_RANGE = 4.0  # table covers [-4, 4)
+EXP_RANGE = 16.0  # softmax exp table covers d in [0, 16)
+
+
+@dataclass(frozen=True)
+class Table:
+    values: np.ndarray  # float64, exactly representable in `dtype`
+    dtype: FixedType
+    k: int  # index scale 2**k
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    def index(self, x: np.ndarray) -> np.ndarray:
+        """clip(floor(x * 2**k) + offset, 0, N-1); x holds exact fixed-point values."""
+        scaled = np.floor(np.ldexp(np.asarray(x, dtype=np.float64), self.k))
+        return np.clip(scaled + self.offset, 0, self.size - 1).astype(np.int64)
+
+    def lookup(self, x: np.ndarray) -> np.ndarray:
+        return self.values[self.index(x)]
+
+
+def _k_for_range(n: int, span: float) -> int:
+    """Largest k with n / 2**k >= span (the table covers at least `span`)."""
+    return int(math.floor(math.log2(n / span)))
+
+
+def _centred(fn, n: int, span: float, t: FixedType) -> Table:
+    k = _k_for_range(n, 2 * span)
+    centres = (np.arange(n) - n // 2 + 0.5) / 2.0**k
+    return Table(t.quantize(fn(centres)), t, k, n // 2)
+
+
+def sigmoid_table(t: FixedType, n: int = TABLE_SIZE) -> Table:
+    return _centred(lambda v: 1.0 / (1.0 + np.exp(-v)), n, SIGMOID_RANGE, t)
+
+
+def tanh_table(t: FixedType, n: int = TABLE_SIZE) -> Table:
+    return _centred(np.tanh, n, TANH_RANGE, t)
+
+
+def exp_table(t: FixedType, n: int = TABLE_SIZE) -> Table:
+    k = _k_for_range(n, EXP_RANGE)
+    return Table(t.quantize(np.exp(-np.arange(n) / 2.0**k)), t, k, 0)
+
+
+def inv_table(t: FixedType, n_inputs: int, n: int = TABLE_SIZE) -> Table:
+    """1/s for s in [1, n_inputs], indexed by s - 1."""
+    k = _k_for_range(n, max(n_inputs - 1, 1))
+    return Table(t.quantize(1.0 / (1.0 + (np.arange(n) + 0.5) / 2.0**k)), t, k, -(2**k))
+
+
+def activation_tables(fn: str, types: dict[str, FixedType], n_inputs: int) -> dict[str, Table]:
+    """The tables an activation uses, keyed by the name the C++ config struct gives them."""
+    if fn == "sigmoid":
+        return {"table": sigmoid_table(types["table"])}
+    if fn == "tanh":
+        return {"table": tanh_table(types["table"])}
+    if fn == "softmax":
+        return {"exp_table": exp_table(types["exp_table"]), "inv_table": inv_table(types["inv_table"], n_inputs)}
+    return {}

@@ -1,0 +1,80 @@
+"""Pass manager: named flows of plain pass functions `pass(graph, config) -> bool` (changed).
+
+The manager copies the graph once, runs each pass, lints the graph after every pass, times the
+passes, and on failure names the pass and the chain that ran before it. `config.disabled_passes`
+switches passes off by function name. `NN2FPGA_DUMP=dir` writes the graph after every pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from nn2fpga.errors import UserError
+from nn2fpga.ir.graph import Graph
+from nn2fpga.passes.hardware import apply_reuse
+from nn2fpga.passes.optimize import fold_batchnorm, fuse_activation, remove_noops
+from nn2fpga.passes.quantize import infer_precision
+
+log = logging.getLogger(__name__)
+
+Pass = Callable[[Graph, object], bool]
+
+FLOWS: dict[str, tuple[Pass, ...]] = {
+    "optimize": (remove_noops, fold_batchnorm, fuse_activation),
+    "quantize": (infer_precision,),
+    "hardware": (apply_reuse,),
+}
+DEFAULT_FLOWS = ("optimize", "quantize", "hardware")
+ALL_PASSES = {p.__name__: p for flow in FLOWS.values() for p in flow}
+
+
+class PassError(RuntimeError):
+    """A pass raised or broke a graph invariant; the message names the pass and the chain before it."""
+
+
+def run_flows(graph: Graph, config: object, flows: Sequence[str] = DEFAULT_FLOWS) -> tuple[Graph, dict[str, float]]:
+    """Run the named flows on a copy of `graph`; returns the new graph and seconds per pass."""
+    g = graph.copy()
+    disabled = set(getattr(config, "disabled_passes", ()) or ())
+    unknown = disabled - set(ALL_PASSES)
+    if unknown:
+        raise UserError(f"DisabledPasses: unknown pass {sorted(unknown)[0]!r}; passes: {', '.join(ALL_PASSES)}")
+    dump = os.environ.get("NN2FPGA_DUMP")
+    timings: dict[str, float] = {}
+    chain: list[str] = []
+    step = 0
+    for flow in flows:
+        for p in FLOWS[flow]:
+            name = p.__name__
+            if name in disabled:
+                log.info("pass %s disabled by config", name)
+                continue
+            start = time.perf_counter()
+            try:
+                # A pass returns True while it changes the graph; run it to a fixed point.
+                for _ in range(100):
+                    if not p(g, config):
+                        break
+                g.lint()
+            except UserError:
+                raise
+            except Exception as e:
+                before = " -> ".join(chain) or "(none)"
+                raise PassError(f"pass {name!r} failed (after {before}): {e}") from e
+            timings[name] = time.perf_counter() - start
+            chain.append(name)
+            step += 1
+            log.info("pass %s: %.3f s", name, timings[name])
+            if dump:
+                _dump(g, Path(dump), step, name)
+    return g, timings
+
+
+def _dump(g: Graph, directory: Path, step: int, name: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{step:02d}_{name}.txt").write_text(g.summary() + "\n")
+    (directory / f"{step:02d}_{name}.dot").write_text(g.to_dot())

@@ -1,0 +1,113 @@
+"""Quantization passes (flow "quantize"): every tensor gets its FixedType, constants are quantized."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+from nn2fpga.errors import ConfigError
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape, exact_accumulator
+from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding, product_type
+
+log = logging.getLogger(__name__)
+
+EXACT = "exact"
+
+
+def infer_precision(g: Graph, cfg) -> bool:
+    """Set every layer's `types` from the config, compute exact accumulators, quantize constants.
+
+    Pre: the optimize flow ran (BatchNorm folded where possible, ReLU fused). Post: every layer has
+    all roles of `type_roles()` as FixedType; weights/biases/scales hold exactly representable
+    values of their types. Runs once (returns False).
+    """
+    for layer in g.layers():
+        settings = cfg.resolve(layer)
+        types = {role: settings.precision[role] for role in layer.type_roles() if role in settings.precision}
+        fused = getattr(layer, "fused", None)
+        if fused is not None:  # a fused activation's configured output type is this layer's output
+            types["result"] = cfg.resolve(fused).precision["result"]
+        in_type = g.producer(layer.name).types["result"] if not isinstance(layer, Input) else None
+        _quantize(layer, types, in_type, settings)
+        layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
+    return False
+
+
+@functools.singledispatch
+def _quantize(layer: Layer, types: dict, in_type: FixedType | None, settings) -> None:
+    """Kinds without constants: the configured types are all there is."""
+
+
+@_quantize.register
+def _(layer: Reshape, types: dict, in_type: FixedType | None, settings) -> None:
+    types["result"] = in_type  # a reshape moves values, it never converts them
+
+
+@_quantize.register
+def _(layer: Dense, types: dict, in_type: FixedType | None, settings) -> None:
+    w_t, b_t = types["weight"], types["bias"]
+    _check_range(layer, "weight", layer.weight, w_t)
+    layer.weight = w_t.quantize(layer.weight)
+    if layer.bias is not None:
+        _check_range(layer, "bias", layer.bias, b_t)
+        layer.bias = b_t.quantize(layer.bias)
+    types["input"] = in_type  # the reference and codegen need it; not a configurable role
+    prod = product_type(in_type, w_t)
+    exact = exact_accumulator(in_type, w_t, b_t, layer.n_in)
+    types["accum"] = _accumulator(layer, types.get("accum", EXACT), exact, prod, settings)
+
+
+@_quantize.register
+def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings) -> None:
+    for role in ("scale", "bias"):
+        values = getattr(layer, role)
+        _check_range(layer, role, values, types[role])
+        setattr(layer, role, types[role].quantize(values))
+
+
+@_quantize.register
+def _(layer: Activation, types: dict, in_type: FixedType | None, settings) -> None:
+    for role in ("alpha", "slope", "offset"):
+        if role in types:
+            _check_range(layer, role, np.array([getattr(layer, role)]), types[role])
+            setattr(layer, role, float(types[role].quantize(getattr(layer, role))))
+
+
+def _accumulator(layer: Dense, given: FixedType | str, exact: FixedType, prod: FixedType, settings) -> FixedType:
+    where = settings.source.get("Precision.accum", f"LayerName.{layer.name}.Precision.accum")
+    if given == EXACT:
+        if exact.width > MAX_WIDTH:
+            raise ConfigError(
+                f"{where}: layer {layer.name!r} needs a {exact.width}-bit exact accumulator ({exact}), more than "
+                f"{MAX_WIDTH}; lower the input/weight precision or set a narrower accum type"
+            )
+        return exact
+    if given.contains(exact):
+        return given
+    # Narrower than exact: the sum order then matters unless truncation and wrapping are used,
+    # which the C++ and the reference share regardless of loop order (floor and wrap commute with
+    # adding values already on the accumulator's grid).
+    if given.rounding != Rounding.TRN or given.overflow != Overflow.WRAP:
+        raise ConfigError(
+            f"{where}: accumulator {given} of layer {layer.name!r} is narrower than exact ({exact}); such "
+            f"accumulators must use AP_TRN and AP_WRAP (order-independent), or set accum: exact"
+        )
+    if prod.width > 62:
+        raise ConfigError(f"{where}: products of {prod.width} bits are too wide for a narrow accumulator")
+    log.warning("layer %s: accumulator %s is narrower than exact %s and can overflow", layer.name, given, exact)
+    return given
+
+
+def _check_range(layer: Layer, role: str, values: np.ndarray, t: FixedType) -> None:
+    if t.width > 53:
+        raise ConfigError(f"layer {layer.name!r}: {role} type {t} is wider than 53 bits (constants are float64)")
+    values = np.asarray(values, dtype=np.float64)
+    outside = (values > t.max) | (values < t.min)
+    if outside.any():
+        log.warning(
+            "layer %s: %d of %d %s values lie outside %s [%g, %g] and saturate/wrap",
+            layer.name, int(outside.sum()), values.size, role, t, t.min, t.max,
+        )

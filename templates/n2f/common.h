@@ -1,0 +1,25 @@
+// nn2fpga C++ layer library: shared definitions.
+// Everything here is synthesizable by Vitis HLS: static sizes, no dynamic memory, no recursion.
+#ifndef N2F_COMMON_H
+#define N2F_COMMON_H
+
+#include <ap_fixed.h>
+#include <ap_int.h>
+
+namespace n2f {
+
+enum strategy_t { latency = 0, resource = 1 };
+
+// Table index: clip(floor(x * 2^K) + OFFSET, 0, N - 1). floor() is exact: the product with a
+// power of two is exact and AP_TRN truncates toward -inf; saturation keeps huge x at the ends.
+// The NumPy reference (nn2fpga.ir.tables.Table.index) computes the same.
+template <int K, int OFFSET, int N, class T>
+inline int table_index(const T &x) {
+    ap_fixed<32, 32, AP_TRN, AP_SAT> f = x * ap_uint<K + 1>(1u << K);
+    long long i = (long long)f.to_int() + OFFSET;
+    return i < 0 ? 0 : (i > N - 1 ? N - 1 : (int)i);
+}
+
+}  // namespace n2f
+
+#endif
