@@ -94,7 +94,8 @@ def test_default_precision(layer: str, role: str, expected: str) -> None:
 
 def test_default_layer_settings() -> None:
     s = Config.from_yaml(None).resolve(FC1)
-    assert (s.reuse_factor, s.strategy, s.source["ReuseFactor"], s.source["Strategy"]) == (1, "latency", *["default"] * 2)
+    assert (s.reuse_factor, s.strategy) == (1, "latency")
+    assert s.source["ReuseFactor"] == s.source["Strategy"] == "default"
     assert set(s.precision) == set(FC1.type_roles())
 
 
@@ -250,6 +251,8 @@ def test_top_level_values() -> None:
          "LayerType.Dense.Precision.table: Dense has no 'table'; allowed: result, weight, bias, accum"),
         ("LayerType: {Activation: {ReuseFactor: 2}}",
          "LayerType.Activation.ReuseFactor: Activation has no multipliers, so no ReuseFactor; allowed: Precision"),
+        ("LayerType: {Reshape: {Precision: 'ap_fixed<8,3>'}}",
+         "LayerType.Reshape.Precision: Reshape has none of the roles a plain type sets; its roles: none"),
         ("LayerName: {1: {}}", "LayerName.1: layer names are strings, got int 1"),
     ],
 )  # fmt: skip
@@ -316,7 +319,12 @@ def test_from_yaml_path_and_text_agree(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("LayerName: {fc3: {}}", "LayerName.fc3: no layer named 'fc3' in model 'jet-tagger v2' (did you mean 'fc1'?)"),
+        ("LayerName: {fc1x: {}}",
+         "LayerName.fc1x: no layer named 'fc1x' in model 'jet-tagger v2' (did you mean 'fc1'?); layers: in, fc1, bn, "),
+        ("LayerName: {flat: {Precision: 'ap_fixed<8,3>'}}",
+         "LayerName.flat.Precision: Reshape has none of the roles a plain type sets; its roles: none"),
+        ("LayerName: {flat: {Precision: {result: 'ap_fixed<8,3>'}}}",
+         "LayerName.flat.Precision.result: Reshape has no 'result'; allowed: none"),
         ("LayerName: {relu1: {Precision: {accum: exact}}}",
          "LayerName.relu1.Precision.accum: Activation(relu) has no 'accum'; allowed: result"),
         ("LayerName: {tanh1: {Precision: {exp_table: 'ap_ufixed<8,1>'}}}",
@@ -379,7 +387,8 @@ def test_resolved_yaml_round_trip(name: str) -> None:
     again.bind(GRAPH)
     for layer in GRAPH:
         assert _strip(again.resolve(layer)) == _strip(cfg.resolve(layer)), layer.name
-        assert again.resolve(layer).source["Precision.result"] == f"LayerName.{layer.name}.Precision.result"
+        for role in layer.type_roles():
+            assert again.resolve(layer).source[f"Precision.{role}"] == f"LayerName.{layer.name}.Precision.{role}"
     for key in TOP_LEVEL:
         if key.name not in ("Model", "LayerType", "LayerName", "ProjectName"):
             assert getattr(again, key.attr) == getattr(cfg, key.attr)
@@ -396,14 +405,30 @@ def test_resolved_yaml_content() -> None:
         "Strategy": "Resource",
     }
     assert "ReuseFactor" not in data["LayerName"]["bn"]  # only layers with multipliers
-    assert data["Model"] == {"Precision": {"result": "ap_fixed<14,5>", "accum": "ap_fixed<32,12>",
-                                           "table": "ap_ufixed<10,1>"}, "ReuseFactor": 1, "Strategy": "Latency"}  # fmt: skip
+    model_precision = {"result": "ap_fixed<14,5>", "accum": "ap_fixed<32,12>", "table": "ap_ufixed<10,1>"}
+    assert data["Model"] == {"Precision": model_precision, "ReuseFactor": 1, "Strategy": "Latency"}
     assert "LayerType" not in data  # folded into the LayerName entries
     lines = text.splitlines()
     assert any(re.match(r"^  fc1:\s+# Dense\+relu, shape 8$", line) for line in lines)
-    assert any(re.match(r"^  flat:\s+# Reshape, shape 2x2$", line) for line in lines)
+    assert any(re.match(r"^  flat: \{\}\s+# Reshape, shape 2x2; nothing to configure$", line) for line in lines)
     for key in TOP_LEVEL:  # every top-level key written carries its comment
         assert any(line.startswith(f"{key.name}:") and "  # " in line for line in lines) or key.name == "LayerType"
+
+
+def test_resolved_yaml_of_a_compiled_graph_keeps_fused_layers() -> None:
+    # after fuse_activation the ReLU lives on as dense.fused and is still resolved by its own name
+    g = Graph("fused")
+    g.add(Input("in", (4,)))
+    relu = Activation("relu0", (3,), fn="relu")
+    g.add(Dense("fc", (3,), weight=np.zeros((4, 3)), activation="relu", fused=relu), ["in"])
+    g.outputs = ["fc"]
+    cfg = load("LayerName: {relu0: {Precision: 'ap_fixed<8,3>'}}")
+    cfg.bind(g)  # the fused layer counts as present
+    data = yaml.safe_load(cfg.resolved_yaml(g))
+    assert list(data["LayerName"]) == ["in", "fc", "relu0"]
+    again = Config.from_text(cfg.resolved_yaml(g))
+    assert again.resolve(relu).precision == {"result": t("ap_fixed<8,3>")}
+    assert "# Activation(relu), shape 3; fused into fc" in cfg.resolved_yaml(g)
 
 
 # which config
@@ -417,7 +442,9 @@ def test_to_dict_round_trip(name: str) -> None:
 
 
 def test_to_dict_normalizes_spellings() -> None:
-    cfg = load("Model: {Precision: 'fixed<8,3,RND>', Strategy: RESOURCE}\nLayerName: {fc1: {Precision: {accum: EXACT}}}")
+    cfg = load(
+        "Model: {Precision: 'fixed<8,3,RND>', Strategy: RESOURCE}\nLayerName: {fc1: {Precision: {accum: Exact}}}"
+    )
     assert cfg.to_dict() == {
         "Model": {"Precision": "ap_fixed<8,3,AP_RND>", "Strategy": "Resource"},
         "LayerName": {"fc1": {"Precision": {"accum": "exact"}}},

@@ -22,6 +22,53 @@ def _cmd_cflags(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from nn2fpga.project import convert
+
+    project = convert(args.model, config=args.config, output_dir=args.output, force=args.force, progress=True)
+    if args.summary:
+        print(project.summary())
+    print(f"wrote {project.path} (project {project.name}); next: nn2fpga predict {project.path} -i X.npy -o Y.npy")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from nn2fpga.config import Config
+    from nn2fpga.frontend.keras import from_keras
+
+    graph = from_keras(args.model)
+    cfg = Config.from_yaml(args.config)
+    cfg.bind(graph)
+    text = cfg.resolved_yaml(graph)
+    if args.output:
+        from pathlib import Path
+
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nn2fpga.project import Project
+
+    project = Project.load(args.project)
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{args.input}: not a readable .npy array ({e or type(e).__name__})") from e
+    y = project.predict(x, backend=args.backend)
+    if args.output:
+        np.save(args.output, y)
+        print(f"wrote {args.output}: {y.shape[0]} samples x {y.shape[1:]} ({args.backend})", file=sys.stderr)
+    else:
+        np.savetxt(sys.stdout, y.reshape(y.shape[0], -1), fmt="%.10g")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nn2fpga",
@@ -39,6 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
         "pkg-config --cflags. With XILINX_HLS set, the Vitis HLS include directory comes first.",
     )
     p.set_defaults(func=_cmd_cflags)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert a Keras model into a Vitis HLS project with C simulation",
+        description="Convert MODEL (.keras, .h5 or a SavedModel directory) into a project directory: firmware "
+        "C++ for Vitis HLS, build_prj.tcl, weights, the resolved config (nn2fpga.yml) and report.json.",
+    )
+    p.add_argument("model", help="model file (.keras, .h5) or SavedModel directory")
+    p.add_argument("-o", "--output", required=True, help="project directory to create")
+    p.add_argument("-c", "--config", help="YAML config (see nn2fpga config MODEL for a complete one)")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.add_argument("--summary", action="store_true", help="print a table of layers, shapes, types, reuse factors")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser(
+        "config",
+        help="write a complete, commented YAML config for a model",
+        description="Print (or write with -o) the fully resolved config of MODEL: every layer with its precision, "
+        "reuse factor and strategy. Edit it and pass it to nn2fpga convert -c.",
+    )
+    p.add_argument("model", help="model file (.keras, .h5) or SavedModel directory")
+    p.add_argument("-c", "--config", help="start from this YAML config instead of the defaults")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser(
+        "predict",
+        help="run a converted project on inputs from a .npy file",
+        description="Run the project in DIR on X.npy (shape: batch x input shape) and write Y.npy. The csim "
+        "backend runs the g++-compiled firmware; reference runs the bit-exact NumPy interpreter.",
+    )
+    p.add_argument("project", help="project directory written by nn2fpga convert")
+    p.add_argument("-i", "--input", required=True, help="input .npy file")
+    p.add_argument("-o", "--output", help="output .npy file (default: print as text)")
+    p.add_argument("--backend", choices=("csim", "reference"), default="csim")
+    p.set_defaults(func=_cmd_predict)
 
     for register in _REGISTRARS:
         register(sub)

@@ -16,7 +16,6 @@ and in `resolved_yaml`. Errors start with the YAML path and name what is allowed
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from nn2fpga.codegen.context import cpp_name
 from nn2fpga.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer
@@ -49,7 +49,7 @@ ROLES: dict[str, Role] = {
     "weight": Role(_DATA, "weights", data=True),
     "bias": Role(_DATA, "biases", data=True),
     "scale": Role(_DATA, "BatchNorm scale", data=True),
-    "accum": Role(EXACT, "accumulator; 'exact' = no product or sum is rounded or overflows", exact=True),
+    "accum": Role(EXACT, "accumulator; exact = wide enough that no product or sum is rounded", exact=True),
     "table": Role("ap_ufixed<18,1,AP_RND>", "sigmoid / tanh lookup-table entries"),
     "exp_table": Role("ap_ufixed<18,1,AP_RND>", "softmax exp(x - max) table entries"),
     "inv_table": Role("ap_ufixed<18,1,AP_RND>", "softmax 1 / sum table entries"),
@@ -114,29 +114,15 @@ def _string(value: Any, path: str) -> str:
     return value.strip()
 
 
-_CPP_KEYWORDS = frozenset(
-    "alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t char32_t class "
-    "compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype "
-    "default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline "
-    "int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public "
-    "register reinterpret_cast requires return short signed sizeof static static_assert static_cast struct "
-    "switch template this thread_local throw true try typedef typeid typename union unsigned using virtual void "
-    "volatile wchar_t while xor xor_eq main".split()
-)
-
-
 def _identifier(value: Any, path: str) -> str:
     name = _string(value, path)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in _CPP_KEYWORDS:
-        _fail(path, f"{name!r} is not a usable C++ identifier (letters, digits, _; not starting with a digit)")
+    if cpp_name(name) != name:  # the one helper that makes C++ identifiers decides what is legal
+        _fail(
+            path,
+            f"{name!r} is not a usable C++ identifier (letters, digits, _; no leading digit, C++ keyword "
+            "or 'n2f' prefix)",
+        )
     return name
-
-
-def sanitize_identifier(name: str) -> str:
-    """A legal C++ identifier from `name` (the default ProjectName from the model name)."""
-    ident = re.sub(r"\W", "_", name, flags=re.ASCII) or "myproject"
-    ident = f"m_{ident}" if ident[0].isdigit() else ident
-    return f"{ident}_" if ident in _CPP_KEYWORDS else ident
 
 
 def _positive_number(value: Any, path: str) -> float:
@@ -195,8 +181,8 @@ def _type(value: Any, path: str, role: str | None) -> FixedType | str:
         raise ConfigError(f"{path}: {e}{hint}") from e
 
 
-def _precision(value: Any, path: str, kind: type[Layer] | None) -> FixedType | dict[str, FixedType | str]:
-    """A type string (every data role) or a mapping role -> type; roles limited to `kind`'s when known."""
+def _precision(value: Any, path: str) -> FixedType | dict[str, FixedType | str]:
+    """A type string (every data role) or a mapping role -> type (roles of any kind; see `_check_fits`)."""
     if not isinstance(value, Mapping):
         if not isinstance(value, str):
             _fail(path, f"expected a type string or a mapping role -> type, got {_got(value)}")
@@ -206,8 +192,6 @@ def _precision(value: Any, path: str, kind: type[Layer] | None) -> FixedType | d
         sub = _join(path, role)
         if role not in ALL_ROLES:
             _unknown(sub, role, ALL_ROLES, "precision role")
-        if kind is not None and role not in kind.TYPE_ROLES:
-            _fail(sub, f"{kind.__name__} has no {role!r}; allowed: {', '.join(kind.TYPE_ROLES)}")
         out[role] = _type(v, sub, role)
     return out
 
@@ -223,8 +207,7 @@ def _dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[
 class Key:
     """One config key: its YAML name, checker, default, one-line doc and attribute name.
 
-    Top-level checkers take (value, path); layer-setting checkers take (value, path, kind), where
-    kind is the layer class at LayerType level and None at Model / LayerName level.
+    `check(value, path)` returns the normalized value or raises ConfigError starting with `path`.
     """
 
     name: str
@@ -241,9 +224,9 @@ class Key:
 LAYER_KEYS: tuple[Key, ...] = (
     Key("Precision", "precision", _precision, None,
         "type string (every data role) or mapping role -> type", dump=_dump_precision),
-    Key("ReuseFactor", "reuse_factor", lambda v, path, kind: _positive_int(v, path), 1,
+    Key("ReuseFactor", "reuse_factor", _positive_int, 1,
         "multipliers share each DSP this many times (1 = fully parallel)", multipliers_only=True),
-    Key("Strategy", "strategy", lambda v, path, kind: _strategy(v, path), "latency",
+    Key("Strategy", "strategy", _strategy, "latency",
         "Latency (registers, lowest latency) | Resource (BRAM weights, large layers)",
         dump=str.capitalize, multipliers_only=True),
 )
@@ -259,10 +242,26 @@ def _settings(value: Any, path: str, kind: type[Layer] | None = None) -> dict[st
         key = _LAYER_KEY.get(name)
         if key is None:
             _unknown(sub, name, _LAYER_KEY)
-        if key.multipliers_only and kind is not None and not kind.HAS_MULTIPLIERS:
-            _fail(sub, f"{kind.__name__} has no multipliers, so no {name}; allowed: Precision")
-        out[name] = key.check(v, sub, kind)
+        out[name] = key.check(v, sub)
+    if kind is not None:
+        _check_fits(out, path, kind.__name__, kind.TYPE_ROLES, kind.HAS_MULTIPLIERS)
     return out
+
+
+def _check_fits(settings: dict[str, Any], path: str, owner: str, roles: tuple[str, ...], multipliers: bool) -> None:
+    """Raise if one level of settings sets something `owner` (a layer kind, or one layer) does not have."""
+    for name in settings:
+        if _LAYER_KEY[name].multipliers_only and not multipliers:
+            _fail(f"{path}.{name}", f"{owner} has no multipliers, so no {name}; allowed: Precision")
+    spec = settings.get("Precision")
+    if isinstance(spec, FixedType) and not set(roles) & set(DATA_ROLES):
+        _fail(
+            f"{path}.Precision",
+            f"{owner} has none of the roles a plain type sets; its roles: {', '.join(roles) or 'none'}",
+        )
+    for role in spec if isinstance(spec, dict) else ():
+        if role not in roles:
+            _fail(f"{path}.Precision.{role}", f"{owner} has no {role!r}; allowed: {', '.join(roles) or 'none'}")
 
 
 def _layer_types(value: Any, path: str) -> dict[str, dict[str, Any]]:
@@ -369,15 +368,17 @@ class Config:
         return cls.from_text(text, str(path))
 
     @classmethod
-    def from_text(cls, text: str, filename: str = "<config>") -> Config:
-        """A config from YAML text; syntax errors name `filename` and the line."""
+    def from_text(cls, text: str, filename: str | None = None) -> Config:
+        """A config from YAML text; errors name `filename` (and the line, for syntax errors)."""
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark is not None else filename
-            what = " ".join(str(s) for s in (getattr(e, "context", None), getattr(e, "problem", None)) if s)
-            raise ConfigError(f"{where}: invalid YAML: {what or e}") from e
+            mark, context, start = (getattr(e, a, None) for a in ("problem_mark", "context", "context_mark"))
+            where = (filename or "<config>") + (f":{mark.line + 1}:{mark.column + 1}" if mark else "")
+            what = str(getattr(e, "problem", None) or e)
+            if context and start:  # where the construct that broke began, often the line to fix
+                what += f" ({context} at line {start.line + 1}, column {start.column + 1})"
+            raise ConfigError(f"{where}: invalid YAML: {what}") from e
         return cls(data, filename)
 
     def to_dict(self) -> dict[str, Any]:
@@ -405,14 +406,7 @@ class Config:
                     hint = closest(name, names)
                     _fail(path, f"no layer named {name!r} in model {graph.name!r}{hint}; layers: {listed}")
                 layer = layers[name]
-                for key in settings:
-                    if _LAYER_KEY[key].multipliers_only and not layer.HAS_MULTIPLIERS:
-                        _fail(f"{path}.{key}", f"{describe(layer)} has no multipliers, so no {key}; allowed: Precision")
-                spec = settings.get("Precision")
-                for role in spec if isinstance(spec, dict) else ():
-                    if role not in layer.type_roles():
-                        allowed = ", ".join(layer.type_roles())
-                        _fail(f"{path}.Precision.{role}", f"{describe(layer)} has no {role!r}; allowed: {allowed}")
+                _check_fits(settings, path, describe(layer), layer.type_roles(), layer.HAS_MULTIPLIERS)
         except ConfigError as e:
             self._reraise(e)
 
@@ -441,7 +435,7 @@ class Config:
 
     def resolved_project_name(self, graph: Graph) -> str:
         """ProjectName, or the model name made a C++ identifier."""
-        return self.project_name or sanitize_identifier(graph.name)
+        return self.project_name or cpp_name(graph.name)
 
     def resolved_yaml(self, graph: Graph) -> str:
         """A complete, commented config listing every layer of `graph` with every resolved setting.
@@ -449,10 +443,12 @@ class Config:
         Loading it back gives a config that resolves identically for every layer of `graph`.
         LayerType is folded into the LayerName entries (so editing a listed layer always takes effect).
         """
+        used = {role for layer, _ in _configurable_layers(graph) for role in layer.type_roles()}
         lines = [
-            f"# nn2fpga configuration for model {graph.name!r}, resolved for each of its {len(graph)} layers.",
+            f"# nn2fpga configuration for model {graph.name!r}, resolved for every layer.",
             "# Precedence: LayerName > LayerType > Model > built-in defaults, per key and per precision role.",
-            "# accum: exact = wide enough that no product or sum is rounded or overflows.",
+            "# Precision roles:",
+            *(f"#   {role}: {spec.doc}" for role, spec in ROLES.items() if role in used),
         ]
         for key in TOP_LEVEL:
             if key.name == "LayerType":
@@ -478,6 +474,7 @@ class Config:
             if layer.HAS_MULTIPLIERS:
                 entry.update({k.name: k.dump(getattr(settings, k.attr)) for k in LAYER_KEYS if k.multipliers_only})
             shape = "x".join(map(str, layer.shape)) or "scalar"
+            note += "" if entry else "; nothing to configure"
             lines += _commented(layer.name, entry, f"{describe(layer)}, shape {shape}{note}")
         return lines
 
@@ -490,7 +487,7 @@ def _configurable_layers(graph: Graph) -> list[tuple[Layer, str]]:
     """
     out: list[tuple[Layer, str]] = []
     for layer in graph.layers():
-        out.append((layer, "" if layer.type_roles() else "; no settings (its type is its input's)"))
+        out.append((layer, ""))
         fused = getattr(layer, "fused", None)
         if isinstance(fused, Layer):
             out.append((fused, f"; fused into {layer.name}"))
@@ -508,6 +505,7 @@ def _precision_at(spec: Any, role: str, path: str) -> tuple[FixedType | str, str
 
 def _commented(name: str, value: Any, comment: str) -> list[str]:
     """`name: value  # comment` as YAML lines (block style; scalars quoted only where YAML needs it)."""
-    text = yaml.safe_dump({name: value}, default_flow_style=False, sort_keys=False, width=1 << 30)
+    flow = isinstance(value, list)  # `DisabledPasses: [a, b]` on one line; mappings in block style
+    text = yaml.safe_dump({name: value}, default_flow_style=None if flow else False, sort_keys=False, width=1 << 30)
     first, *rest = text.rstrip("\n").split("\n")
     return [f"{first}  # {comment}", *rest]

@@ -29,15 +29,19 @@ RNG = np.random.default_rng(0)
 
 # ---- a float NumPy evaluation of the graph (the meaning of each IR kind, without quantization) ----------
 
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 _ACTIVATIONS: dict[str, Callable[[np.ndarray, Activation], np.ndarray]] = {
     "linear": lambda x, a: x,
     "relu": lambda x, a: np.maximum(x, 0.0),
     "leaky_relu": lambda x, a: np.where(x < 0, a.alpha * x, x),
     "sigmoid": lambda x, a: 1.0 / (1.0 + np.exp(-x)),
     "tanh": lambda x, a: np.tanh(x),
-    "softmax": lambda x, a: (
-        np.exp(x - x.max(-1, keepdims=True)) / np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)
-    ),
+    "softmax": lambda x, a: _softmax(x),
     "hard_sigmoid": lambda x, a: np.clip(a.slope * x + a.offset, 0.0, 1.0),
 }
 
@@ -65,7 +69,7 @@ def predict(model: Any, *xs: np.ndarray) -> list[np.ndarray]:
 
 
 def assert_matches_keras(graph: Graph, model: Any, *shapes: tuple[int, ...], atol: float = 1e-5) -> None:
-    xs = [RNG.normal(0.0, 2.0, (64, *s)) for s in shapes]
+    xs = [RNG.normal(0.0, 2.0, (64, *s)).astype(np.float32) for s in shapes]  # the same inputs on both sides
     for got, want in zip(run_graph(graph, *xs), predict(model, *xs), strict=True):
         np.testing.assert_allclose(got, want, atol=atol, rtol=0)
 
@@ -470,3 +474,11 @@ def test_import_does_not_load_tensorflow() -> None:
         "import sys, nn2fpga, nn2fpga.frontend.keras; sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_fused_activation_name_clash(k3: Any) -> None:
+    model = k3.Sequential(
+        [k3.Input((3,)), k3.layers.Dense(2, activation="relu", name="d"), k3.layers.ReLU(name="d_relu")]
+    )
+    with pytest.raises(ModelError, match=r"layer 'd_relu' \(ReLU\): cannot name its IR layer 'd_relu'"):
+        from_keras(model)

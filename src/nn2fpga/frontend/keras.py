@@ -3,7 +3,7 @@
 `load_model` takes an in-memory model or a path (`.keras`, `.h5`, SavedModel directory) and picks
 Keras 3 or tf_keras from the model object or the file itself (never from what happens to be
 installed). Before anything is deserialized, the stored config is scanned and Lambda layers are
-refused, so no code from the file runs; `.keras` files are also loaded with `safe_mode=True`.
+refused, so no code from the file runs; the Keras loaders also run with `safe_mode=True`.
 
 `from_keras` walks the model's functional graph (inbound nodes, so Sequential and Functional
 models are one case) from the outputs back to the inputs and converts each layer call with one
@@ -50,21 +50,19 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
     path = Path(source)
     if not path.exists():
         raise ModelError(f"{path}: no such file or directory ({ACCEPTED})")
-    if path.is_dir():
-        flavor, config, loader_kwargs = TF_KERAS, _saved_model_config(path), {}
-    else:
-        flavor, config, loader_kwargs = _file_config(path)
+    flavor, config = (TF_KERAS, _saved_model_config(path)) if path.is_dir() else _file_config(path)
     _refuse_lambdas(config, path)
     module = importlib.import_module(flavor)
     loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
     try:
-        return loader(str(path), custom_objects=custom_objects, compile=False, **loader_kwargs)
+        # safe_mode: both loaders refuse serialized lambdas themselves too (it matters for .keras files)
+        return loader(str(path), custom_objects=custom_objects, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises anything from ValueError to KeyError on bad files
         raise ModelError(f"{path}: {flavor} could not load the model: {e}") from e
 
 
-def _file_config(path: Path) -> tuple[str, Any, dict[str, Any]]:
-    """(flavor, model config, extra loader arguments) of a `.keras` zip or an `.h5` file, sniffed by content."""
+def _file_config(path: Path) -> tuple[str, Any]:
+    """(flavor, model config) of a `.keras` zip or an `.h5` file, sniffed by content."""
     import h5py
 
     if zipfile.is_zipfile(path):
@@ -75,19 +73,17 @@ def _file_config(path: Path) -> tuple[str, Any, dict[str, Any]]:
                 meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
         except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
             raise ModelError(f"{path}: not a valid .keras file ({e}); {ACCEPTED}") from e
-        flavor = _flavor_of_version(meta.get("keras_version", "3"))
-        return flavor, config, {"safe_mode": True}
+        return _flavor_of_version(meta.get("keras_version", "3")), config
     if h5py.is_hdf5(path):
         try:
             with h5py.File(path, "r") as f:
                 version, raw = f.attrs.get("keras_version", "2"), f.attrs.get("model_config")
-        except OSError as e:
-            raise ModelError(f"{path}: not a readable .h5 file ({e}); {ACCEPTED}") from e
-        if raw is None:
+            config = None if raw is None else json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{path}: not a readable Keras .h5 file ({e}); {ACCEPTED}") from e
+        if config is None:
             raise ModelError(f"{path}: the .h5 file holds no model_config (weights only?); save the whole model")
-        version = version.decode() if isinstance(version, bytes) else str(version)
-        flavor = _flavor_of_version(version)
-        return flavor, json.loads(raw.decode() if isinstance(raw, bytes) else raw), {}
+        return _flavor_of_version(version.decode() if isinstance(version, bytes) else str(version)), config
     raise ModelError(f"{path}: neither a .keras (zip) nor an .h5 (HDF5) file; {ACCEPTED}")
 
 

@@ -1,0 +1,140 @@
+"""pytest helpers for comparing a project with its reference and with Keras.
+
+- `assert_csim_matches_reference(project, x)`: bit for bit.
+- `assert_close_to_keras(project, model, x)`: |reference - keras| within a bound derived from the
+  graph's types and the data (`error_bound`), never a fixed atol.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape, exact_accumulator
+from nn2fpga.ir.tables import activation_tables
+from nn2fpga.ir.types import FixedType, Rounding
+from nn2fpga.sim import reference
+
+# Keras computes in float32: allow a few float32 ulps of the output on top of the fixed-point bound.
+FLOAT32_REL = 2.0**-20
+
+
+def quantization_step(t: FixedType) -> float:
+    """Largest error of one conversion to `t` inside its range: an lsb when truncating, half when rounding."""
+    return t.lsb if t.rounding in (Rounding.TRN, Rounding.TRN_ZERO) else t.lsb / 2
+
+
+@functools.singledispatch
+def _propagate(layer: Layer, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    raise NotImplementedError(f"no error model for {layer.kind}")
+
+
+@_propagate.register
+def _(layer: Reshape, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    return e.reshape((e.shape[0], *layer.shape))
+
+
+@_propagate.register
+def _(layer: Dense, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    t = layer.types
+    mag = (np.abs(x) + e).sum(axis=-1, keepdims=True)
+    acc = e @ np.abs(layer.weight) + quantization_step(t["weight"]) * mag + quantization_step(t["bias"])
+    exact = t["accum"].contains(exact_accumulator(t["input"], t["weight"], t["bias"], layer.n_in))
+    if not exact:
+        acc = acc + (layer.n_in + 1) * t["accum"].lsb
+    return acc + quantization_step(t["result"])
+
+
+@_propagate.register
+def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    t = layer.types
+    return (np.abs(layer.scale) * e + quantization_step(t["scale"]) * (np.abs(x) + e) + quantization_step(t["bias"])
+            + quantization_step(t["result"]))
+
+
+_FLOAT_FN = {
+    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+    "tanh": np.tanh,
+}
+
+
+def _softmax(v: np.ndarray) -> np.ndarray:
+    z = np.exp(v - v.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+@_propagate.register
+def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    t, fn, q = layer.types, layer.fn, quantization_step(layer.types["result"])
+    if fn in ("linear", "relu"):
+        return e + q
+    if fn == "leaky_relu":
+        return max(1.0, abs(layer.alpha)) * e + quantization_step(t["alpha"]) * (np.abs(x) + e) + q
+    if fn == "hard_sigmoid":
+        return (layer.slope * e + quantization_step(t["slope"]) * (np.abs(x) + e) + quantization_step(t["offset"]) + q)
+    tables = activation_tables(fn, t, layer.shape[-1])
+    if fn in _FLOAT_FN:
+        # Lipschitz constant times the input error, plus the table's own error at these inputs.
+        lip = 0.25 if fn == "sigmoid" else 1.0
+        return lip * e + np.abs(tables["table"].lookup(x) - _FLOAT_FN[fn](x)) + q
+    # softmax: the Jacobian's infinity norm is at most 1/2; the tables' error is measured exactly.
+    table_out = reference.execute(layer, x)
+    return 0.5 * e.max(axis=-1, keepdims=True) + np.abs(table_out - _softmax(x)) + q
+
+
+def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Elementwise bound on |reference - float model| for the output, from the types and the data.
+
+    Valid while no tensor saturates or wraps (checked: raises AssertionError naming the layer).
+    """
+    trace = reference.run(graph, x, trace=True)
+    err: dict[str, np.ndarray] = {}
+    for layer in graph.layers():
+        out_t = layer.types["result"]
+        y = trace[layer.name]
+        at_limit = (y >= out_t.max) | (y <= out_t.min)
+        if isinstance(layer, Input):
+            raw = np.asarray(x, dtype=np.float64)
+            at_limit = (raw > out_t.max) | (raw < out_t.min)
+            err[layer.name] = np.full(y.shape, quantization_step(out_t))
+        else:
+            src = graph.producer(layer.name).name
+            err[layer.name] = _propagate(layer, trace[src], err[src])
+        if at_limit.any() and not isinstance(layer, Activation | Reshape):
+            raise AssertionError(
+                f"layer {layer.name!r} reaches the limits of {out_t} on {int(at_limit.sum())} values: the error bound "
+                "assumes no saturation; widen the integer bits"
+            )
+    return err[graph.outputs[0]]
+
+
+def assert_csim_matches_reference(project, x) -> None:
+    """csim output == reference output, bit for bit."""
+    csim = project.predict(x, backend="csim")
+    ref = project.predict(x, backend="reference")
+    mismatch = csim != ref
+    if mismatch.any():
+        idx = np.argwhere(mismatch)[0]
+        raise AssertionError(
+            f"csim != reference on {int(mismatch.sum())} of {mismatch.size} values; first at {tuple(idx)}: "
+            f"csim {csim[tuple(idx)]!r}, reference {ref[tuple(idx)]!r}"
+        )
+
+
+def assert_close_to_keras(project, model, x) -> np.ndarray:
+    """|reference - keras| <= error_bound (derived from types and data); returns the bound."""
+    x = np.asarray(x, dtype=np.float64)
+    keras_out = np.asarray(model.predict(x.astype(np.float32), verbose=0), dtype=np.float64)
+    ref = project.predict(x, backend="reference")
+    bound = error_bound(project.graph, x) + FLOAT32_REL * (1.0 + np.abs(keras_out))
+    diff = np.abs(ref - keras_out.reshape(ref.shape))
+    bad = diff > bound
+    if bad.any():
+        idx = tuple(np.argwhere(bad)[0])
+        raise AssertionError(
+            f"reference differs from Keras beyond the derived bound on {int(bad.sum())} of {bad.size} values; first at "
+            f"{idx}: |{ref[idx]!r} - {keras_out.reshape(ref.shape)[idx]!r}| = {diff[idx]:.3g} > {bound[idx]:.3g}"
+        )
+    return bound
