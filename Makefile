@@ -28,7 +28,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/fixed_point.py
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

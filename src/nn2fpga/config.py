@@ -15,6 +15,7 @@ and in `resolved_yaml`. Errors start with the YAML path and name what is allowed
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -345,7 +346,7 @@ class Config:
         except ConfigError as e:
             self._reraise(e)
         for key in TOP_LEVEL:
-            setattr(self, key.attr, self._given.get(key.name, key.default))
+            setattr(self, key.attr, self._given.get(key.name, copy.copy(key.default)))  # no shared {}
 
     def _reraise(self, e: ConfigError) -> NoReturn:
         raise (ConfigError(f"{e} (in {self.filename})") if self.filename else e) from e
