@@ -211,6 +211,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    load_before = os.getloadavg()[0]
     from nn2fpga.datasets import jet_features, jet_tagger
 
     print(f"training jet_tagger(epochs={args.epochs}) ...", flush=True)
@@ -272,7 +273,9 @@ def main(argv=None) -> int:
     )
     machine = (
         f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}; Python "
-        f"{platform.python_version()}, g++ {gxx_version()}"
+        f"{platform.python_version()}, g++ {gxx_version()}; load average before/after the run "
+        f"{load_before:.2f}/{os.getloadavg()[0]:.2f} (1-min load average; above {len(os.sched_getaffinity(0))} "
+        "means other processes competed for the CPUs, so throughput numbers are noisy)"
     )
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 

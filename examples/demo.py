@@ -46,7 +46,10 @@ def main(out_dir: str = "demo_prj") -> int:
     rows = [
         ("csim == reference (bit for bit)", f"{np.mean(csim == ref) * 100:.2f} % of values"),
         ("argmax agreement csim vs Keras", f"{np.mean(csim.argmax(1) == keras_out.argmax(1)) * 100:.2f} %"),
-        ("accuracy Keras / csim", f"{np.mean(keras_out.argmax(1) == labels):.4f} / {np.mean(csim.argmax(1) == labels):.4f}"),
+        (
+            "accuracy Keras / csim",
+            f"{np.mean(keras_out.argmax(1) == labels):.4f} / {np.mean(csim.argmax(1) == labels):.4f}",
+        ),
         ("max |csim - Keras|", f"{np.abs(csim - keras_out).max():.4g}"),
         ("csim time per sample", f"{t_csim / len(x) * 1e6:.1f} us"),
         ("reference time per sample", f"{t_ref / len(x) * 1e6:.1f} us"),

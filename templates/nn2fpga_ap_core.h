@@ -32,8 +32,8 @@ template <int W, int I, ap_q_mode Q = AP_TRN, ap_o_mode O = AP_WRAP, int N = 0> 
 
 namespace nn2fpga_ap {
 
-typedef __int128 i128;
-typedef unsigned __int128 u128;
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
 
 // ---- integer helpers (own traits: std ones reject __int128 under -std=c++17) ----
 template <class T> constexpr int nbits = int(sizeof(T) * 8);
@@ -266,6 +266,8 @@ template <int W, bool S> struct ap_int_base {
     V = nn2fpga_ap::wrap<W, S, rep_type>(neg ? U(-m) : m);
   }
   NN2FPGA_AP_INL ap_int_base(float x) : ap_int_base(double(x)) {}
+  template <class Obj> NN2FPGA_AP_INL ap_int_base(const nn2fpga_ap::range_ref<Obj>& r) : ap_int_base(r.get()) {}
+  template <class Obj> NN2FPGA_AP_INL ap_int_base(const nn2fpga_ap::bit_ref<Obj>& b) : ap_int_base(bool(b)) {}
 
   NN2FPGA_AP_INL operator RetType() const { return RetType(V); }
   NN2FPGA_AP_INL bool to_bool() const { return V != 0; }
@@ -492,6 +494,9 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
       : V(cast_raw<nn2fpga_ap::c_int<T>::w, 0>(ap_int_base<nn2fpga_ap::c_int<T>::w, nn2fpga_ap::c_int<T>::s>(x).V)) {}
   NN2FPGA_AP_INL ap_fixed_base(double d) : V(nn2fpga_ap::from_double<W, I, S, Q, O>(d)) {}
   NN2FPGA_AP_INL ap_fixed_base(float f) : V(nn2fpga_ap::from_double<W, I, S, Q, O>(double(f))) {}
+  template <class Obj>
+  NN2FPGA_AP_INL ap_fixed_base(const nn2fpga_ap::range_ref<Obj>& r) : ap_fixed_base(ap_int_base<Obj::width, false>(r)) {}
+  template <class Obj> NN2FPGA_AP_INL ap_fixed_base(const nn2fpga_ap::bit_ref<Obj>& b) : ap_fixed_base(bool(b)) {}
 
   // Conversions out. Floating point: exact value rounded to nearest even (as the reference).
   NN2FPGA_AP_INL double to_double() const {

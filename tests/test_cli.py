@@ -30,18 +30,27 @@ def test_version_and_cflags(capsys) -> None:
     assert rc == 0 and __version__ in out
     rc, out, _ = run_cli(capsys, "cflags")
     flags = out.split()
-    assert rc == 0 and "-std=c++17" in flags and any(Path(f[2:], "ap_fixed.h").is_file() for f in flags if f[:2] == "-I")
+    assert (
+        rc == 0 and "-std=c++17" in flags and any(Path(f[2:], "ap_fixed.h").is_file() for f in flags if f[:2] == "-I")
+    )
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     keras = pytest.importorskip("keras")
     d = tmp_path_factory.mktemp("models")
-    good = keras.Sequential([keras.Input((8,)), keras.layers.Dense(6, activation="relu", name="fc1"),
-                             keras.layers.Dense(3, activation="softmax", name="out")], name="small")
+    good = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(6, activation="relu", name="fc1"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ],
+        name="small",
+    )
     good.save(d / "good.keras")
-    bad_layer = keras.Sequential([keras.Input((8, 2)), keras.layers.Conv1D(2, 3, name="conv"),
-                                  keras.layers.Flatten(), keras.layers.Dense(2)])
+    bad_layer = keras.Sequential(
+        [keras.Input((8, 2)), keras.layers.Conv1D(2, 3, name="conv"), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     bad_layer.save(d / "conv.keras")
     lam = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda v: v * 2, name="double")])
     lam.save(d / "lambda.keras")
@@ -62,17 +71,33 @@ def test_config_convert_predict(capsys, models, tmp_path) -> None:
     x = np.random.default_rng(0).normal(size=(20, 8))
     np.save(tmp_path / "x.npy", x)
     for backend in ("csim", "reference"):
-        rc, _, err = run_cli(capsys, "predict", tmp_path / "prj", "-i", tmp_path / "x.npy", "-o",
-                             tmp_path / f"{backend}.npy", "--backend", backend)
+        rc, _, err = run_cli(
+            capsys,
+            "predict",
+            tmp_path / "prj",
+            "-i",
+            tmp_path / "x.npy",
+            "-o",
+            tmp_path / f"{backend}.npy",
+            "--backend",
+            backend,
+        )
         assert rc == 0, err
     assert np.array_equal(np.load(tmp_path / "csim.npy"), np.load(tmp_path / "reference.npy"))
 
 
 BAD_CONFIGS = {
     "unknown key": ({"Model": {"ReuseFacter": 2}}, "Model.ReuseFacter", "ReuseFactor"),
-    "bad precision": ({"LayerName": {"fc1": {"Precision": {"weight": "ap_fixed<0,3>"}}}},
-                      "LayerName.fc1.Precision.weight", "1..64"),
-    "bad reuse factor": ({"LayerName": {"fc1": {"ReuseFactor": 7}}}, "LayerName.fc1.ReuseFactor", "nearest valid: 6, 8"),
+    "bad precision": (
+        {"LayerName": {"fc1": {"Precision": {"weight": "ap_fixed<0,3>"}}}},
+        "LayerName.fc1.Precision.weight",
+        "1..64",
+    ),
+    "bad reuse factor": (
+        {"LayerName": {"fc1": {"ReuseFactor": 7}}},
+        "LayerName.fc1.ReuseFactor",
+        "nearest valid: 6, 8",
+    ),
     "unknown layer": ({"LayerName": {"fc9": {"ReuseFactor": 1}}}, "fc9", "fc1"),
 }
 
@@ -93,8 +118,10 @@ def test_bad_config_exits_2_naming_the_key(capsys, models, tmp_path, case: str) 
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize(("model", "message"), [("corrupt", "corrupt.keras"), ("conv", "'conv' (Conv1D)"),
-                                                ("lambda", "Lambda"), ("missing", "missing.keras")])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [("corrupt", "corrupt.keras"), ("conv", "'conv' (Conv1D)"), ("lambda", "Lambda"), ("missing", "missing.keras")],
+)
 def test_bad_model_exits_2(capsys, models, tmp_path, model: str, message: str) -> None:
     path = models.get(model, tmp_path / "missing.keras")
     rc, _, err = run_cli(capsys, "convert", path, "-o", tmp_path / "prj")
@@ -128,7 +155,8 @@ def test_predict_wrong_shape_and_bad_files(capsys, models, tmp_path) -> None:
 
 
 def test_real_process_exit_code_without_traceback(tmp_path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "nn2fpga.cli", "predict", str(tmp_path), "-i", "x.npy"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nn2fpga.cli", "predict", str(tmp_path), "-i", "x.npy"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("nn2fpga: error:") and "Traceback" not in proc.stderr

@@ -47,8 +47,9 @@ def _random_dense(depth: int, width: int, activation: str, batchnorm: bool, seed
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n),
-                               rng.uniform(0.5, 2.0, n)])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)]
+            )
     return model
 
 
@@ -60,8 +61,13 @@ def test_random_dense_networks(depth: int, width: int, activation: str, tmp_path
     seed = depth * 1000 + width
     model = _random_dense(depth, width, activation, batchnorm=depth % 2 == 0, seed=seed)
     # precision and folding vary with the case so that every combination is covered across the grid
-    precision = ["ap_fixed<8,3>", "ap_fixed<12,4,AP_RND,AP_SAT>", "ap_fixed<16,6>", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>",
-                 "ap_fixed<24,10>"][(depth + width) % 5]
+    precision = [
+        "ap_fixed<8,3>",
+        "ap_fixed<12,4,AP_RND,AP_SAT>",
+        "ap_fixed<16,6>",
+        "ap_fixed<18,8,AP_RND_CONV,AP_SAT>",
+        "ap_fixed<24,10>",
+    ][(depth + width) % 5]
     strategy = ["Latency", "Resource"][width % 2]
     config = {"Model": {"Precision": precision, "Strategy": strategy, "ReuseFactor": 1}}
     project = nn2fpga.convert(model, config=config)

@@ -1,8 +1,8 @@
 """The Python API: `convert(model) -> Project`, then compile / predict / trace / summary.
 
-    project = nn2fpga.convert(model, config="nn2fpga.yml", output_dir="prj")
-    y = project.predict(x)                       # C simulation (g++), bit-exact with hardware
-    y_ref = project.predict(x, backend="reference")   # NumPy, bit-exact with csim
+project = nn2fpga.convert(model, config="nn2fpga.yml", output_dir="prj")
+y = project.predict(x)                       # C simulation (g++), bit-exact with hardware
+y_ref = project.predict(x, backend="reference")   # NumPy, bit-exact with csim
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def compile_graph(graph: Graph, config: Config) -> tuple[Graph, dict[str, float]
     return run_flows(graph, config)
 
 
-def convert(model, config=None, output_dir: str | os.PathLike | None = None, force: bool = False,
-            progress: bool = False) -> Project:
+def convert(
+    model, config=None, output_dir: str | os.PathLike | None = None, force: bool = False, progress: bool = False
+) -> Project:
     """Convert a Keras model (object or file) into a project; writes it when `output_dir` is given."""
     from nn2fpga.frontend.keras import from_keras
 

@@ -50,8 +50,12 @@ def _(layer: Dense, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 @_propagate.register
 def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     t = layer.types
-    return (np.abs(layer.scale) * e + quantization_step(t["scale"]) * (np.abs(x) + e) + quantization_step(t["bias"])
-            + quantization_step(t["result"]))
+    return (
+        np.abs(layer.scale) * e
+        + quantization_step(t["scale"]) * (np.abs(x) + e)
+        + quantization_step(t["bias"])
+        + quantization_step(t["result"])
+    )
 
 
 _FLOAT_FN = {
@@ -73,7 +77,7 @@ def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     if fn == "leaky_relu":
         return max(1.0, abs(layer.alpha)) * e + quantization_step(t["alpha"]) * (np.abs(x) + e) + q
     if fn == "hard_sigmoid":
-        return (layer.slope * e + quantization_step(t["slope"]) * (np.abs(x) + e) + quantization_step(t["offset"]) + q)
+        return layer.slope * e + quantization_step(t["slope"]) * (np.abs(x) + e) + quantization_step(t["offset"]) + q
     tables = activation_tables(fn, t, layer.shape[-1])
     if fn in _FLOAT_FN:
         # Lipschitz constant times the input error, plus the table's own error at these inputs.

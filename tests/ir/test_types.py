@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from nn2fpga.ir.types import FixedType, Overflow, Rounding, add_type, product_type, sum_type, union_type
@@ -32,8 +32,16 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 @pytest.mark.parametrize(
     "text",
-    ["ap_fixed<16,6>", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>", "ap_ufixed<8,0>", "ap_int<8>", "ap_uint<1>",
-     "ap_fixed<18,8,AP_RND>", "ap_fixed<8,-2,AP_TRN,AP_SAT_SYM>", "ap_ufixed<64,70,AP_RND_INF,AP_SAT_ZERO>"],
+    [
+        "ap_fixed<16,6>",
+        "ap_fixed<16,6,AP_RND_CONV,AP_SAT>",
+        "ap_ufixed<8,0>",
+        "ap_int<8>",
+        "ap_uint<1>",
+        "ap_fixed<18,8,AP_RND>",
+        "ap_fixed<8,-2,AP_TRN,AP_SAT_SYM>",
+        "ap_ufixed<64,70,AP_RND_INF,AP_SAT_ZERO>",
+    ],
 )
 def test_render_round_trip(text: str) -> None:
     assert FixedType.parse(text).cpp() == text
@@ -41,9 +49,14 @@ def test_render_round_trip(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "canonical"),
-    [("fixed<16,6>", "ap_fixed<16,6>"), ("ufixed<10, 2, RND, SAT>", "ap_ufixed<10,2,AP_RND,AP_SAT>"),
-     ("int<4>", "ap_int<4>"), ("uint<4>", "ap_uint<4>"), ("ap_fixed<8,3,AP_TRN,AP_WRAP,0>", "ap_fixed<8,3>"),
-     ("ap_fixed<8,3,AP_TRN,AP_SAT>", "ap_fixed<8,3,AP_TRN,AP_SAT>")],
+    [
+        ("fixed<16,6>", "ap_fixed<16,6>"),
+        ("ufixed<10, 2, RND, SAT>", "ap_ufixed<10,2,AP_RND,AP_SAT>"),
+        ("int<4>", "ap_int<4>"),
+        ("uint<4>", "ap_uint<4>"),
+        ("ap_fixed<8,3,AP_TRN,AP_WRAP,0>", "ap_fixed<8,3>"),
+        ("ap_fixed<8,3,AP_TRN,AP_SAT>", "ap_fixed<8,3,AP_TRN,AP_SAT>"),
+    ],
 )
 def test_parse_aliases(text: str, canonical: str) -> None:
     assert FixedType.parse(text).cpp() == canonical
@@ -56,10 +69,17 @@ def test_parse_of_cpp_is_identity(t: FixedType) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("ap_fixed<0,3>", "outside 1..64"), ("ap_fixed<65,3>", "outside 1..64"), ("ap_int<100>", "outside 1..64"),
-     ("ap_fixed<8,3,AP_FOO>", "unknown mode 'AP_FOO'"), ("ap_fixed<8,3,AP_RND,AP_BAR>", "unknown mode 'AP_BAR'"),
-     ("ap_fixed<8>", "expected one of"), ("float", "expected one of"), ("ap_fixed<a,b>", "must be integers"),
-     ("ap_fixed<8,3,AP_RND,AP_SAT,2>", "saturation bits")],
+    [
+        ("ap_fixed<0,3>", "outside 1..64"),
+        ("ap_fixed<65,3>", "outside 1..64"),
+        ("ap_int<100>", "outside 1..64"),
+        ("ap_fixed<8,3,AP_FOO>", "unknown mode 'AP_FOO'"),
+        ("ap_fixed<8,3,AP_RND,AP_BAR>", "unknown mode 'AP_BAR'"),
+        ("ap_fixed<8>", "expected one of"),
+        ("float", "expected one of"),
+        ("ap_fixed<a,b>", "must be integers"),
+        ("ap_fixed<8,3,AP_RND,AP_SAT,2>", "saturation bits"),
+    ],
 )
 def test_parse_errors_name_the_string(text: str, message: str) -> None:
     with pytest.raises(ValueError) as err:
@@ -140,9 +160,15 @@ def test_round_to_nearest_error_at_most_half_lsb(t: FixedType, x: float) -> None
 
 @pytest.mark.parametrize(
     ("mode", "expected"),
-    [(Rounding.TRN, [1, -2, 2, -3]), (Rounding.TRN_ZERO, [1, -1, 2, -2]), (Rounding.RND, [2, -1, 3, -2]),
-     (Rounding.RND_ZERO, [1, -1, 2, -2]), (Rounding.RND_MIN_INF, [1, -2, 2, -3]), (Rounding.RND_INF, [2, -2, 3, -3]),
-     (Rounding.RND_CONV, [2, -2, 2, -2])],
+    [
+        (Rounding.TRN, [1, -2, 2, -3]),
+        (Rounding.TRN_ZERO, [1, -1, 2, -2]),
+        (Rounding.RND, [2, -1, 3, -2]),
+        (Rounding.RND_ZERO, [1, -1, 2, -2]),
+        (Rounding.RND_MIN_INF, [1, -2, 2, -3]),
+        (Rounding.RND_INF, [2, -2, 3, -3]),
+        (Rounding.RND_CONV, [2, -2, 2, -2]),
+    ],
 )
 def test_ties_per_rounding_mode(mode: Rounding, expected: list[int]) -> None:
     t = FixedType(8, 8, rounding=mode)
@@ -151,7 +177,12 @@ def test_ties_per_rounding_mode(mode: Rounding, expected: list[int]) -> None:
 
 @pytest.mark.parametrize(
     ("overflow", "expected"),
-    [(Overflow.WRAP, [-126, 126]), (Overflow.SAT, [127, -128]), (Overflow.SAT_ZERO, [0, 0]), (Overflow.SAT_SYM, [127, -127])],
+    [
+        (Overflow.WRAP, [-126, 126]),
+        (Overflow.SAT, [127, -128]),
+        (Overflow.SAT_ZERO, [0, 0]),
+        (Overflow.SAT_SYM, [127, -127]),
+    ],
 )
 def test_overflow_modes(overflow: Overflow, expected: list[int]) -> None:
     np.testing.assert_array_equal(FixedType(8, 8, overflow=overflow).to_raw([130.0, -130.0]), expected)

@@ -97,8 +97,11 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
     base.func = "dense"
     n = layer.n_multiplications
     base.config.update(
-        n_in=layer.n_in, n_out=layer.n_out, reuse_factor=layer.reuse_factor,
-        multiplier_limit=-(-n // layer.reuse_factor), strategy=f"n2f::{layer.strategy}",
+        n_in=layer.n_in,
+        n_out=layer.n_out,
+        reuse_factor=layer.reuse_factor,
+        multiplier_limit=-(-n // layer.reuse_factor),
+        strategy=f"n2f::{layer.strategy}",
         relu="true" if layer.activation == "relu" else "false",
     )
     base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
@@ -165,8 +168,14 @@ def project_context(graph: Graph, project: str, config) -> dict:
             continue
         src = graph.producer(layer.name)
         base = LayerContext(
-            name=ident, kind=layer.kind, func="", in_var=var_of[src.name], out_var=f"{ident}_out",
-            in_type=f"{names[src.name]}_result_t", out_type=f"{ident}_result_t", out_size=layer.size,
+            name=ident,
+            kind=layer.kind,
+            func="",
+            in_var=var_of[src.name],
+            out_var=f"{ident}_out",
+            in_type=f"{names[src.name]}_result_t",
+            out_type=f"{ident}_result_t",
+            out_size=layer.size,
         )
         ctx = layer_context(layer, base)
         var_of[layer.name] = ctx.out_var
@@ -178,9 +187,17 @@ def project_context(graph: Graph, project: str, config) -> dict:
         layers[-1].out_var = "out"
     else:  # the model ends in a reshape or is an input alone: copy into out
         layers.append(
-            LayerContext(name="output_copy", kind="Copy", func="linear", in_var=var_of[out_layer.name], out_var="out",
-                         in_type=f"{names[out_layer.name]}_result_t", out_type="result_t", out_size=out_layer.size,
-                         config={"n": out_layer.size})
+            LayerContext(
+                name="output_copy",
+                kind="Copy",
+                func="linear",
+                in_var=var_of[out_layer.name],
+                out_var="out",
+                in_type=f"{names[out_layer.name]}_result_t",
+                out_type="result_t",
+                out_size=out_layer.size,
+                config={"n": out_layer.size},
+            )
         )
     in_t, out_t = in_layer.types["result"], out_layer.types["result"]
     return {

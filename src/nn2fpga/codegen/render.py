@@ -45,7 +45,9 @@ def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context)
 
 
-def write_project(graph: Graph, config, project: str, out_dir: Path, force: bool = False, progress: bool = False) -> Path:
+def write_project(
+    graph: Graph, config, project: str, out_dir: Path, force: bool = False, progress: bool = False
+) -> Path:
     """Write the generated project for `graph` to `out_dir` (atomically)."""
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and not force:
@@ -113,10 +115,14 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         "input": {"shape": list(graph.inputs()[0].shape), "type": ctx["input_type"], "raw": ctx["in_raw"]},
         "output": {"shape": list(graph[graph.outputs[0]].shape), "type": ctx["output_type"], "raw": ctx["out_raw"]},
         "layers": [
-            {"name": lay.name, "kind": lay.kind, "shape": list(lay.shape),
-             "types": {k: v.cpp() for k, v in lay.types.items()},
-             "reuse_factor": lay.reuse_factor if lay.HAS_MULTIPLIERS else None,
-             "multipliers": -(-lay.n_multiplications // lay.reuse_factor) if lay.HAS_MULTIPLIERS else 0}
+            {
+                "name": lay.name,
+                "kind": lay.kind,
+                "shape": list(lay.shape),
+                "types": {k: v.cpp() for k, v in lay.types.items()},
+                "reuse_factor": lay.reuse_factor if lay.HAS_MULTIPLIERS else None,
+                "multipliers": -(-lay.n_multiplications // lay.reuse_factor) if lay.HAS_MULTIPLIERS else 0,
+            }
             for lay in graph.layers()
         ],
     }

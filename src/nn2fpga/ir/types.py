@@ -284,7 +284,9 @@ class FixedType:
         if raw.size == 0 or np.abs(raw).max() < 2**53:  # exactly representable as float64
             return self.to_raw(np.ldexp(raw.astype(np.float64), -frac))
         flat = [self._cast_int(int(v), frac) for v in raw.ravel()]
-        return np.array(flat, dtype=np.uint64 if (self.width == 64 and not self.signed) else np.int64).reshape(raw.shape)
+        return np.array(flat, dtype=np.uint64 if (self.width == 64 and not self.signed) else np.int64).reshape(
+            raw.shape
+        )
 
     def _cast_int(self, v: int, frac: int) -> int:
         """Scalar Python-int version of the conversion (for values wider than float64)."""

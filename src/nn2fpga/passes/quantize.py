@@ -109,5 +109,11 @@ def _check_range(layer: Layer, role: str, values: np.ndarray, t: FixedType) -> N
     if outside.any():
         log.warning(
             "layer %s: %d of %d %s values lie outside %s [%g, %g] and saturate/wrap",
-            layer.name, int(outside.sum()), values.size, role, t, t.min, t.max,
+            layer.name,
+            int(outside.sum()),
+            values.size,
+            role,
+            t,
+            t.min,
+            t.max,
         )

@@ -15,7 +15,6 @@ from nn2fpga.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape, exact_accumulator
 from nn2fpga.ir.tables import activation_tables
-from nn2fpga.ir.types import FixedType
 
 FLOAT_EXACT_BITS = 53
 
@@ -49,7 +48,9 @@ def run(graph: Graph, x, trace: bool = False) -> dict[str, np.ndarray]:
     check_input(graph, feeds)
     env: dict[str, np.ndarray] = {}
     for layer in graph.layers():
-        args = [env[p.name] for p in graph.producers(layer.name)] if not isinstance(layer, Input) else [feeds[layer.name]]
+        args = (
+            [env[p.name] for p in graph.producers(layer.name)] if not isinstance(layer, Input) else [feeds[layer.name]]
+        )
         env[layer.name] = execute(layer, *args)
     names = [layer.name for layer in graph.layers()] if trace else graph.outputs
     return {n: env[n] for n in names}
