@@ -114,9 +114,7 @@ def generate_cases(case_set: CaseSet, seed: int = CASE_SEED) -> str:
         into_a = [b, *results[:3], Fx(a.w + b.w, a.i + b.i, a.s or b.s)]
         if max(r.w for r in results) > 128 or any(reference_asserts(t, a.f, qa) for t in into_a):
             continue
-        lines.append(
-            f"BIN({n}, {a.w}, {a.i}, {int(a.s)}, {qa}, {oa}, {b.w}, {b.i}, {int(b.s)}, {qb}, {ob})"
-        )
+        lines.append(f"BIN({n}, {a.w}, {a.i}, {int(a.s)}, {qa}, {oa}, {b.w}, {b.i}, {int(b.s)}, {qb}, {ob})")
         n += 1
     # ap_int / ap_uint.
     for n in range(case_set.ints):
@@ -164,7 +162,11 @@ def _build_pair(request: pytest.FixtureRequest, case_set: CaseSet) -> tuple[list
         for k, text in enumerate(split_cases(cases, BUILD_PARTS)):
             (out_dir / f"ap_diff_cases_{k}.inc").write_text(text)
         # Reference parts first: they take longest.
-        jobs = [_build(out_dir, d, name, k) for d, name in ((ref_dir, "ref"), (ours_dir, "ours")) for k in range(BUILD_PARTS)]
+        jobs = [
+            _build(out_dir, d, name, k)
+            for d, name in ((ref_dir, "ref"), (ours_dir, "ours"))
+            for k in range(BUILD_PARTS)
+        ]
         for proc, exe in jobs:
             _, err = proc.communicate()
             assert proc.returncode == 0, f"building {exe.name} failed:\n{err[-4000:]}"
@@ -184,7 +186,9 @@ def large_harness_pair(request: pytest.FixtureRequest) -> tuple[list[Path], list
 def _run(exe: Path, seed: int, per_group: int, mode: str = "hash", group: str | None = None) -> list[str]:
     args = [str(exe), str(seed), str(per_group), mode] + ([group] if group else [])
     # The reference prints spurious warnings on stderr (e.g. "assign NaN to ap integer value").
-    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout.splitlines()
+    return subprocess.run(
+        args, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ).stdout.splitlines()
 
 
 def _differential(pair: tuple[list[Path], list[Path]], seed: int, per_group: int) -> tuple[int, int, list[str]]:

@@ -77,3 +77,6 @@ def test_random_dense_networks(depth: int, width: int, activation: str, tmp_path
     project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "prj")
     x = np.random.default_rng(seed).uniform(-2, 2, (10_000, model.input_shape[-1]))
     assert_csim_matches_reference(project, x)
+    # the Keras bound holds without saturation: keep the inputs well inside narrow types' range
+    headroom = min(1.0, project.graph.inputs()[0].types["result"].max / 16)
+    assert_close_to_keras(project, model, x[:2000] * headroom)
