@@ -12,6 +12,7 @@ Prints a table and rewrites the "Fixed-point headers" section of docs/benchmarks
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import statistics
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     headers = {"nn2fpga": template_dir(), "Xilinx reference": xilinx_reference_include_dir()}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         mac = {name: mac_throughput(inc, work, args.macs, f"{k}") for k, (name, inc) in enumerate(headers.items())}
@@ -141,7 +143,9 @@ def main() -> None:
         "set, `g++ -O2` "
         f"(g++ {gxx}, {platform.machine()}, one core); compile time: median of 3 builds of a small translation "
         "unit including ap_fixed.h, ap_int.h and hls_stream.h. Both builds give the same checksum "
-        f"({mac[ours][1]}).\n\n{table}\n\n"
+        f"({mac[ours][1]}). 1-min load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} "
+        "(above 2, other processes competed for the 2 CPUs).\n\n"
+        f"{table}\n\n"
     )
     if not args.no_docs:
         update_docs(section)

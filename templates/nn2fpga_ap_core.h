@@ -11,7 +11,6 @@
 #define NN2FPGA_AP_CORE_H
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <type_traits>
 
@@ -680,7 +679,8 @@ template <class A, class B> struct cmp_shape {
   static constexpr int F1 = A::fwidth, F2 = B::fwidth;
   static constexpr int W1 = F1 >= F2 ? A::width : A::width + F2 - F1 + 1;
   static constexpr int W2 = F1 <= F2 ? B::width : B::width + F1 - F2;
-  static constexpr int M = W1 > W2 ? (W1 > 32 ? W1 : 32) : (W2 > 32 ? W2 : 32);
+  // == compares modulo 2^M; equal widths up to 64 bits compare as 64-bit integers.
+  static constexpr int M = W1 == W2 && W1 <= 64 ? 64 : W1 > W2 ? (W1 > 32 ? W1 : 32) : (W2 > 32 ? W2 : 32);
   static constexpr bool mixed = A::sign != B::sign;
   static constexpr bool as_unsigned = mixed && !(W1 < 32 && W2 < 32) && (A::sign ? W2 >= W1 : W1 >= W2);
   static constexpr bool bump = F1 > F2 && B::sign && B::omode == AP_SAT_SYM;  // b widened with AP_SAT_SYM

@@ -155,7 +155,9 @@ def _build_pair(request: pytest.FixtureRequest, case_set: CaseSet) -> tuple[list
     for d in (ours_dir, ref_dir):
         for header in sorted(d.glob("*.h")):
             digest.update(header.read_bytes())
-    out_dir = Path(request.config.cache.mkdir("ap_headers")) / digest.hexdigest()[:16]
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    root = Path(cache.mkdir("ap_headers")) if cache else request.getfixturevalue("tmp_path_factory").mktemp("ap")
+    out_dir = root / digest.hexdigest()[:16]
     out_dir.mkdir(parents=True, exist_ok=True)
     exes = {name: [out_dir / f"{name}_{k}" for k in range(BUILD_PARTS)] for name in ("ours", "ref")}
     if not all(exe.exists() for exe in exes["ours"] + exes["ref"]):
