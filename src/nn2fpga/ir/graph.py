@@ -165,6 +165,20 @@ class Graph:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
+    def draw(self, path: str) -> str:
+        """Write the graph as a PNG with Graphviz's `dot` (must be on PATH); returns the path."""
+        import shutil
+        import subprocess
+
+        dot = shutil.which("dot")
+        if dot is None:
+            raise FileNotFoundError(
+                "drawing needs Graphviz's 'dot' on PATH (apt-get install graphviz); "
+                "Graph.to_dot() gives the source without it"
+            )
+        subprocess.run([dot, "-Tpng", "-o", str(path)], input=self.to_dot(), text=True, check=True)
+        return str(path)
+
     def to_dot(self) -> str:
         """Graphviz source of the graph (render with `dot -Tpng`)."""
         lines = [f'digraph "{self.name}" {{', "  node [shape=record, fontname=monospace];"]
