@@ -57,6 +57,7 @@ ROLES: dict[str, Role] = {
     "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope"),
     "slope": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid slope"),
     "offset": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid offset"),
+    "recip": Role("ap_ufixed<24,1,AP_RND>", "average pooling reciprocal 1/n (the sum is exact, then multiplied)"),
 }
 # Defaults that depend on the activation function: (layer class, fn, role) -> type.
 FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
@@ -291,6 +292,63 @@ def _dump_levels(levels: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     return {name: _dump_settings(settings) for name, settings in levels.items()}
 
 
+# ---- serving (Triton model repository) --------------------------------------------------------------
+
+# YAML key -> (default, doc); `Serving:` fills what it does not set from here.
+SERVING_KEYS: dict[str, tuple[Any, str]] = {
+    "Backend": ("csim", "what the Triton model runs: csim (the g++-built kernel) | reference (NumPy) | xrt (a card)"),
+    "MaxBatchSize": (64, "max_batch_size: largest batch one request or one dynamic batch may hold"),
+    "DynamicBatching": (True, "let Triton merge requests into batches"),
+    "PreferredBatchSizes": ([], "dynamic_batching.preferred_batch_size; [] = as large as the queue allows"),
+    "MaxQueueDelayMicroseconds": (100, "dynamic_batching.max_queue_delay_microseconds"),
+    "Instances": (1, "instance_group count (KIND_CPU): model instances, each its own process"),
+}
+_serving_backend = _choice("csim", "reference", "xrt")
+
+
+def _non_negative_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        _fail(path, f"expected an integer >= 0, got {_got(value)}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        _fail(path, f"expected true or false, got {_got(value)}")
+    return value
+
+
+def _serving(value: Any, path: str) -> dict[str, Any]:
+    """The `Serving:` section, completed with the defaults of `SERVING_KEYS`."""
+    checks: dict[str, Callable[[Any, str], Any]] = {
+        "Backend": _serving_backend,
+        "MaxBatchSize": _positive_int,
+        "DynamicBatching": _bool,
+        "PreferredBatchSizes": lambda v, p: [_positive_int(b, f"{p}[{i}]") for i, b in enumerate(_list(v, p))],
+        "MaxQueueDelayMicroseconds": _non_negative_int,
+        "Instances": _positive_int,
+    }
+    out = {name: copy.copy(default) for name, (default, _) in SERVING_KEYS.items()}
+    for name, v in _mapping(value, path).items():
+        if name not in checks:
+            _unknown(_join(path, name), name, SERVING_KEYS)
+        out[name] = checks[name](v, _join(path, name))
+    for i, size in enumerate(out["PreferredBatchSizes"]):
+        if size > out["MaxBatchSize"]:
+            _fail(f"{path}.PreferredBatchSizes[{i}]", f"{size} exceeds MaxBatchSize {out['MaxBatchSize']}")
+    return out
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        _fail(path, f"expected a list, got {_got(value)}")
+    return value
+
+
+def _split(value: Any, path: str) -> str | None:
+    return None if value is None else _string(value, path)
+
+
 # fmt: off
 TOP_LEVEL: tuple[Key, ...] = (
     Key("ProjectName", "project_name", _identifier, None, "C++ top-function and project name"),
@@ -303,6 +361,10 @@ TOP_LEVEL: tuple[Key, ...] = (
         dump=_dump_settings),
     Key("LayerType", "layer_type", _layer_types, {}, "per layer kind (Input, Dense, ...)", dump=_dump_levels),
     Key("LayerName", "layer_name", _layer_names, {}, "per layer, by name", dump=_dump_levels),
+    Key("Split", "split", _split, None,
+        "layer name: the model up to and including it runs on the accelerator, the rest on the CPU (float)"),
+    Key("Serving", "serving", _serving, {k: d for k, (d, _) in SERVING_KEYS.items()},
+        "Triton model repository (triton/): backend, batching, instances"),
 )
 # fmt: on
 _TOP_KEY = {k.name: k for k in TOP_LEVEL}
@@ -332,6 +394,8 @@ class Config:
     model: dict[str, Any]
     layer_type: dict[str, dict[str, Any]]
     layer_name: dict[str, dict[str, Any]]
+    split: str | None
+    serving: dict[str, Any]
 
     def __init__(self, data: Mapping[str, Any] | None = None, filename: str | None = None) -> None:
         """Validate `data` (the parsed YAML document); `filename` is named in error messages."""

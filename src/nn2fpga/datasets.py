@@ -43,3 +43,25 @@ def jet_tagger(seed: int = 0, epochs: int = 8, n_train: int = 20000):
     x, y = jet_features(n_train, seed=seed)
     model.fit(x, y, epochs=epochs, batch_size=256, verbose=0)
     return model
+
+
+def calibrate_batchnorm(model, x: np.ndarray, batch_size: int = 32):
+    """Set every BatchNormalization's moving statistics from data, in order, so that a randomly
+    initialized network has standardized activations (as a trained one has) and fixed-point
+    comparisons are meaningful. gamma = 1 and beta = 0 are kept; works on Keras 3 and tf_keras models.
+    Returns the model.
+    """
+    bns = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    keras = __import__(type(model).__module__.split(".")[0])  # the model's own Keras (keras or tf_keras)
+    for bn in bns:
+        probe = keras.Model(model.inputs, bn.input)
+        values = np.asarray(probe.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+        axes = tuple(range(values.ndim - 1))
+        weights = []
+        if bn.scale:
+            weights.append(np.ones(values.shape[-1]))
+        if bn.center:
+            weights.append(np.zeros(values.shape[-1]))
+        weights += [values.mean(axis=axes), values.var(axis=axes)]
+        bn.set_weights(weights)
+    return model

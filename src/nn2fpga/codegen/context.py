@@ -81,7 +81,7 @@ def raw_container(t: FixedType) -> str:
 
 @functools.singledispatch
 def layer_context(layer: Layer, base: LayerContext) -> LayerContext:
-    raise ModelError(f"layer {layer.name!r} ({layer.kind}) has no C++ implementation for io_parallel")
+    raise ModelError(f"layer {layer.name!r} ({layer.kind}) has no io_parallel implementation; use IOType: io_stream")
 
 
 @layer_context.register
@@ -102,7 +102,7 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
         reuse_factor=layer.reuse_factor,
         multiplier_limit=-(-n // layer.reuse_factor),
         strategy=f"n2f::{layer.strategy}",
-        relu="true" if layer.activation == "relu" else "false",
+        relu=layer.activation == "relu",
     )
     base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
     bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
@@ -133,7 +133,7 @@ def _(layer: Activation, base: LayerContext) -> LayerContext:
     for role in ("alpha", "slope", "offset"):
         if role in t:
             base.typedefs[f"{role}_t"] = t[role].cpp()
-            base.config[role] = repr(float(getattr(layer, role)))
+            base.config[role] = float(getattr(layer, role))
     tables = activation_tables(layer.fn, t, layer.shape[-1])
     for key, table in tables.items():
         base.typedefs[f"{key}_t"] = table.dtype.cpp()
@@ -201,6 +201,7 @@ def project_context(graph: Graph, project: str, config) -> dict:
         )
     in_t, out_t = in_layer.types["result"], out_layer.types["result"]
     return {
+        "io_type": "io_parallel",
         "project": project,
         "layers": layers,
         "result_types": result_types,

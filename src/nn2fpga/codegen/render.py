@@ -18,9 +18,13 @@ import numpy as np
 
 from nn2fpga import __version__, toolchain
 from nn2fpga.codegen.context import project_context
+from nn2fpga.codegen.stream import stream_context
+from nn2fpga.ir.layers import Conv2D, GlobalPool2D, Pool2D
 from nn2fpga.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.serialize import save_graph
+from nn2fpga.runtime.head import Head
+from nn2fpga.runtime.host import write_serving
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +42,52 @@ def environment() -> jinja2.Environment:
             keep_trailing_newline=True,
             autoescape=False,
         )
+        _ENV.filters["cpp_const_type"] = cpp_const_type
+        _ENV.filters["cpp_literal"] = cpp_literal
     return _ENV
+
+
+def cpp_const_type(value: object) -> str:
+    """C++ type of a config-struct constant, from its Python type."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str) and value.startswith("n2f::"):
+        return "n2f::strategy_t"
+    return "int"
+
+
+def cpp_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # round-trips exactly; the value is representable in its type
+    return str(value)
 
 
 def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context)
 
 
+def io_type(graph: Graph, config) -> str:
+    """The config's IOType when given, else io_stream for convolutional models and io_parallel otherwise."""
+    if "IOType" in config.to_dict():
+        return config.io_type
+    spatial = (Conv2D, Pool2D, GlobalPool2D)
+    return "io_stream" if any(isinstance(layer, spatial) for layer in graph.layers()) else "io_parallel"
+
+
 def write_project(
-    graph: Graph, config, project: str, out_dir: Path, force: bool = False, progress: bool = False
+    graph: Graph,
+    config,
+    project: str,
+    out_dir: Path,
+    force: bool = False,
+    progress: bool = False,
+    head: Head | None = None,
 ) -> Path:
-    """Write the generated project for `graph` to `out_dir` (atomically)."""
+    """Write the generated project for `graph` (and the float CPU `head` of a split model) to `out_dir`."""
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and not force:
         raise UserError(f"output directory {out_dir} already exists; use --force (force=True) to replace it")
@@ -57,10 +96,10 @@ def write_project(
         raise UserError(f"cannot write {out_dir}: the parent directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write {out_dir}: the directory {parent} is not writable")
-    ctx = project_context(graph, project, config)
+    ctx = (stream_context if io_type(graph, config) == "io_stream" else project_context)(graph, project, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     try:
-        _write_all(tmp, graph, config, ctx, progress)
+        _write_all(tmp, graph, config, ctx, progress, head)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=parent))
             os.replace(out_dir, old / "prj")
@@ -75,7 +114,7 @@ def write_project(
     return out_dir
 
 
-def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> None:
+def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head: Head | None = None) -> None:
     project = ctx["project"]
     fw = root / "firmware"
     (fw / "weights").mkdir(parents=True)
@@ -86,7 +125,7 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         fw / "defines.h": "defines.h.j2",
         fw / "parameters.h": "parameters.h.j2",
         fw / f"{project}.h": "top.h.j2",
-        fw / f"{project}.cpp": "top.cpp.j2",
+        fw / f"{project}.cpp": "top_stream.cpp.j2" if ctx["io_type"] == "io_stream" else "top.cpp.j2",
         fw / "kernel.cpp": "kernel.cpp.j2",
         root / "csim" / "bridge.cpp": "bridge.cpp.j2",
         root / "tb" / f"{project}_test.cpp": "testbench.cpp.j2",
@@ -111,7 +150,7 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         "project": project,
         "part": config.part,
         "clock_period_ns": config.clock_period,
-        "io_type": "io_parallel",
+        "io_type": ctx["io_type"],
         "input": {"shape": list(graph.inputs()[0].shape), "type": ctx["input_type"], "raw": ctx["in_raw"]},
         "output": {"shape": list(graph[graph.outputs[0]].shape), "type": ctx["output_type"], "raw": ctx["out_raw"]},
         "layers": [
@@ -127,3 +166,4 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         ],
     }
     (root / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_serving(root, graph, config, ctx, head)  # host/ (driver) and triton/ (model repository)

@@ -29,7 +29,21 @@ import numpy as np
 
 from nn2fpga.errors import ModelError
 from nn2fpga.ir.graph import Graph, GraphError
-from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    BatchNorm,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    GlobalPool2D,
+    Input,
+    Layer,
+    Pool2D,
+    Reshape,
+    ZeroPad2D,
+)
 
 ACCEPTED = "expected a .keras or .h5 file or a SavedModel directory"
 KERAS3, TF_KERAS = "keras", "tf_keras"  # the two flavors, named by their top-level module
@@ -371,6 +385,91 @@ def _reshape(call: Call) -> list[Layer]:
     return [Reshape(call.name, shape=call.shape)]
 
 
+def _pair(value: Any) -> tuple[int, int]:
+    v = list(value) if hasattr(value, "__iter__") else [value, value]
+    return int(v[0]), int(v[1])
+
+
+def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding along one axis: (before, after), the extra pixel after."""
+    total = max((-(-size // s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def _spatial(call: Call, kernel: tuple[int, int], strides: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Explicit (top, bottom, left, right) padding of a windowed layer; ModelError for unsupported options."""
+    cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
+    if len(in_shape) != 3:
+        raise ModelError(f"{call.where}: expected a rank-3 (height, width, channels) input, got {in_shape}")
+    if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
+        raise ModelError(f"{call.where}: data_format={cfg['data_format']!r} is not supported (channels_last only)")
+    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
+        raise ModelError(f"{call.where}: dilation_rate={cfg['dilation_rate']} is not supported (only 1)")
+    if int(cfg.get("groups", 1) or 1) != 1:
+        raise ModelError(f"{call.where}: groups={cfg['groups']} is not supported (only 1)")
+    padding = cfg.get("padding", "valid")
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding != "same":
+        raise ModelError(f"{call.where}: padding={padding!r} is not supported (valid or same)")
+    return (*_same_padding(in_shape[0], kernel[0], strides[0]), *_same_padding(in_shape[1], kernel[1], strides[1]))
+
+
+def _conv(call: Call) -> list[Layer]:
+    layer = call.layer
+    depthwise = type(layer).__name__ == "DepthwiseConv2D"
+    # Keras 3 names the depthwise filter `kernel`, tf_keras `depthwise_kernel`; both are (kh, kw, c, 1)
+    weight = _array(getattr(layer, "depthwise_kernel", None) if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel)
+    if depthwise and int(layer.get_config().get("depth_multiplier", 1)) != 1:
+        raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
+    strides = _pair(layer.get_config()["strides"])
+    padding = _spatial(call, (int(weight.shape[0]), int(weight.shape[1])), strides)
+    bias = _array(layer.bias) if layer.use_bias else None
+    cls = DepthwiseConv2D if depthwise else Conv2D
+    conv = cls(call.name, shape=call.shape, weight=weight, bias=bias, strides=strides, padding=padding)
+    act = _activation(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")
+    return [conv] if act.fn == "linear" else [conv, act]
+
+
+def _pool(call: Call) -> list[Layer]:
+    cfg = call.layer.get_config()
+    op = "max" if "Max" in type(call.layer).__name__ else "avg"
+    pool = _pair(cfg["pool_size"])
+    strides = _pair(cfg.get("strides") or cfg["pool_size"])
+    padding = _spatial(call, pool, strides)
+    if op == "avg" and any(padding):
+        raise ModelError(f"{call.where}: AveragePooling2D with padding='same' is not supported (use 'valid')")
+    return [Pool2D(call.name, shape=call.shape, op=op, pool=pool, strides=strides, padding=padding)]
+
+
+def _global_pool(call: Call) -> list[Layer]:
+    cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
+    if len(in_shape) != 3 or cfg.get("data_format", "channels_last") not in (None, "channels_last"):
+        raise ModelError(f"{call.where}: only channels_last rank-3 inputs are supported")
+    op = "max" if "Max" in type(call.layer).__name__ else "avg"
+    return [GlobalPool2D(call.name, shape=call.shape, op=op)]
+
+
+def _zero_pad(call: Call) -> list[Layer]:
+    cfg = call.layer.get_config()
+    if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
+        raise ModelError(f"{call.where}: data_format={cfg['data_format']!r} is not supported (channels_last only)")
+    (top, bottom), (left, right) = (_pair(p) for p in cfg["padding"])
+    return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
+
+
+def _add_layer(call: Call) -> list[Layer]:
+    if len({tuple(s) for s in call.in_shapes}) != 1:
+        raise ModelError(f"{call.where}: inputs of different shapes {call.in_shapes} (broadcasting is not supported)")
+    return [Add(call.name, shape=call.shape)]
+
+
+def _concatenate(call: Call) -> list[Layer]:
+    if not _is_last_axis(call.layer.get_config().get("axis", -1), len(call.shape) + 1):
+        raise ModelError(f"{call.where}: concatenation is supported along the last (channel) axis only")
+    return [Concatenate(call.name, shape=call.shape)]
+
+
 def _is_last_axis(axis: Any, rank: int) -> bool:
     """True when `axis` (an int or a one-element list, batch axis counted) is the last of `rank` axes."""
     axes = list(axis) if hasattr(axis, "__iter__") else [axis]  # tf_keras keeps a ListWrapper
@@ -379,6 +478,15 @@ def _is_last_axis(axis: Any, rank: int) -> bool:
 
 CONVERTERS: dict[str, Converter] = {
     "Activation": _activation_layer,
+    "Add": _add_layer,
+    "AveragePooling2D": _pool,
+    "Concatenate": _concatenate,
+    "Conv2D": _conv,
+    "DepthwiseConv2D": _conv,
+    "GlobalAveragePooling2D": _global_pool,
+    "GlobalMaxPooling2D": _global_pool,
+    "MaxPooling2D": _pool,
+    "ZeroPadding2D": _zero_pad,
     "ActivityRegularization": _noop,
     "AlphaDropout": _noop,
     "BatchNormalization": _batchnorm,

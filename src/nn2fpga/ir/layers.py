@@ -136,9 +136,115 @@ class Reshape(Layer):
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
 
 
+@dataclass(eq=False)
+class Conv2D(Layer):
+    """2-D convolution, channels-last. weight: (kh, kw, c_in, c_out); padding: (top, bottom, left, right)
+    zero rows/columns added to the input (Keras 'same' is made explicit by the frontend)."""
+
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1)))
+    bias: np.ndarray | None = None
+    strides: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: str = "linear"
+    fused: Layer | None = None
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "accum")
+    HAS_MULTIPLIERS: ClassVar[bool] = True
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weight.shape[0]), int(self.weight.shape[1])
+
+    @property
+    def n_in(self) -> int:
+        """Terms summed per output value."""
+        kh, kw = self.kernel
+        return kh * kw * int(self.weight.shape[2])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[-1])
+
+    @property
+    def n_multiplications(self) -> int:
+        """Multiplications per output pixel (the unit the reuse factor divides)."""
+        return self.n_in * self.n_out
+
+    def weights(self) -> dict[str, np.ndarray]:
+        out = {"weight": self.weight}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+@dataclass(eq=False)
+class DepthwiseConv2D(Conv2D):
+    """Depthwise convolution (depth multiplier 1). weight: (kh, kw, c, 1); each channel has its own filter."""
+
+    @property
+    def n_in(self) -> int:
+        kh, kw = self.kernel
+        return kh * kw
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[2])
+
+
+@dataclass(eq=False)
+class ZeroPad2D(Layer):
+    """Zero padding (top, bottom, left, right); folded into a following convolution when possible."""
+
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(eq=False)
+class Pool2D(Layer):
+    """Max or average pooling over (ph, pw) windows. Max pooling ignores padded positions (Keras 'same');
+    average pooling supports no padding (Keras 'valid'): sum exactly, then multiply by 1/(ph*pw) quantized
+    to the `recip` type."""
+
+    op: str = "max"  # "max" | "avg"
+    pool: tuple[int, int] = (2, 2)
+    strides: tuple[int, int] = (2, 2)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "recip")
+
+    def type_roles(self) -> tuple[str, ...]:
+        return ("result", "recip") if self.op == "avg" else ("result",)
+
+
+@dataclass(eq=False)
+class GlobalPool2D(Layer):
+    """Max or average over all pixels per channel; average = exact sum * 1/(H*W) quantized to `recip`."""
+
+    op: str = "avg"
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "recip")
+
+    def type_roles(self) -> tuple[str, ...]:
+        return ("result", "recip") if self.op == "avg" else ("result",)
+
+
+@dataclass(eq=False)
+class Add(Layer):
+    """Element-wise sum of any number of same-shaped inputs: exact sum, then cast."""
+
+
+@dataclass(eq=False)
+class Concatenate(Layer):
+    """Concatenation along the channel (last) axis; each input is cast to the result type."""
+
+
 def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n_in: int) -> FixedType:
     """The accumulator of a Dense/Conv that never rounds or overflows: bias + n_in exact products."""
     return sum_type(union_type(product_type(in_t, weight_t), bias_t), n_in + 1)
 
 
-LAYER_KINDS: tuple[type[Layer], ...] = (Input, Dense, Activation, BatchNorm, Reshape)
+LAYER_KINDS: tuple[type[Layer], ...] = (
+    Input, Dense, Activation, BatchNorm, Reshape, Conv2D, DepthwiseConv2D, ZeroPad2D, Pool2D, GlobalPool2D, Add,
+    Concatenate,
+)

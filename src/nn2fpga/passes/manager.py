@@ -16,7 +16,7 @@ from pathlib import Path
 from nn2fpga.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.passes.hardware import apply_reuse
-from nn2fpga.passes.optimize import fold_batchnorm, fuse_activation, remove_noops
+from nn2fpga.passes.optimize import fold_batchnorm, fold_zeropad, fuse_activation, remove_noops
 from nn2fpga.passes.quantize import infer_precision
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 Pass = Callable[[Graph, object], bool]
 
 FLOWS: dict[str, tuple[Pass, ...]] = {
-    "optimize": (remove_noops, fold_batchnorm, fuse_activation),
+    "optimize": (remove_noops, fold_zeropad, fold_batchnorm, fuse_activation),
     "quantize": (infer_precision,),
     "hardware": (apply_reuse,),
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Dense
+from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, DepthwiseConv2D, ZeroPad2D
+
+LINEAR_KINDS = (Dense, Conv2D)  # layers computing acc = bias + sum(x * w) (DepthwiseConv2D is a Conv2D)
 
 
 def remove_noops(g: Graph, cfg: object) -> bool:
@@ -21,21 +23,24 @@ def remove_noops(g: Graph, cfg: object) -> bool:
 
 
 def fold_batchnorm(g: Graph, cfg: object) -> bool:
-    """Fold BatchNorm into the preceding Dense: W' = W * scale, b' = b * scale + bias (float64).
+    """Fold BatchNorm into the preceding Dense/Conv: W' = W * scale (per output channel),
+    b' = b * scale + bias, in float64 before quantization.
 
-    Pre: the Dense has a linear activation and feeds only this BatchNorm (fan-out guard), and is
-    not a graph output. Post: the BatchNorm is gone; the Dense produces its values.
+    Pre: the producer has a linear activation, feeds only this BatchNorm (fan-out guard) and is
+    not a graph output. Post: the BatchNorm is gone; the producer computes its values.
     """
     for bn in g.layers():
         if not isinstance(bn, BatchNorm):
             continue
         dense = g.producer(bn.name)
-        if not isinstance(dense, Dense) or dense.activation != "linear":
+        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear":
             continue
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue
         bias = dense.bias if dense.bias is not None else np.zeros(dense.n_out)
-        dense.weight = dense.weight * bn.scale[np.newaxis, :]
+        # output channels are the last weight axis, except for depthwise filters (kh, kw, c, 1)
+        scale = bn.scale[:, np.newaxis] if isinstance(dense, DepthwiseConv2D) else bn.scale
+        dense.weight = dense.weight * scale
         dense.bias = bias * bn.scale + bn.bias
         g.remove(bn.name)
         return True
@@ -43,7 +48,7 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
 
 
 def fuse_activation(g: Graph, cfg: object) -> bool:
-    """Fuse a ReLU into the preceding Dense, which then computes cast<result>(relu(acc)).
+    """Fuse a ReLU into the preceding Dense/Conv, which then computes cast<result>(relu(acc)).
 
     Pre: the Dense is linear, feeds only this Activation and is not a graph output. Post: the
     Activation is gone; `dense.fused` keeps it, so its configured result precision still applies.
@@ -52,7 +57,7 @@ def fuse_activation(g: Graph, cfg: object) -> bool:
         if not isinstance(act, Activation) or act.fn != "relu":
             continue
         dense = g.producer(act.name)
-        if not isinstance(dense, Dense) or dense.activation != "linear":
+        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear":
             continue
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue
@@ -60,5 +65,25 @@ def fuse_activation(g: Graph, cfg: object) -> bool:
         dense.fused = act
         dense.shape = act.shape
         g.remove(act.name)
+        return True
+    return False
+
+
+def fold_zeropad(g: Graph, cfg: object) -> bool:
+    """Fold ZeroPad2D into the convolution it feeds (zero padding is what convolutions pad with).
+
+    Pre: the pad feeds only convolutions and is not an output. Post: the pad is gone; each
+    convolution's `padding` grew by the pad's. Pads before pooling stay (max pooling ignores its
+    own padding, so zeros there are not equivalent).
+    """
+    for pad in g.layers():
+        if not isinstance(pad, ZeroPad2D) or g.is_output(pad.name):
+            continue
+        users = g.users(pad.name)
+        if not users or not all(isinstance(u, Conv2D) for u in users):
+            continue
+        for conv in users:
+            conv.padding = tuple(a + b for a, b in zip(conv.padding, pad.padding))
+        g.remove(pad.name)
         return True
     return False

@@ -9,7 +9,7 @@ import numpy as np
 
 from nn2fpga.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape, exact_accumulator
+from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Input, Layer, Reshape, ZeroPad2D, exact_accumulator
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding, product_type
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ def infer_precision(g: Graph, cfg) -> bool:
         fused = getattr(layer, "fused", None)
         if fused is not None:  # a fused activation's configured output type is this layer's output
             types["result"] = cfg.resolve(fused).precision["result"]
-        in_type = g.producer(layer.name).types["result"] if not isinstance(layer, Input) else None
+        producers = g.producers(layer.name)
+        in_type = producers[0].types["result"] if len(producers) == 1 else None  # None: Input, Add, Concatenate
         _quantize(layer, types, in_type, settings)
         layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
     return False
@@ -41,13 +42,15 @@ def _quantize(layer: Layer, types: dict, in_type: FixedType | None, settings) ->
     """Kinds without constants: the configured types are all there is."""
 
 
-@_quantize.register
-def _(layer: Reshape, types: dict, in_type: FixedType | None, settings) -> None:
-    types["result"] = in_type  # a reshape moves values, it never converts them
+@_quantize.register(Reshape)
+@_quantize.register(ZeroPad2D)
+def _(layer: Layer, types: dict, in_type: FixedType | None, settings) -> None:
+    types["result"] = in_type  # moves values (or adds zeros), never converts them
 
 
-@_quantize.register
-def _(layer: Dense, types: dict, in_type: FixedType | None, settings) -> None:
+@_quantize.register(Dense)
+@_quantize.register(Conv2D)
+def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings) -> None:
     w_t, b_t = types["weight"], types["bias"]
     _check_range(layer, "weight", layer.weight, w_t)
     layer.weight = w_t.quantize(layer.weight)
@@ -76,7 +79,7 @@ def _(layer: Activation, types: dict, in_type: FixedType | None, settings) -> No
             setattr(layer, role, float(types[role].quantize(getattr(layer, role))))
 
 
-def _accumulator(layer: Dense, given: FixedType | str, exact: FixedType, prod: FixedType, settings) -> FixedType:
+def _accumulator(layer: Dense | Conv2D, given: FixedType | str, exact: FixedType, prod: FixedType, settings) -> FixedType:
     where = settings.source.get("Precision.accum", f"LayerName.{layer.name}.Precision.accum")
     if given == EXACT:
         if exact.width > MAX_WIDTH:

@@ -13,7 +13,22 @@ import numpy as np
 
 from nn2fpga.errors import UserError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape, exact_accumulator
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    BatchNorm,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    GlobalPool2D,
+    Input,
+    Layer,
+    Pool2D,
+    Reshape,
+    ZeroPad2D,
+    exact_accumulator,
+)
 from nn2fpga.ir.tables import activation_tables
 
 FLOAT_EXACT_BITS = 53
@@ -79,43 +94,132 @@ def _(layer: Reshape, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Dense, x: np.ndarray) -> np.ndarray:
+    return _linear(layer, x, layer.weight)
+
+
+def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """cast<result>(act(cast<accum>(bias) + x @ weight)) for rows of terms x (N, n_in), weight (n_in, n_out)."""
     t = layer.types
     in_t, w_t, acc_t, out_t = t["input"], t["weight"], t["accum"], t["result"]
-    bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
-    if acc_t.width <= FLOAT_EXACT_BITS and acc_t.contains(exact_accumulator(in_t, w_t, t["bias"], layer.n_in)):
-        acc = x @ layer.weight + bias  # exact: every partial sum fits float64's 53 bits
+    bias = layer.bias if layer.bias is not None else np.zeros(weight.shape[1])
+    if _float_exact(layer):
+        acc = x @ weight + bias  # exact: every partial sum fits float64's 53 bits
         if layer.activation == "relu":
             acc = np.maximum(acc, 0.0)
         return out_t.quantize(acc)
-    acc = _dense_raw(layer, x)
+    xr, wr = in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64)
+    s = in_t.frac + w_t.frac - acc_t.frac  # product lsb -> accumulator lsb
+    if s <= 0:
+        acc = (xr @ wr) << -s  # no product is rounded: one integer matmul
+    else:
+        acc = np.zeros((x.shape[0], weight.shape[1]), dtype=np.int64)
+        for i in range(weight.shape[0]):
+            acc += (xr[:, i : i + 1] * wr[i]) >> s
+    return _finish(layer, acc)
+
+
+def _float_exact(layer: Dense | Conv2D) -> bool:
+    t = layer.types
+    exact = exact_accumulator(t["input"], t["weight"], t["bias"], layer.n_in)
+    return t["accum"].width <= FLOAT_EXACT_BITS and t["accum"].contains(exact)
+
+
+def _finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
+    """Raw product sums (at the accumulator's lsb) -> add the bias, wrap, activate, cast to the result.
+
+    Casting each product to a coarser accumulator floors it (AP_TRN) and the total wraps (AP_WRAP);
+    both commute with adding values already on the accumulator's grid, so the C++ loop order of the
+    strategies does not matter.
+    """
+    t = layer.types
+    b_t, acc_t, out_t = t["bias"], t["accum"], t["result"]
+    if layer.bias is not None:
+        br = b_t.to_raw(layer.bias).astype(np.int64)
+        sb = b_t.frac - acc_t.frac
+        acc = acc + ((br >> sb) if sb > 0 else (br << -sb))
+    acc = acc_t._sign_extend(acc.view(np.uint64))
     if layer.activation == "relu":
         acc = np.maximum(acc, 0)
     return out_t.from_raw(out_t.cast_raw(acc, acc_t.frac))
 
 
-def _dense_raw(layer: Dense, x: np.ndarray) -> np.ndarray:
-    """Raw accumulator values: cast(bias) + sum(cast(x_i * w_i)) in int64, as C++ `acc += x * w` does.
+def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], padding, fill: float) -> np.ndarray:
+    """(B, Ho, Wo, kh, kw, C) windows of x (B, H, W, C) padded with `fill`."""
+    top, bottom, left, right = padding
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
+    win = np.lib.stride_tricks.sliding_window_view(xp, kernel, axis=(1, 2))  # (B, H', W', C, kh, kw)
+    win = win[:, :: strides[0], :: strides[1]]
+    return win.transpose(0, 1, 2, 4, 5, 3)
 
-    Casting each product to a coarser accumulator floors it (AP_TRN) and the total wraps (AP_WRAP);
-    both commute with adding values already on the accumulator's grid, so the loop order of the
-    C++ strategies does not matter.
-    """
+
+@execute.register
+def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
+    win = _windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
+    b, ho, wo = win.shape[:3]
+    rows = np.ascontiguousarray(win).reshape(b * ho * wo, -1)
+    out = _linear(layer, rows, layer.weight.reshape(-1, layer.n_out))
+    return out.reshape(b, ho, wo, layer.n_out)
+
+
+@execute.register
+def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
+    win = _windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
+    w = layer.weight[..., 0]  # (kh, kw, C)
+    if _float_exact(layer):
+        bias = layer.bias if layer.bias is not None else 0.0
+        acc = np.einsum("bhwijc,ijc->bhwc", win, w) + bias
+        if layer.activation == "relu":
+            acc = np.maximum(acc, 0.0)
+        return layer.types["result"].quantize(acc)
     t = layer.types
-    in_t, w_t, b_t, acc_t = t["input"], t["weight"], t["bias"], t["accum"]
-    xr = in_t.to_raw(x).astype(np.int64)
-    wr = w_t.to_raw(layer.weight).astype(np.int64)
-    s = in_t.frac + w_t.frac - acc_t.frac  # product lsb -> accumulator lsb
-    if s <= 0:
-        acc = (xr @ wr) << -s  # no product is rounded: one integer matmul
-    else:
-        acc = np.zeros((x.shape[0], layer.n_out), dtype=np.int64)
-        for i in range(layer.n_in):
-            acc += (xr[:, i : i + 1] * wr[i]) >> s
-    if layer.bias is not None:
-        br = b_t.to_raw(layer.bias).astype(np.int64)
-        sb = b_t.frac - acc_t.frac
-        acc += (br >> sb) if sb > 0 else (br << -sb)
-    return acc_t._sign_extend(acc.view(np.uint64))
+    xr, wr = t["input"].to_raw(win).astype(np.int64), t["weight"].to_raw(w).astype(np.int64)
+    s = t["input"].frac + t["weight"].frac - t["accum"].frac
+    acc = np.zeros(win.shape[:3] + win.shape[-1:], dtype=np.int64)
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            p = xr[:, :, :, i, j, :] * wr[i, j]
+            acc += (p >> s) if s > 0 else (p << -s)
+    return _finish(layer, acc)
+
+
+@execute.register
+def _(layer: ZeroPad2D, x: np.ndarray) -> np.ndarray:
+    top, bottom, left, right = layer.padding
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+def reciprocal(layer: Pool2D | GlobalPool2D, n: int) -> float:
+    """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
+    return float(layer.types["recip"].quantize(1.0 / n))
+
+
+@execute.register
+def _(layer: Pool2D, x: np.ndarray) -> np.ndarray:
+    out_t = layer.types["result"]
+    if layer.op == "max":  # padded positions never win (Keras pads max pooling with -inf)
+        return out_t.quantize(_windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4)))
+    sums = _windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))  # exact
+    return out_t.quantize(sums * reciprocal(layer, layer.pool[0] * layer.pool[1]))
+
+
+@execute.register
+def _(layer: GlobalPool2D, x: np.ndarray) -> np.ndarray:
+    out_t = layer.types["result"]
+    if layer.op == "max":
+        return out_t.quantize(x.max(axis=(1, 2))).reshape((x.shape[0], *layer.shape))
+    sums = x.sum(axis=(1, 2))  # exact
+    return out_t.quantize(sums * reciprocal(layer, x.shape[1] * x.shape[2])).reshape((x.shape[0], *layer.shape))
+
+
+@execute.register
+def _(layer: Add, *xs: np.ndarray) -> np.ndarray:
+    return layer.types["result"].quantize(np.sum(xs, axis=0))  # exact sum, then one cast
+
+
+@execute.register
+def _(layer: Concatenate, *xs: np.ndarray) -> np.ndarray:
+    out_t = layer.types["result"]
+    return np.concatenate([out_t.quantize(x) for x in xs], axis=-1)
 
 
 @execute.register
