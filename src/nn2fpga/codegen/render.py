@@ -141,8 +141,8 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head
 
         constants = tqdm(constants, desc="writing weights", unit="array", leave=False)
     for c in constants:
-        (fw / "weights" / f"{c.var}.h").write_text(render("weights.h.j2", c=c))
-        np.ascontiguousarray(c.values.ravel(), dtype="<f8").tofile(root / "weights" / f"{c.var}.bin")
+        (fw / "weights" / f"{c.var}.h").write_text(render("weights.h.j2", c=c, body=c.initializer()))
+        np.save(root / "weights" / f"{c.var}.npy", c.raw(), allow_pickle=False)
     (root / "nn2fpga.yml").write_text(config.resolved_yaml(graph))
     save_graph(graph, root / "ir")
     report = {

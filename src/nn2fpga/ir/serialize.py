@@ -23,8 +23,14 @@ def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str) -> dict:
         v = getattr(layer, f.name)
         if isinstance(v, np.ndarray):
             key = f"{prefix}.{f.name}"
-            arrays[key] = v
-            out[f.name] = {"array": key}
+            t = layer.types.get(f.name)
+            if t is not None and t.width <= 53:  # quantized constants: raw integers, 2-8x smaller than float64
+                bits = next(b for b in (8, 16, 32, 64) if t.width <= b)
+                arrays[key] = t.to_raw(v).astype(f"{'' if t.signed else 'u'}int{bits}")
+                out[f.name] = {"array": key, "raw": t.cpp()}
+            else:
+                arrays[key] = v
+                out[f.name] = {"array": key}
         elif isinstance(v, Layer):
             out[f.name] = {"layer": _encode(v, arrays, f"{prefix}.{f.name}")}
         elif f.name == "types":
@@ -44,7 +50,8 @@ def _decode(d: dict, directory: Path) -> Layer:
             continue
         v = d[f.name]
         if isinstance(v, dict) and "array" in v:
-            v = np.load(directory / f"{v['array']}.npy", allow_pickle=False)
+            data = np.load(directory / f"{v['array']}.npy", allow_pickle=False)
+            v = FixedType.parse(v["raw"]).from_raw(data) if "raw" in v else data
         elif isinstance(v, dict) and "layer" in v:
             v = _decode(v["layer"], directory)
         elif f.name == "types":
