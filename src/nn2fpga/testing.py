@@ -12,7 +12,22 @@ import functools
 import numpy as np
 
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape, exact_accumulator
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    BatchNorm,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    GlobalPool2D,
+    Input,
+    Layer,
+    Pool2D,
+    Reshape,
+    ZeroPad2D,
+    exact_accumulator,
+)
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
 from nn2fpga.sim import reference
@@ -31,6 +46,69 @@ def _propagate(layer: Layer, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     raise NotImplementedError(f"no error model for {layer.kind}")
 
 
+def _accumulation_error(layer: Dense | Conv2D, terms: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """Error of a quantized Dense/Conv output given the propagated input error `terms` (already through
+    |W|) and the summed input magnitudes `mag` (times each weight's quantization step)."""
+    t = layer.types
+    acc = terms + quantization_step(t["weight"]) * mag + quantization_step(t["bias"])
+    if not t["accum"].contains(exact_accumulator(t["input"], t["weight"], t["bias"], layer.n_in)):
+        acc = acc + (layer.n_in + 1) * t["accum"].lsb
+    return acc + quantization_step(t["result"])
+
+
+@_propagate.register
+def _(layer: Conv2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    win_e = reference._windows(e, layer.kernel, layer.strides, layer.padding, 0.0)
+    win_m = reference._windows(np.abs(x) + e, layer.kernel, layer.strides, layer.padding, 0.0)
+    if isinstance(layer, DepthwiseConv2D):
+        w = np.abs(layer.weight[..., 0])
+        return _accumulation_error(layer, np.einsum("bhwijc,ijc->bhwc", win_e, w), win_m.sum(axis=(3, 4)))
+    b, ho, wo = win_e.shape[:3]
+    rows_e = np.ascontiguousarray(win_e).reshape(b * ho * wo, -1)
+    mag = np.ascontiguousarray(win_m).reshape(b * ho * wo, -1).sum(axis=1, keepdims=True)
+    out = _accumulation_error(layer, rows_e @ np.abs(layer.weight.reshape(-1, layer.n_out)), mag)
+    return out.reshape(b, ho, wo, layer.n_out)
+
+
+@_propagate.register
+def _(layer: ZeroPad2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    top, bottom, left, right = layer.padding
+    return np.pad(e, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+def _mean_error(layer: Pool2D | GlobalPool2D, sums: np.ndarray, mean_e: np.ndarray, n: int) -> np.ndarray:
+    recip = reference.reciprocal(layer, n)
+    return mean_e + np.abs(sums) * abs(recip - 1.0 / n) + quantization_step(layer.types["result"])
+
+
+@_propagate.register
+def _(layer: Pool2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    win_e = reference._windows(e, layer.pool, layer.strides, layer.padding, 0.0)
+    if layer.op == "max":  # |max(a) - max(b)| <= max|a - b|
+        return win_e.max(axis=(3, 4)) + quantization_step(layer.types["result"])
+    sums = reference._windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))
+    return _mean_error(layer, sums, win_e.mean(axis=(3, 4)), layer.pool[0] * layer.pool[1])
+
+
+@_propagate.register
+def _(layer: GlobalPool2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    if layer.op == "max":
+        out = e.max(axis=(1, 2)) + quantization_step(layer.types["result"])
+    else:
+        out = _mean_error(layer, x.sum(axis=(1, 2)), e.mean(axis=(1, 2)), x.shape[1] * x.shape[2])
+    return out.reshape((x.shape[0], *layer.shape))
+
+
+@_propagate.register
+def _(layer: Add, xs: list, es: list) -> np.ndarray:
+    return np.sum(es, axis=0) + quantization_step(layer.types["result"])
+
+
+@_propagate.register
+def _(layer: Concatenate, xs: list, es: list) -> np.ndarray:
+    return np.concatenate(es, axis=-1) + quantization_step(layer.types["result"])
+
+
 @_propagate.register
 def _(layer: Reshape, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     return e.reshape((e.shape[0], *layer.shape))
@@ -38,13 +116,7 @@ def _(layer: Reshape, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 @_propagate.register
 def _(layer: Dense, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-    t = layer.types
-    mag = (np.abs(x) + e).sum(axis=-1, keepdims=True)
-    acc = e @ np.abs(layer.weight) + quantization_step(t["weight"]) * mag + quantization_step(t["bias"])
-    exact = t["accum"].contains(exact_accumulator(t["input"], t["weight"], t["bias"], layer.n_in))
-    if not exact:
-        acc = acc + (layer.n_in + 1) * t["accum"].lsb
-    return acc + quantization_step(t["result"])
+    return _accumulation_error(layer, e @ np.abs(layer.weight), (np.abs(x) + e).sum(axis=-1, keepdims=True))
 
 
 @_propagate.register
@@ -103,10 +175,13 @@ def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
             raw = np.asarray(x, dtype=np.float64)
             at_limit = (raw > out_t.max) | (raw < out_t.min)
             err[layer.name] = np.full(y.shape, quantization_step(out_t))
+        elif isinstance(layer, (Add, Concatenate)):
+            srcs = [p.name for p in graph.producers(layer.name)]
+            err[layer.name] = _propagate(layer, [trace[s] for s in srcs], [err[s] for s in srcs])
         else:
             src = graph.producer(layer.name).name
             err[layer.name] = _propagate(layer, trace[src], err[src])
-        if at_limit.any() and not isinstance(layer, Activation | Reshape):
+        if at_limit.any() and not isinstance(layer, Activation | Reshape | ZeroPad2D | Pool2D | GlobalPool2D):
             raise AssertionError(
                 f"layer {layer.name!r} reaches the limits of {out_t} on {int(at_limit.sum())} values: the error bound "
                 "assumes no saturation; widen the integer bits"
