@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow bench serve-bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "nn2fpga needs Python >= 3.10"'
@@ -29,6 +29,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# Triton throughput vs. clients for the jet tagger next to an identity model (docs/benchmarks.md).
+serve-bench: $(STAMP)
+	$(PY) bench/serve.py
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

@@ -25,7 +25,12 @@ def _cmd_cflags(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from nn2fpga.project import convert
 
-    project = convert(args.model, config=args.config, output_dir=args.output, force=args.force, progress=True)
+    config = args.config
+    if args.split:  # --split LAYER overrides the config's Split
+        from nn2fpga.config import Config
+
+        config = Config({**Config.from_yaml(config).to_dict(), "Split": args.split}, args.config)
+    project = convert(args.model, config=config, output_dir=args.output, force=args.force, progress=True)
     if args.summary:
         print(project.summary())
     print(f"wrote {project.path} (project {project.name}); next: nn2fpga predict {project.path} -i X.npy -o Y.npy")
@@ -98,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", help="YAML config (see nn2fpga config MODEL for a complete one)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--summary", action="store_true", help="print a table of layers, shapes, types, reuse factors")
+    p.add_argument(
+        "--split", metavar="LAYER", help="accelerate the model up to LAYER, run the rest on the CPU (config: Split)"
+    )
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser(
@@ -130,6 +138,93 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later modules add their sub-commands here (keeps this file free of heavy imports at start-up).
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from nn2fpga.runtime.triton import serve_project
+
+    server = serve_project(
+        args.project,
+        backend=args.backend,
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"starting Triton on {args.project} ...", file=sys.stderr)
+    with server.start(timeout=args.timeout):
+        print(f"serving: HTTP {server.http_url}  gRPC {server.grpc_url}  metrics {server.metrics_url}", flush=True)
+        print(f"log: {server.log_file}; Ctrl-C stops", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            if server.process.poll() is not None:
+                print(f"nn2fpga: error: tritonserver exited ({server.process.returncode}); log tail:", file=sys.stderr)
+                print(server.log_tail(), file=sys.stderr)
+                return 1
+        print("stopping Triton ...", file=sys.stderr)
+    return 0
+
+
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from nn2fpga.runtime.loadtest import loadtest, table, write_results
+
+    try:
+        clients = [int(c) for c in args.clients.split(",")]
+    except ValueError:
+        raise UserError(f"--clients: expected comma-separated integers like 1,2,4, got {args.clients!r}") from None
+    steps = loadtest(
+        args.url, args.model, clients, duration=args.duration, batch=args.batch, protocol=args.protocol,
+        processes=args.processes, max_requests=args.max_requests,
+    )  # fmt: skip
+    print(table(steps))
+    if args.output:
+        meta = {"url": args.url, "model": args.model, "protocol": args.protocol, "batch": args.batch,
+                "duration_s": args.duration}  # fmt: skip
+        for path in write_results(steps, args.output, meta):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _register_serving(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a converted project with NVIDIA Triton Inference Server",
+        description="Start tritonserver (from PATH, else the nvidia-pytriton wheel) on the project's triton/ model "
+        "repository, wait until the model is ready, print the endpoints; Ctrl-C or SIGTERM stops it.",
+    )
+    p.add_argument("project", help="project directory written by nn2fpga convert")
+    p.add_argument("--backend", choices=("csim", "reference", "xrt"), help="override the config's Serving.Backend")
+    p.add_argument("--host", default="127.0.0.1", help="address every endpoint binds (default: loopback only)")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=8001)
+    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the model to become ready")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser(
+        "loadtest",
+        help="measure throughput and latency of a served model vs. simultaneous clients",
+        description="Run N simultaneous tritonclient clients for DURATION seconds per N, print throughput and "
+        "p50/p90/p99 latency per N; with -o also results.json and throughput.png.",
+    )
+    p.add_argument("url", help="server address, e.g. 127.0.0.1:8001 (gRPC) or 127.0.0.1:8000 (HTTP)")
+    p.add_argument("--model", required=True, help="model name (the project name)")
+    p.add_argument("--clients", default="1,2,4,8,16,32,64", help="comma-separated client counts")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per client count")
+    p.add_argument("--batch", type=int, default=1, help="samples per request")
+    p.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    p.add_argument("--processes", type=int, default=2, help="client processes sharing the clients")
+    p.add_argument("--max-requests", type=int, default=1_000_000, help="bound on requests per client and count")
+    p.add_argument("-o", "--output", help="directory for results.json and throughput.png")
+    p.set_defaults(func=_cmd_loadtest)
+
+
+_REGISTRARS.append(_register_serving)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,10 +3,15 @@
 project = nn2fpga.convert(model, config="nn2fpga.yml", output_dir="prj")
 y = project.predict(x)                       # C simulation (g++), bit-exact with hardware
 y_ref = project.predict(x, backend="reference")   # NumPy, bit-exact with csim
+
+With `Split: <layer>` in the config, the parsed float graph is cut after that layer before any
+pass runs: the prefix is compiled for the accelerator, the rest becomes the float CPU head
+(`nn2fpga.runtime.head`), which `predict` and the generated host driver run on the kernel's output.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -16,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from nn2fpga.config import Config
-from nn2fpga.errors import UserError
+from nn2fpga.errors import ConfigError, UserError, closest
 from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
 from nn2fpga.passes.manager import run_flows
+from nn2fpga.runtime.head import OPS as HEAD_OPS
+from nn2fpga.runtime.head import Head
 from nn2fpga.sim import reference
 
 log = logging.getLogger(__name__)
@@ -40,19 +48,86 @@ def convert(
     from nn2fpga.frontend.keras import from_keras
 
     cfg = Config.from_yaml(config)
-    graph, timings = compile_graph(from_keras(model), cfg)
-    project = Project(graph, cfg, None)
+    graph, head = from_keras(model), None
+    if cfg.split is not None:
+        graph, head_graph = split_graph(graph, cfg.split)
+        cfg = _without_layers(cfg, {layer.name for layer in head_graph.layers()})
+        from nn2fpga.runtime.host import head_from_graph
+
+        head = head_from_graph(head_graph)
+    graph, timings = compile_graph(graph, cfg)
+    project = Project(graph, cfg, None, head=head)
     project.timings = timings
     if output_dir is not None:
         project.write(output_dir, force=force, progress=progress)
     return project
 
 
+def split_graph(graph: Graph, layer: str) -> tuple[Graph, Graph]:
+    """Cut float `graph` after `layer`: (prefix ending at `layer`, head whose Input is named `layer`).
+
+    The prefix holds `layer` and everything it depends on; the head holds the rest and must read
+    nothing from the prefix but `layer`'s output. Raises ConfigError (naming `Split`) otherwise.
+    """
+    names = [lay.name for lay in graph.layers()]
+    if layer not in graph:
+        raise ConfigError(f"Split: no layer named {layer!r} in model {graph.name!r}{closest(layer, names)}; layers: "
+                          + ", ".join(names))  # fmt: skip
+    if len(graph.inputs()) != 1 or len(graph.outputs) != 1:
+        raise ConfigError("Split: only models with one input and one output can be split")
+    # The frontend names a Dense's own activation "<dense>_<fn>": the Keras layer ends after it.
+    users = graph.users(layer)
+    if len(users) == 1 and isinstance(users[0], Activation) and users[0].name == f"{layer}_{users[0].fn}":
+        layer = users[0].name
+    front, todo = {layer}, [layer]
+    while todo:
+        for p in graph.producers(todo.pop()):
+            if p.name not in front:
+                front.add(p.name)
+                todo.append(p.name)
+    if graph.outputs[0] in front:
+        raise ConfigError(f"Split: {layer!r} is the model's output; nothing would be left for the CPU")
+    g = graph.copy()
+    prefix, head = Graph(graph.name), Graph(f"{graph.name}_head")
+    head.add(Input(layer, shape=g[layer].shape))
+    for lay in g.layers():
+        inputs = [p.name for p in g.producers(lay.name)]
+        if lay.name in front:
+            prefix.add(lay, inputs)
+            continue
+        crossing = [p for p in inputs if p in front and p != layer]
+        if crossing:
+            raise ConfigError(
+                f"Split: layer {lay.name!r} after the cut reads {crossing[0]!r} from before it; split at a layer "
+                "that every path from the input to the output goes through"
+            )
+        if lay.kind not in HEAD_OPS:
+            raise ConfigError(f"Split: layer {lay.name!r} ({lay.kind}) cannot run on the CPU head; supported there: "
+                              + ", ".join(sorted(HEAD_OPS)))  # fmt: skip
+        head.add(lay, inputs)
+    prefix.outputs, head.outputs = [layer], list(graph.outputs)
+    prefix.lint()
+    head.lint()
+    return prefix, head
+
+
+def _without_layers(cfg: Config, names: set[str]) -> Config:
+    """`cfg` without LayerName entries for the CPU head's layers (they run in float, unconfigured)."""
+    dropped = sorted(set(cfg.layer_name) & names)
+    if not dropped:
+        return cfg
+    log.warning("LayerName settings of %s do not apply: those layers run on the CPU in float", ", ".join(dropped))
+    cfg = copy.copy(cfg)
+    cfg.layer_name = {k: v for k, v in cfg.layer_name.items() if k not in names}
+    return cfg
+
+
 class Project:
     """A converted model: its final graph, its config and (once written) its directory."""
 
-    def __init__(self, graph: Graph, config: Config, path: Path | None) -> None:
+    def __init__(self, graph: Graph, config: Config, path: Path | None, head: Head | None = None) -> None:
         self.graph = graph
+        self.head = head  # the float CPU part of a split model
         self.config = config
         self.path = Path(path) if path is not None else None
         self.name = config.resolved_project_name(graph)
@@ -66,12 +141,20 @@ class Project:
         path = Path(path)
         if not (path / "ir" / "graph.json").is_file():
             raise UserError(f"{path} is not an nn2fpga project (no ir/graph.json); create one with nn2fpga convert")
-        return cls(load_graph(path / "ir"), Config.from_yaml(path / "nn2fpga.yml"), path)
+        head = path / "host" / "head.json"
+        return cls(
+            load_graph(path / "ir"),
+            Config.from_yaml(path / "nn2fpga.yml"),
+            path,
+            Head.load(head) if head.is_file() else None,
+        )
 
     def write(self, output_dir: str | os.PathLike, force: bool = False, progress: bool = False) -> Path:
         from nn2fpga.codegen.render import write_project
 
-        self.path = write_project(self.graph, self.config, self.name, Path(output_dir), force=force, progress=progress)
+        self.path = write_project(
+            self.graph, self.config, self.name, Path(output_dir), force=force, progress=progress, head=self.head
+        )
         self._csim = None
         return self.path
 
@@ -102,16 +185,21 @@ class Project:
         reference.check_input(self.graph, {self.graph.inputs()[0].name: x})
         return x
 
-    def predict(self, x, backend: str = "csim", threads: int | None = None) -> np.ndarray:
-        """Outputs for a batch `x` of shape (batch, *input_shape)."""
+    def predict(self, x, backend: str = "csim", threads: int | None = None, head: bool = True) -> np.ndarray:
+        """Outputs for a batch `x` of shape (batch, *input_shape).
+
+        For a split model, the accelerator's outputs go through the float CPU head, unless `head` is False.
+        """
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         x = self._check(x)
         if backend == "reference":
-            return reference.predict(self.graph, x)
-        threads = threads or min(os.cpu_count() or 1, 8)
-        out = self.compile().predict(x, threads=threads)
-        return out.reshape((x.shape[0], *self.graph[self.graph.outputs[0]].shape))
+            out = reference.predict(self.graph, x)
+        else:
+            threads = threads or min(os.cpu_count() or 1, 8)
+            out = self.compile().predict(x, threads=threads)
+            out = out.reshape((x.shape[0], *self.graph[self.graph.outputs[0]].shape))
+        return self.head.run(out) if head and self.head is not None else out
 
     def trace(self, x) -> dict[str, np.ndarray]:
         """Every layer's output (reference backend), keyed by layer name."""

@@ -1,0 +1,239 @@
+"""Host driver of an nn2fpga project: float in, packed kernel words, float out (DESIGN section 6).
+
+The generated project carries a verbatim copy of this file as `host/driver.py`, next to
+`host/fixed.py` (a verbatim copy of `nn2fpga/ir/types.py`), `host/head.py` and `host/model.json`
+(the kernel's shapes and types). It needs only NumPy and ctypes (`pyxrt` for a card), so it runs
+where nn2fpga is not installed:
+
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location("prj_driver", "prj/host/driver.py")
+    driver = importlib.util.module_from_spec(spec); spec.loader.exec_module(driver)
+    with driver.Driver("csim") as d:        # or "reference", or Driver("xrt", xclbin="prj.xclbin")
+        y = d.predict(x)                    # x: (batch, *input shape) floats
+
+The kernel is `extern "C" void <project>_kernel(const input_raw_t *in, output_raw_t *out, int n)`:
+each value travels as its raw W-bit two's-complement pattern in the smallest int{8,16,32,64}_t.
+`pack` converts floats with the input type's rounding and overflow (`FixedType.to_raw`, the one
+NumPy model of the conversion), every backend consumes and produces raw words, `unpack` turns
+output words into exact float64 values. With a split model (`Split:` in the config), `predict`
+runs the CPU head (`host/head.py`) on the kernel's outputs; `accelerate` returns them as they are.
+
+Backends (`BACKENDS`): `csim` calls the kernel entry point of the project's g++-built shared
+library; `reference` runs the bit-exact NumPy interpreter (imports nn2fpga); `xrt` runs the kernel
+of an xclbin on an Alveo card through pyxrt, with several runs in flight.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_HERE = Path(__file__).resolve().parent
+RAW_DTYPES = {
+    "int8_t": np.int8,
+    "uint8_t": np.uint8,
+    "int16_t": np.int16,
+    "uint16_t": np.uint16,
+    "int32_t": np.int32,
+    "uint32_t": np.uint32,
+    "int64_t": np.int64,
+    "uint64_t": np.uint64,
+}
+
+
+def _sibling(name: str) -> Any:
+    """The module `name`.py beside this file (host/fixed.py, host/head.py), under a private name."""
+    key = f"_nn2fpga_host_{abs(hash(str(_HERE)))}_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, _HERE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module  # dataclasses look their module up while the class is created
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+FixedType = _sibling("fixed").FixedType
+
+
+class _CSim:
+    """The project's C simulation library: the same kernel entry point the hardware has."""
+
+    def __init__(self, driver: Driver, threads: int = 1, **_: Any) -> None:
+        meta, project_dir = driver.meta, driver.project_dir
+        self.lib = ctypes.CDLL(str(_csim_library(project_dir, meta["project"])))
+        if self.lib.n2f_load_weights(str(project_dir / "weights").encode()) != 0:
+            raise RuntimeError(f"{project_dir}/weights: missing or truncated weight files (see stderr)")
+        self.kernel = getattr(self.lib, meta["kernel"])
+        self.kernel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+        self.kernel.restype = None
+        self.lib.n2f_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
+        self.threads = threads
+
+    def run(self, raw: np.ndarray, out: np.ndarray) -> None:
+        if self.threads > 1:  # n2f_predict splits the batch across threads, each calling the kernel
+            self.lib.n2f_predict(raw.ctypes.data, out.ctypes.data, raw.shape[0], self.threads)
+        else:
+            self.kernel(raw.ctypes.data, out.ctypes.data, raw.shape[0])
+
+    def close(self) -> None:
+        pass
+
+
+def _csim_library(project_dir: Path, project: str) -> Path:
+    """The csim library: built (or reused from the cache) by nn2fpga when importable, else one in csim/."""
+    try:
+        from nn2fpga.sim.csim import build
+    except ImportError:
+        libs = sorted((project_dir / "csim").glob(f"lib{project}-*.so"), key=lambda p: p.stat().st_mtime)
+        if not libs:
+            raise RuntimeError(
+                f"{project_dir}/csim holds no lib{project}-*.so; build it with nn2fpga (nn2fpga predict) first"
+            ) from None
+        return libs[-1]
+    return build(project_dir, project)
+
+
+class _Reference:
+    """The bit-exact NumPy reference on the project's quantized graph (needs nn2fpga)."""
+
+    def __init__(self, driver: Driver, **_: Any) -> None:
+        from nn2fpga.ir.serialize import load_graph
+        from nn2fpga.sim import reference
+
+        self.graph, self.reference = load_graph(driver.project_dir / "ir"), reference
+        self.in_type, self.out_type = driver.input_type, driver.output_type
+        self.in_shape = driver.kernel_input_shape
+
+    def run(self, raw: np.ndarray, out: np.ndarray) -> None:
+        x = self.in_type.from_raw(raw).reshape((raw.shape[0], *self.in_shape))
+        y = self.reference.predict(self.graph, x)
+        out[...] = self.out_type.to_raw(y.reshape(out.shape))
+
+    def close(self) -> None:
+        pass
+
+
+class _Xrt:
+    """The kernel in an xclbin on an Alveo card (pyxrt): one buffer pair per run, `inflight` runs at once.
+
+    Not exercised in nn2fpga's tests (no card); it shares `pack` / `unpack` with the csim backend.
+    """
+
+    def __init__(
+        self, driver: Driver, xclbin: str | os.PathLike | None = None, device: int = 0, inflight: int = 4, **_: Any
+    ) -> None:
+        import pyxrt
+
+        if xclbin is None:
+            raise ValueError("the xrt backend needs xclbin=<path to the linked .xclbin>")
+        self.pyxrt, self.inflight = pyxrt, max(1, inflight)
+        self.device = pyxrt.device(device)
+        uuid = self.device.load_xclbin(str(xclbin))
+        self.kernel = pyxrt.kernel(self.device, uuid, driver.meta["kernel"])
+
+    def run(self, raw: np.ndarray, out: np.ndarray) -> None:
+        px, n = self.pyxrt, raw.shape[0]
+        chunk = -(-n // self.inflight)
+        runs = []
+        for start in range(0, n, chunk):  # start every run before waiting for any
+            part = raw[start : start + chunk]
+            bo_in = px.bo(self.device, part.nbytes, px.bo.normal, self.kernel.group_id(0))
+            bo_out = px.bo(self.device, out[start : start + chunk].nbytes, px.bo.normal, self.kernel.group_id(1))
+            bo_in.write(part.tobytes(), 0)
+            bo_in.sync(px.xclBOSyncDirection.XCL_BO_SYNC_BO_TO_DEVICE, part.nbytes, 0)
+            runs.append((start, len(part), bo_in, bo_out, self.kernel(bo_in, bo_out, len(part))))
+        for start, count, _, bo_out, run in runs:
+            run.wait()
+            nbytes = out[start : start + count].nbytes
+            bo_out.sync(px.xclBOSyncDirection.XCL_BO_SYNC_BO_FROM_DEVICE, nbytes, 0)
+            out[start : start + count] = np.frombuffer(bytes(bo_out.read(nbytes, 0)), dtype=out.dtype).reshape(
+                count, -1
+            )
+
+    def close(self) -> None:
+        self.kernel = self.device = None
+
+
+BACKENDS = {"csim": _CSim, "reference": _Reference, "xrt": _Xrt}
+
+
+class Driver:
+    """One project's kernel behind a backend; `predict` maps float inputs to float outputs."""
+
+    def __init__(self, backend: str = "csim", project_dir: str | os.PathLike | None = None, **options: Any) -> None:
+        """`project_dir` defaults to the project holding this file; `options` go to the backend
+        (csim: threads; xrt: xclbin, device, inflight)."""
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.project_dir = Path(project_dir).resolve() if project_dir is not None else _HERE.parent
+        self.meta = json.loads((self.project_dir / "host" / "model.json").read_text())
+        kin, kout = self.meta["input"], self.meta["output"]
+        self.input_name, self.kernel_input_shape = kin["name"], tuple(kin["shape"])
+        self.input_type, self.output_type = FixedType.parse(kin["type"]), FixedType.parse(kout["type"])
+        self.in_dtype, self.out_dtype = np.dtype(RAW_DTYPES[kin["raw"]]), np.dtype(RAW_DTYPES[kout["raw"]])
+        self.kernel_output_shape = tuple(kout["shape"])
+        self.n_in, self.n_out = int(np.prod(self.kernel_input_shape)), int(np.prod(self.kernel_output_shape))
+        head = self.meta.get("head")
+        self.head = _sibling("head").Head.load(self.project_dir / "host" / head) if head else None
+        self.output_name = self.meta["model_output"]["name"]
+        self.output_shape = tuple(self.meta["model_output"]["shape"])
+        self.backend = backend
+        self._impl = BACKENDS[backend](self, **options)
+
+    # ---- packing (shared by every backend) ------------------------------------------------------------
+
+    def pack(self, x: np.ndarray) -> np.ndarray:
+        """Raw input words (batch, n_in) for floats `x` (batch, *input shape), as the kernel reads them."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[1:] != self.kernel_input_shape:
+            raise ValueError(
+                f"input has shape {x.shape}; expected (batch, {', '.join(map(str, self.kernel_input_shape))})"
+            )
+        return np.ascontiguousarray(self.input_type.to_raw(x.reshape(x.shape[0], self.n_in)).astype(self.in_dtype))
+
+    def unpack(self, raw: np.ndarray) -> np.ndarray:
+        """Exact float64 values (batch, *kernel output shape) of raw output words."""
+        return self.output_type.from_raw(raw).reshape((raw.shape[0], *self.kernel_output_shape))
+
+    # ---- running ------------------------------------------------------------------------------------
+
+    def run_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Raw output words for raw input words (batch, n_in): one kernel call on the backend."""
+        raw = np.ascontiguousarray(raw, dtype=self.in_dtype).reshape(-1, self.n_in)
+        out = np.empty((raw.shape[0], self.n_out), dtype=self.out_dtype)
+        if raw.shape[0]:
+            self._impl.run(raw, out)
+        return out
+
+    def accelerate(self, x: np.ndarray) -> np.ndarray:
+        """The kernel's outputs (the featurizer's, for a split model), float64, bit-exact."""
+        return self.unpack(self.run_raw(self.pack(x)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The model's outputs (batch, *output shape), float64: the kernel, then the CPU head if split."""
+        y = self.accelerate(x)
+        return self.head.run(y) if self.head is not None else y
+
+    def close(self) -> None:
+        self._impl.close()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":  # python host/driver.py X.npy Y.npy [backend]
+    args = sys.argv[1:]
+    if len(args) not in (2, 3):
+        sys.exit("usage: python host/driver.py X.npy Y.npy [csim|reference|xrt]")
+    with Driver(args[2] if len(args) == 3 else "csim") as d:
+        np.save(args[1], d.predict(np.load(args[0], allow_pickle=False)))
