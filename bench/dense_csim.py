@@ -17,97 +17,34 @@ into the marked `bench:dense_csim` section of docs/benchmarks.md unless --no-wri
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
-import shlex
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402 - bench/ is on sys.path when run as a script; this makes it importable too
+    DOC,
+    ROOT,
+    Row,
+    best_of,
+    command_line,
+    fmt,
+    machine_info,
+    now,
+    ratio,
+    short_error,
+    table,
+    timed,
+)
+from _common import write_section as _write_section  # noqa: E402
+
 BEGIN, END = "<!-- bench:dense_csim -->", "<!-- /bench:dense_csim -->"
 PRECISION = "ap_fixed<16,6>"
 TARGET = 20.0  # nn2fpga predict throughput, in multiples of hls4ml's
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
-
-
-def best_of(repeats, fn, *args, **kwargs):
-    """(output of the last call, shortest wall time over `repeats` calls)."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        out, dt = timed(fn, *args, **kwargs)
-        best = min(best, dt)
-    return out, best
-
-
-def short_error(exc: BaseException, limit: int = 140) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-class Row:
-    def __init__(self, name: str):
-        self.name = name
-        self.samples = 0  # samples actually run for the timing
-        self.seconds = float("nan")  # predict wall time for those samples
-        self.compile_s = float("nan")
-        self.agree = float("nan")  # argmax agreement with Keras
-        self.note = ""
-        self.failed = ""
-
-    @property
-    def rate(self) -> float:
-        return self.samples / self.seconds if self.samples and self.seconds > 0 else float("nan")
-
-    @property
-    def us(self) -> float:
-        return 1e6 * self.seconds / self.samples if self.samples else float("nan")
-
-
-def fmt(v: float, spec: str) -> str:
-    return "—" if v != v else format(v, spec)  # NaN -> dash
-
-
-def table(rows: list[Row]) -> list[str]:
-    out = [
-        "| Backend | Samples timed | Samples/s | µs/sample | Compile (s) | Argmax agreement with Keras | Notes |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        if r.failed:
-            out.append(f"| {r.name} | — | — | — | — | — | failed: {r.failed} |")
-            continue
-        agree = fmt(100 * r.agree, ".2f") + ("%" if r.agree == r.agree else "")
-        out.append(
-            f"| {r.name} | {r.samples:,} | {fmt(r.rate, ',.0f')} | {fmt(r.us, '.3f')} | "
-            f"{fmt(r.compile_s, '.2f')} | {agree} | {r.note} |"
-        )
-    return out
-
-
-def ratio(a: float, b: float) -> str:
-    return "n/a" if a != a or b != b or b == 0 else f"{a / b:,.1f}×"
 
 
 def run_nn2fpga(model, x, ref_cls, work: Path, repeats: int) -> tuple[Row, Row]:
@@ -188,17 +125,7 @@ def run_keras(model, x, ref_cls, repeats: int) -> Row:
 
 
 def write_section(lines: list[str]) -> None:
-    section = "\n".join([BEGIN, *lines, END])
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"  # re-read right before writing
-    if BEGIN in text and END in text:
-        start, stop = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:start] + section + text[stop:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    tmp = DOC.with_suffix(".md.tmp-dense_csim")
-    tmp.write_text(text)
-    os.replace(tmp, DOC)
+    _write_section(lines, BEGIN, END, DOC)
 
 
 def main(argv=None) -> int:
@@ -268,16 +195,9 @@ def main(argv=None) -> int:
         + ("**met**." if passed else "**not met** (or not measurable).")
     )
 
-    cmd = ".venv/bin/python bench/dense_csim.py" + "".join(
-        " " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
-    machine = (
-        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}; Python "
-        f"{platform.python_version()}, g++ {gxx_version()}; load average before/after the run "
-        f"{load_before:.2f}/{os.getloadavg()[0]:.2f} (1-min load average; above {len(os.sched_getaffinity(0))} "
-        "means other processes competed for the CPUs, so throughput numbers are noisy)"
-    )
-    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    cmd = command_line("bench/dense_csim.py", argv)
+    machine = machine_info(load_before)
+    date = now()
 
     print()
     print("\n".join(table(rows)))
@@ -314,16 +234,6 @@ def main(argv=None) -> int:
         write_section(doc)
         print(f"wrote {DOC.relative_to(ROOT)} (section {BEGIN})")
     return 0
-
-
-def gxx_version() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run([os.environ.get("CXX", "g++"), "-dumpfullversion"], capture_output=True, text=True)
-        return out.stdout.strip() or "?"
-    except OSError:
-        return "not found"
 
 
 if __name__ == "__main__":

@@ -200,6 +200,43 @@ class FixedType:
         x = np.asarray(x, dtype=np.float64)
         if np.isnan(x).any():
             raise ValueError(f"cannot convert NaN to {self}")
+        fast = self._to_raw_fast(x)
+        if fast is not None:
+            qf, raw = fast
+        else:
+            qf, raw = self._to_raw_exact(x)
+        top = math.ldexp(1.0, self.width - 1 if self.signed else self.width)  # raw_max + 1
+        bottom = -top if self.signed else 0.0
+        over = qf >= top
+        under = qf < bottom
+        if self.overflow == Overflow.SAT_SYM and self.signed:
+            under = under | (qf == bottom)  # Xilinx turns the exact minimum into -max as well
+        if self.overflow != Overflow.WRAP:
+            hi, lo = (np.array(v).astype(raw.dtype) for v in self._saturation_values())
+            raw = np.where(over, hi, np.where(under, lo, raw))
+        return raw
+
+    def _to_raw_fast(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The common case in float64 alone: when x * 2**F stays below 2**52 in magnitude and never
+        underflows, scaling, floor() and the remainder are all exact. None when that does not hold."""
+        if x.size == 0 or self.frac > 1000 or self.frac < -1000:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = np.ldexp(x, self.frac)
+            big = np.abs(scaled).max()
+        if not big < 2.0**52:  # also false for inf / nan
+            return None
+        if self.frac < 0:  # scaling down could round a tiny value: only safe when nothing gets near 2**-1022
+            nonzero = np.abs(x[x != 0])
+            if nonzero.size and nonzero.min() < 2.0 ** (-1022 - self.frac):
+                return None
+        floor = np.floor(scaled)
+        q = floor.astype(np.int64)
+        q = q + self._round_increment(q, scaled - floor, np.float64(0.5), x < 0)
+        return q.astype(np.float64), self._sign_extend(q.view(np.uint64))
+
+    def _to_raw_exact(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(value * 2**F rounded, as float64 for range checks; its low W bits) for any finite or infinite x."""
         # x = M * 2**e exactly, with |M| < 2**53 an integer; +-inf behaves as +-2**1024 (the IEEE bits).
         finite = np.isfinite(x)
         m, e = np.frexp(np.where(finite, x, np.copysign(0.5, x)))
@@ -227,17 +264,7 @@ class FixedType:
             np.where(shift < 64, mant.view(np.uint64) << up.astype(np.uint64), np.uint64(0)),
         )
         raw = self._sign_extend(wrapped_u)
-
-        top = math.ldexp(1.0, self.width - 1 if self.signed else self.width)  # raw_max + 1
-        bottom = -top if self.signed else 0.0
-        over = qf >= top
-        under = qf < bottom
-        if self.overflow == Overflow.SAT_SYM and self.signed:
-            under = under | (qf == bottom)  # Xilinx turns the exact minimum into -max as well
-        if self.overflow != Overflow.WRAP:
-            hi, lo = (np.array(v).astype(raw.dtype) for v in self._saturation_values())
-            raw = np.where(over, hi, np.where(under, lo, raw))
-        return raw
+        return qf, raw
 
     def _round_increment(self, q: np.ndarray, rem: np.ndarray, half: np.ndarray, negative: np.ndarray) -> np.ndarray:
         """0/1 to add to floor(value) given the dropped bits (rem out of 2*half)."""
