@@ -195,3 +195,32 @@ def test_serve_errors(tmp_path, projects) -> None:
         with pytest.raises(UserError, match="tritonserver exited"):
             srv.start(timeout=60)
     assert time.monotonic() - t0 < 30 and srv.process is None
+
+
+def test_small_cnn_served_bit_exact(tmp_path) -> None:
+    """An io_stream CNN project serves through the same driver and kernel interface."""
+    import keras
+
+    import nn2fpga
+
+    keras.utils.set_random_seed(5)
+    i = keras.Input((12, 12, 3), name="image")
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(i)
+    x = keras.layers.MaxPooling2D(2)(x)
+    y = keras.layers.Conv2D(6, 3, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([x, y]))
+    model = keras.Model(i, keras.layers.Dense(4, activation="softmax", name="probs")(x), name="small_cnn")
+    project = nn2fpga.convert(model, config={"Model": {"Precision": "ap_fixed<18,8>"}}, output_dir=tmp_path / "cnn")
+    x = np.random.default_rng(14).normal(size=(200, 12, 12, 3)).astype(np.float32)
+    expected = project.predict(x, backend="reference").astype(np.float32)
+    ports = {k: free_port() for k in ("http_port", "grpc_port", "metrics_port")}
+    with serve_project(project.path, backend="csim", **ports).start() as srv:
+        c = grpc.InferenceServerClient(srv.grpc_url)
+        meta = c.get_model_metadata(project.name, as_json=True)
+        assert [int(d) for d in meta["inputs"][0]["shape"]] == [-1, 12, 12, 3]
+        got = []
+        for k in range(0, 200, 4):
+            inp = grpc.InferInput(meta["inputs"][0]["name"], [4, 12, 12, 3], "FP32")
+            inp.set_data_from_numpy(x[k : k + 4])
+            got.append(c.infer(project.name, [inp]).as_numpy(meta["outputs"][0]["name"]))
+    assert np.array_equal(np.concatenate(got), expected)
