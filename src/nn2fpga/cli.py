@@ -30,10 +30,65 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         from nn2fpga.config import Config
 
         config = Config({**Config.from_yaml(config).to_dict(), "Split": args.split}, args.config)
+    config = _with_calibration(config, args)
     project = convert(args.model, config=config, output_dir=args.output, force=args.force, progress=True)
     if args.summary:
         print(project.summary())
+    if project.calibration is not None:
+        print(project.calibration.text())
     print(f"wrote {project.path} (project {project.name}); next: nn2fpga predict {project.path} -i X.npy -o Y.npy")
+    return 0
+
+
+def _with_calibration(config, args: argparse.Namespace, labels: bool = True):
+    """The config with --calibrate / --bits / --margin / --weight-bits (/ --labels) merged into `Calibration`."""
+    flags = {"data": args.calibrate, "bits": args.bits, "margin": args.margin, "weight_bits": args.weight_bits,
+             "labels": args.labels if labels else None}  # fmt: skip
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return config
+    from pathlib import Path
+
+    from nn2fpga.config import Config
+
+    cfg = Config.from_yaml(config)
+    if cfg.calibration is None and "data" not in given:
+        raise UserError("--bits, --margin, --weight-bits and --labels need --calibrate X.npy (or Calibration.data)")
+    for key in ("data", "labels"):  # command-line paths are relative to the working directory
+        if key in given:
+            given[key] = str(Path(given[key]).resolve())
+    spec = {**(cfg.to_dict().get("Calibration") or {}), **given}
+    return Config({**cfg.to_dict(), "Calibration": spec}, args.config)
+
+
+def _add_calibration_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibrate", metavar="X.npy", help="choose types from these inputs (config: Calibration.data)")
+    p.add_argument("--bits", type=int, help="total bits of calibrated types: 8, 10, 12, 16, ... (Calibration.bits)")
+    p.add_argument("--margin", type=int, help="integer bits above observed ranges (Calibration.margin, default 1)")
+    p.add_argument("--weight-bits", type=int, help="bits of weights/biases if not --bits (Calibration.weight_bits)")
+    p.add_argument("--labels", metavar="Y.npy", help="class labels of the calibration inputs: adds ROC AUC")
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nn2fpga.profile import write_profile
+    from nn2fpga.project import Project, convert
+
+    if args.calibrate is None and (args.bits or args.margin is not None or args.weight_bits):
+        args.calibrate = args.data  # --bits without --calibrate: calibrate on the profiled data
+    config = _with_calibration(args.config, args, labels=False)
+    if Path(args.model).is_dir() and (Path(args.model) / "ir" / "graph.json").is_file():
+        project = Project.load(args.model)
+        if config is not None:
+            print("nn2fpga: note: a project directory keeps its own config; -c and calibration flags are ignored",
+                  file=sys.stderr)  # fmt: skip
+    else:
+        project = convert(args.model, config=config, progress=True)
+    report = project.profile(args.data, labels=args.labels, progress=True)
+    paths = write_profile(report, args.output)
+    print(report.text())
+    print(f"wrote {len(paths)} files to {args.output}: {', '.join(p.name for p in paths)}")
     return 0
 
 
@@ -106,7 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--split", metavar="LAYER", help="accelerate the model up to LAYER, run the rest on the CPU (config: Split)"
     )
+    _add_calibration_flags(p)
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser(
+        "profile",
+        help="plot per-layer ranges vs. types and fixed vs. float error on data",
+        description="Run X.npy through the float model and its fixed-point reference side by side; write box plots "
+        "of every weight and activation (log2 scale, type range in grey), per-layer errors, and a Markdown / HTML "
+        "summary listing every layer, the tensors that saturate and those entirely below their lsb.",
+    )
+    p.add_argument("model", help="model file (.keras, .h5), SavedModel directory, or a project directory")
+    p.add_argument("--data", required=True, metavar="X.npy", help="inputs (N, *input shape)")
+    p.add_argument("-o", "--output", required=True, help="report directory (created; files in it are replaced)")
+    p.add_argument("-c", "--config", help="YAML config for a model file")
+    _add_calibration_flags(p)
+    p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser(
         "config",

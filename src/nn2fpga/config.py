@@ -349,6 +349,61 @@ def _split(value: Any, path: str) -> str | None:
     return None if value is None else _string(value, path)
 
 
+# ---- calibration (post-training precision from data; nn2fpga.passes.calibrate) -------------------------
+
+CALIBRATION_BITS = (8, 10, 12, 14, 16, 18, 20, 24, 32)
+# key -> (default, doc); `data` is required.
+CALIBRATION_KEYS: dict[str, tuple[Any, str]] = {
+    "data": (None, ".npy file of inputs (N, *input shape), float or integer; relative to this file"),
+    "labels": (None, ".npy file of class labels (N,) or one-hot (N, classes): adds ROC AUC to the report"),
+    "bits": (16, f"total bits of every calibrated type: {', '.join(map(str, CALIBRATION_BITS))}"),
+    "margin": (1, "integer bits added above the observed range of each layer output"),
+    "weight_bits": (None, "total bits of calibrated weight, bias and scale types (default: bits)"),
+}
+
+
+def _data_source(value: Any, path: str) -> Any:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # an array, from the Python API
+        return value
+    return _string(value, path)
+
+
+def _calibration(value: Any, path: str) -> dict[str, Any] | None:
+    """The `Calibration:` section completed with defaults; None (or absent) switches calibration off."""
+    if value is None:
+        return None
+    checks: dict[str, Callable[[Any, str], Any]] = {
+        "data": _data_source,
+        "labels": lambda v, p: None if v is None else _data_source(v, p),
+        "bits": _choice_int(CALIBRATION_BITS),
+        "margin": _non_negative_int,
+        "weight_bits": lambda v, p: None if v is None else _choice_int(CALIBRATION_BITS)(v, p),
+    }
+    out = {name: default for name, (default, _) in CALIBRATION_KEYS.items()}
+    for name, v in _mapping(value, path).items():
+        if name not in checks:
+            _unknown(_join(path, name), name, CALIBRATION_KEYS)
+        out[name] = checks[name](v, _join(path, name))
+    if out["data"] is None:
+        _fail(f"{path}.data", "missing: the .npy file of calibration inputs (N, *input shape)")
+    return out
+
+
+def _choice_int(allowed: tuple[int, ...]) -> Callable[[Any, str], int]:
+    def check(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+            _fail(path, f"expected one of {', '.join(map(str, allowed))}, got {_got(value)}")
+        return value
+
+    return check
+
+
+def _dump_calibration(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    return {k: (f"<array {getattr(v, 'shape', '')}>" if hasattr(v, "shape") else v) for k, v in spec.items()}
+
+
 # fmt: off
 TOP_LEVEL: tuple[Key, ...] = (
     Key("ProjectName", "project_name", _identifier, None, "C++ top-function and project name"),
@@ -365,6 +420,9 @@ TOP_LEVEL: tuple[Key, ...] = (
         "layer name: the model up to and including it runs on the accelerator, the rest on the CPU (float)"),
     Key("Serving", "serving", _serving, {k: d for k, (d, _) in SERVING_KEYS.items()},
         "Triton model repository (triton/): backend, batching, instances"),
+    Key("Calibration", "calibration", _calibration, None,
+        "post-training precision from data: {data: X.npy, bits: 16, margin: 1, labels: y.npy}",
+        dump=_dump_calibration),
 )
 # fmt: on
 _TOP_KEY = {k.name: k for k in TOP_LEVEL}
@@ -396,6 +454,10 @@ class Config:
     layer_name: dict[str, dict[str, Any]]
     split: str | None
     serving: dict[str, Any]
+    calibration: dict[str, Any] | None
+    # Set by the calibrate pass: layer name -> role -> type chosen from data. `resolve` ranks it below
+    # LayerName and LayerType and above Model (explicit per-layer and per-kind settings win).
+    calibrated: dict[str, dict[str, FixedType]]
 
     def __init__(self, data: Mapping[str, Any] | None = None, filename: str | None = None) -> None:
         """Validate `data` (the parsed YAML document); `filename` is named in error messages."""
@@ -411,6 +473,7 @@ class Config:
             self._reraise(e)
         for key in TOP_LEVEL:
             setattr(self, key.attr, self._given.get(key.name, copy.copy(key.default)))  # no shared {}
+        self.calibrated = {}
 
     def _reraise(self, e: ConfigError) -> NoReturn:
         raise (ConfigError(f"{e} (in {self.filename})") if self.filename else e) from e
@@ -482,6 +545,7 @@ class Config:
         levels = [
             (f"LayerName.{layer.name}", self.layer_name.get(layer.name, {})),
             (f"LayerType.{layer.kind}", self.layer_type.get(layer.kind, {})),
+            (f"Calibration[{layer.name}]", {"Precision": self.calibrated.get(layer.name, {})}),
             ("Model", self.model),
         ]
         values: dict[str, Any] = {}
@@ -492,6 +556,12 @@ class Config:
                 (found for path, s in levels if (found := _precision_at(s.get("Precision"), role, path))),
                 (default_precision(layer, role), "default"),
             )
+        for role, fixed in layer.fixed.items():  # a type the model fixes (QKeras quantizer) wins over every level
+            given = source.get(f"Precision.{role}", "default")
+            if given.startswith("LayerName.") and precision[role] != fixed:
+                _fail(given, f"{precision[role]} conflicts with {fixed}, which the model's quantizer fixes for layer "
+                      f"{layer.name!r}; remove the setting or give exactly that type")  # fmt: skip
+            precision[role], source[f"Precision.{role}"] = fixed, "quantizer"
         for key in LAYER_KEYS:
             if key.name != "Precision":
                 found = ((s[key.name], f"{path}.{key.name}") for path, s in levels if key.name in s)
@@ -523,6 +593,10 @@ class Config:
                 lines += [f"  {line}" for line in self._layer_yaml(graph)]
                 continue
             value = self.resolved_project_name(graph) if key.name == "ProjectName" else getattr(self, key.attr)
+            if key.name == "Calibration" and self.calibrated:  # applied: its types are the LayerName entries
+                spec = key.dump(value)
+                lines.append(f"# Calibration: {spec} was applied; the LayerName types below include its choices")
+                continue
             if key.name == "Model":  # complete the Model level so it documents the fallbacks
                 defaults = {k.name: k.default for k in LAYER_KEYS} | {"Precision": FixedType.parse(_DATA)}
                 value = defaults | self.model

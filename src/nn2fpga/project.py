@@ -48,6 +48,8 @@ def convert(
     from nn2fpga.frontend.keras import from_keras
 
     cfg = Config.from_yaml(config)
+    if cfg.calibration is not None:
+        cfg = copy.copy(cfg)  # the calibrate pass records its choices on the config: the caller's stays as given
     graph, head = from_keras(model), None
     if cfg.split is not None:
         graph, head_graph = split_graph(graph, cfg.split)
@@ -55,9 +57,13 @@ def convert(
         from nn2fpga.runtime.host import head_from_graph
 
         head = head_from_graph(head_graph)
+    source = graph
     graph, timings = compile_graph(graph, cfg)
     project = Project(graph, cfg, None, head=head)
+    project.source_graph = source
     project.timings = timings
+    if cfg.calibration is not None:  # the accuracy report: float vs. the calibrated fixed point
+        project.calibration = project.profile(progress=progress)
     if output_dir is not None:
         project.write(output_dir, force=force, progress=progress)
     return project
@@ -132,6 +138,8 @@ class Project:
         self.path = Path(path) if path is not None else None
         self.name = config.resolved_project_name(graph)
         self.timings: dict[str, float] = {}
+        self.source_graph: Graph | None = None  # the parsed float graph (None for a loaded project)
+        self.calibration = None  # nn2fpga.profile.Report when the config has a Calibration section
         self._csim = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
@@ -155,6 +163,10 @@ class Project:
         self.path = write_project(
             self.graph, self.config, self.name, Path(output_dir), force=force, progress=progress, head=self.head
         )
+        if self.calibration is not None:
+            from nn2fpga.profile import write_calibration
+
+            write_calibration(self.calibration, self.path)
         self._csim = None
         return self.path
 
@@ -207,3 +219,35 @@ class Project:
 
     def summary(self) -> str:
         return self.graph.summary()
+
+    def profile(self, x=None, labels=None, progress: bool = False):
+        """Float vs. fixed per tensor on inputs `x` (default: the config's calibration data): a profile.Report.
+
+        The float side is the optimized graph of the converted model. For a project loaded from disk the
+        original weights are gone, so the float side uses the quantized constants (activation error only).
+        """
+        from nn2fpga.passes.calibrate import calibration_data, check_data, check_labels, load_array
+        from nn2fpga.profile import profile_graphs
+
+        spec = self.config.calibration or {}
+        name = self.config.filename
+        base = Path(name).parent if name and Path(name).is_file() else None  # YAML paths are relative to the file
+        if x is None:
+            if not spec:
+                raise UserError("profile: no data given and the config has no Calibration section")
+            x = calibration_data(self.config, self.graph)
+            labels = spec.get("labels") if labels is None else labels
+        else:
+            x = check_data(*load_array(x, "profile data", base), self.graph)
+        if labels is not None:
+            n_classes = self.graph[self.graph.outputs[0]].size
+            labels = check_labels(*load_array(labels, "labels", base), len(x), n_classes)
+        if self.source_graph is not None:
+            float_graph, _ = run_flows(self.source_graph, self.config, ("optimize",))
+        else:
+            float_graph = self.graph
+        report = profile_graphs(float_graph, self.graph, x, labels, progress=progress)
+        if spec:
+            report.calibration = {"bits": spec["bits"], "margin": spec["margin"], "data": str(spec["data"])
+                                  if isinstance(spec["data"], (str, Path)) else "array"}  # fmt: skip
+        return report

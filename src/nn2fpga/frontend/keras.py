@@ -66,6 +66,8 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
         raise ModelError(f"{path}: no such file or directory ({ACCEPTED})")
     flavor, config = (TF_KERAS, _saved_model_config(path)) if path.is_dir() else _file_config(path)
     _refuse_lambdas(config, path)
+    if flavor == TF_KERAS and qkeras.uses_qkeras({cls for _, cls in _classes(config, "the model")}):
+        custom_objects = qkeras.custom_objects(str(path), custom_objects)  # sets TF_USE_LEGACY_KERAS first
     module = importlib.import_module(flavor)
     loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
     try:
@@ -213,6 +215,7 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
 
     # 3. the outputs, by the IR layer now holding each output value
     graph.outputs = [produced[_key(t)] for t in outputs]
+    qkeras.fold_quantizers(graph)
     graph.lint()
     return graph
 
@@ -571,3 +574,8 @@ _ACTIVATION_PARAMS: dict[str, Callable[[Call, Callable[[Any], Any]], dict[str, f
     "softmax": _no_params,
     "hard_sigmoid": _hard_sigmoid_params,
 }
+
+# QKeras layers: their converters (nn2fpga.frontend.qkeras) build on the helpers above.
+from nn2fpga.frontend import qkeras  # noqa: E402
+
+CONVERTERS.update(qkeras.QKERAS_CONVERTERS)

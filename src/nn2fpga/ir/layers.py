@@ -5,6 +5,7 @@ Shapes exclude the batch dimension and are channels-last. `types` maps a role to
 every layer has `result`; Dense has `weight`, `bias`, `accum`; BatchNorm has `scale`, `bias`;
 table-based activations have `table` (and softmax `exp_table`, `inv_table`); leaky_relu has `alpha`,
 hard_sigmoid has `slope`, `offset`. Which roles a kind has is declared once in `TYPE_ROLES`.
+`fixed` holds the types the model itself fixes (QKeras quantizers): the config cannot change them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Layer:
     types: dict[str, FixedType] = field(default_factory=dict)
     reuse_factor: int = 1
     strategy: str = "latency"
+    # role -> type fixed by the model (a QKeras quantizer); Config.resolve returns it, LayerName may not differ
+    fixed: dict[str, FixedType] = field(default_factory=dict)
 
     # roles of `types` this kind uses (the config keys under `Precision:` derive from these)
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result",)

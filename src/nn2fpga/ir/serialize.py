@@ -33,7 +33,7 @@ def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str) -> dict:
                 out[f.name] = {"array": key}
         elif isinstance(v, Layer):
             out[f.name] = {"layer": _encode(v, arrays, f"{prefix}.{f.name}")}
-        elif f.name == "types":
+        elif f.name in ("types", "fixed"):
             out[f.name] = {k: t.cpp() for k, t in v.items()}
         elif isinstance(v, tuple):
             out[f.name] = list(v)
@@ -54,7 +54,7 @@ def _decode(d: dict, directory: Path) -> Layer:
             v = FixedType.parse(v["raw"]).from_raw(data) if "raw" in v else data
         elif isinstance(v, dict) and "layer" in v:
             v = _decode(v["layer"], directory)
-        elif f.name == "types":
+        elif f.name in ("types", "fixed"):
             v = {k: FixedType.parse(t) for k, t in v.items()}
         elif f.name == "shape":
             v = tuple(v)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nn2fpga.errors import UserError
 from nn2fpga.ir.graph import Graph
+from nn2fpga.passes.calibrate import calibrate_precision
 from nn2fpga.passes.hardware import apply_reuse
 from nn2fpga.passes.optimize import fold_batchnorm, fold_zeropad, fuse_activation, remove_noops
 from nn2fpga.passes.quantize import infer_precision
@@ -25,10 +26,11 @@ Pass = Callable[[Graph, object], bool]
 
 FLOWS: dict[str, tuple[Pass, ...]] = {
     "optimize": (remove_noops, fold_zeropad, fold_batchnorm, fuse_activation),
+    "calibrate": (calibrate_precision,),  # a no-op without a Calibration section
     "quantize": (infer_precision,),
     "hardware": (apply_reuse,),
 }
-DEFAULT_FLOWS = ("optimize", "quantize", "hardware")
+DEFAULT_FLOWS = ("optimize", "calibrate", "quantize", "hardware")
 ALL_PASSES = {p.__name__: p for flow in FLOWS.values() for p in flow}
 
 

@@ -13,10 +13,11 @@ LINEAR_KINDS = (Dense, Conv2D)  # layers computing acc = bias + sum(x * w) (Dept
 def remove_noops(g: Graph, cfg: object) -> bool:
     """Remove linear Activation layers (identity before quantization).
 
-    Post: no Activation(linear) remains unless it is the only layer after an Input-only graph.
+    Post: no Activation(linear) remains unless it is the only layer after an Input-only graph, or
+    a quantizer fixes its result type (then it is a cast).
     """
     for layer in g.layers():
-        if isinstance(layer, Activation) and layer.fn == "linear":
+        if isinstance(layer, Activation) and layer.fn == "linear" and "result" not in layer.fixed:  # keep quantizers
             g.remove(layer.name)
             return True
     return False
@@ -33,8 +34,8 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
         if not isinstance(bn, BatchNorm):
             continue
         dense = g.producer(bn.name)
-        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear":
-            continue
+        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear" or "result" in dense.fixed:
+            continue  # (a quantizer's cast between them does not commute)
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue
         bias = dense.bias if dense.bias is not None else np.zeros(dense.n_out)
@@ -42,6 +43,8 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
         scale = bn.scale[:, np.newaxis] if isinstance(dense, DepthwiseConv2D) else bn.scale
         dense.weight = dense.weight * scale
         dense.bias = bias * bn.scale + bn.bias
+        # folded constants are no longer on a quantizer's grid: their types come from the config again
+        dense.fixed = {role: t for role, t in dense.fixed.items() if role not in ("weight", "bias")}
         g.remove(bn.name)
         return True
     return False
@@ -57,8 +60,8 @@ def fuse_activation(g: Graph, cfg: object) -> bool:
         if not isinstance(act, Activation) or act.fn != "relu":
             continue
         dense = g.producer(act.name)
-        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear":
-            continue
+        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear" or "result" in dense.fixed:
+            continue  # (a quantizer's cast between them does not commute)
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue
         dense.activation = "relu"

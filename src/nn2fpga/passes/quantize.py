@@ -28,11 +28,16 @@ def infer_precision(g: Graph, cfg) -> bool:
         settings = cfg.resolve(layer)
         types = {role: settings.precision[role] for role in layer.type_roles() if role in settings.precision}
         fused = getattr(layer, "fused", None)
+        result_source = settings.source.get("Precision.result")
         if fused is not None:  # a fused activation's configured output type is this layer's output
-            types["result"] = cfg.resolve(fused).precision["result"]
+            fused_settings = cfg.resolve(fused)
+            types["result"] = fused_settings.precision["result"]
+            result_source = fused_settings.source["Precision.result"]
         producers = g.producers(layer.name)
         in_type = producers[0].types["result"] if len(producers) == 1 else None  # None: Input, Add, Concatenate
         _quantize(layer, types, in_type, settings)
+        if "weight" in layer.fixed and result_source == "default":
+            _keep_float_output(layer, types)
         layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
     return False
 
@@ -77,6 +82,20 @@ def _(layer: Activation, types: dict, in_type: FixedType | None, settings) -> No
         if role in types:
             _check_range(layer, role, np.array([getattr(layer, role)]), types[role])
             setattr(layer, role, float(types[role].quantize(getattr(layer, role))))
+
+
+def _keep_float_output(layer: Layer, types: dict) -> None:
+    """A QKeras layer without an output quantizer keeps its sum in float32: give it the exact accumulator's
+    type (no rounding), unless the config sets its result type. Wider than 53 bits stays the default, with a warning.
+    The type is recorded in `fixed` of the layer owning the output, so the resolved config names it."""
+    accum = types["accum"]
+    if accum.width <= 53:
+        types["result"] = accum
+        owner = layer.fused if getattr(layer, "fused", None) is not None else layer
+        owner.fixed["result"] = accum
+    else:
+        log.warning("layer %s: no output quantizer and a %d-bit accumulator; its output is cast to %s",
+                    layer.name, accum.width, types["result"])  # fmt: skip
 
 
 def _accumulator(layer: Dense | Conv2D, given: FixedType | str, exact: FixedType, prod: FixedType, settings) -> FixedType:

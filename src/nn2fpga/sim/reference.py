@@ -110,12 +110,31 @@ def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray) -> np.ndar
     xr, wr = in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64)
     s = in_t.frac + w_t.frac - acc_t.frac  # product lsb -> accumulator lsb
     if s <= 0:
-        acc = (xr @ wr) << -s  # no product is rounded: one integer matmul
+        acc = exact_int_matmul(xr, wr) << -s  # no product is rounded
     else:
         acc = np.zeros((x.shape[0], weight.shape[1]), dtype=np.int64)
         for i in range(weight.shape[0]):
             acc += (xr[:, i : i + 1] * wr[i]) >> s
     return _finish(layer, acc)
+
+
+def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for int64 matrices, exactly, with float64 BLAS: b is split into base-2**k digits small
+    enough that every partial sum of a @ digit stays below 2**53 (k from the data)."""
+    n = a.shape[1]
+    a_bits = int(np.abs(a).max(initial=0)).bit_length()
+    k = 52 - a_bits - max(n, 1).bit_length()
+    if k < 1:  # operands too wide for any split: plain integer matmul
+        return a @ b
+    af = a.astype(np.float64)
+    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    rest, shift = b.copy(), 0
+    while True:
+        if int(np.abs(rest).max(initial=0)).bit_length() <= k:  # the top digit, with its sign
+            return acc + ((af @ rest.astype(np.float64)).astype(np.int64) << shift)
+        digit = rest & ((1 << k) - 1)  # in [0, 2**k)
+        acc += (af @ digit.astype(np.float64)).astype(np.int64) << shift
+        rest, shift = rest >> k, shift + k
 
 
 def _float_exact(layer: Dense | Conv2D) -> bool:

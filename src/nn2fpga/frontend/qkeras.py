@@ -1,0 +1,327 @@
+"""QKeras frontend: quantized layers -> IR layers whose types the quantizers fix (`Layer.fixed`).
+
+Weights and biases are the values QKeras itself computes, `quantizer(kernel)`, so they are exact in the
+chosen FixedType (per-channel power-of-two scales, `auto_po2`, are folded into the values; the type is
+widened to hold every channel). Output quantizers become Activation layers whose result type carries
+the rounding and overflow QKeras applies:
+
+    quantized_bits(b, i, symmetric, keep_negative=True)  -> linear,  ap_fixed<b, i+1, AP_RND_CONV, AP_SAT[_SYM]>
+    quantized_bits(b, i, keep_negative=False)            -> linear,  ap_ufixed<b, i, AP_RND_CONV, AP_SAT>
+    quantized_relu(b, i)                                 -> relu,    ap_ufixed<b, i, AP_RND_CONV, AP_SAT>
+    quantized_tanh(b, symmetric)  (hard tanh)            -> linear,  ap_fixed<b, 1, AP_RND_CONV, AP_SAT[_SYM]>
+    quantized_sigmoid(b)  (hard sigmoid, x/2 + 1/2)     -> hard_sigmoid, ap_ufixed<b, 0, AP_RND_CONV, AP_SAT>
+
+(`tf.round` rounds half to even, hence AP_RND_CONV; QKeras clips, hence saturation.) A linear quantizer
+right after an Input or an unquantized Dense/Conv becomes that layer's result type (`fold_quantizers`).
+Anything else (data-dependent scales on activations, stochastic rounding, negative_slope, real
+tanh/sigmoid, quantized_po2 as an activation, ...) raises ModelError naming the layer and the quantizer.
+
+QKeras builds on `tf.keras`, which must be tf_keras: `TF_USE_LEGACY_KERAS=1` before TensorFlow is
+imported. `require_legacy_keras` arranges that, or says clearly why it cannot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from nn2fpga.errors import ModelError
+from nn2fpga.frontend.keras import Call, _activation, _pair, _spatial
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Input, Layer
+from nn2fpga.ir.types import FixedType, Overflow, Rounding
+
+log = logging.getLogger(__name__)
+
+# Class names QKeras serializes (layers and quantizers): a stored config naming one of them needs QKeras.
+QKERAS_CLASSES = frozenset({
+    "QActivation", "QAdaptiveActivation", "QAveragePooling2D", "QBatchNormalization", "QBidirectional", "QConv1D",
+    "QConv2D", "QConv2DBatchnorm", "QConv2DTranspose", "QDense", "QDepthwiseConv2D", "QDepthwiseConv2DBatchnorm",
+    "QGRU", "QGlobalAveragePooling2D", "QInitializer", "QLSTM", "QSeparableConv1D", "QSeparableConv2D",
+    "QSimpleRNN", "quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2", "quantized_tanh",
+    "quantized_sigmoid", "quantized_ulaw", "binary", "ternary", "stochastic_binary", "stochastic_ternary",
+    "bernoulli",
+})  # fmt: skip
+MAX_CONSTANT_WIDTH = 32  # widest type fitted to quantized constants (wider means not a fixed-point grid)
+_LEGACY = "TF_USE_LEGACY_KERAS"
+
+# ---- TF_USE_LEGACY_KERAS -----------------------------------------------------------------------------
+
+
+def uses_qkeras(classes: list[str] | set[str]) -> bool:
+    return bool(QKERAS_CLASSES & set(classes))
+
+
+def require_legacy_keras(what: str) -> None:
+    """Make `tf.keras` tf_keras for QKeras: set TF_USE_LEGACY_KERAS=1 if TensorFlow is not imported yet,
+    else check that it was imported that way (ModelError naming `what` and the remedy otherwise)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        if os.environ.get(_LEGACY) not in (None, "1", "true", "True"):
+            log.warning("%s=%s overridden with 1: QKeras needs tf_keras as tf.keras", _LEGACY, os.environ[_LEGACY])
+        os.environ[_LEGACY] = "1"
+        return
+    if not getattr(tf, "_tf_uses_legacy_keras", False):
+        raise ModelError(
+            f"{what} needs QKeras, which needs {_LEGACY}=1 before TensorFlow is imported, but TensorFlow is "
+            f"already imported with Keras 3 as tf.keras; set {_LEGACY}=1 in the environment (or in os.environ "
+            "before importing tensorflow), or convert in a fresh process (e.g. with the nn2fpga command)"
+        )
+
+
+def custom_objects(what: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """QKeras layers and quantizers for the tf_keras loader (after `require_legacy_keras`), plus `extra`."""
+    require_legacy_keras(what)
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict[str, Any] = {}
+    _add_supported_quantized_objects(objects)
+    return objects | dict(extra or {})
+
+
+# ---- quantizer -> FixedType ---------------------------------------------------------------------------
+
+
+def _name(q: Any) -> str:
+    return str(q) if q is not None else "None"
+
+
+def _refuse(call: Call, q: Any, why: str) -> ModelError:
+    return ModelError(
+        f"{call.where}: quantizer {_name(q)} {why}; nn2fpga maps only quantizers it can reproduce exactly"
+    )
+
+
+def _common_checks(call: Call, q: Any) -> None:
+    if getattr(q, "use_stochastic_rounding", False):
+        raise _refuse(call, q, "rounds stochastically")
+    noise = (
+        q.qnoise_factor.numpy()
+        if hasattr(getattr(q, "qnoise_factor", None), "numpy")
+        else getattr(q, "qnoise_factor", 1.0)
+    )
+    if float(noise) != 1.0:
+        raise _refuse(call, q, f"mixes in the float value (qnoise_factor={noise})")
+
+
+def _int(v: Any) -> int:
+    return int(np.asarray(v.numpy() if hasattr(v, "numpy") else v).ravel()[0])
+
+
+def _bits_type(call: Call, q: Any) -> FixedType:
+    """The type of quantized_bits values: (value / 2^integer) * 2^(bits - keep_negative) rounds half to even
+    and clips to [-m (+1 if symmetric), m - 1], m = 2^(bits - keep_negative)."""
+    bits, integer = int(q.bits), _int(q.integer)
+    if bool(q.keep_negative) and bits < 2:
+        raise _refuse(call, q, "is a sign function (1 bit with keep_negative)")
+    if q.keep_negative:
+        overflow = Overflow.SAT_SYM if q.symmetric else Overflow.SAT
+        return FixedType(bits, integer + 1, True, Rounding.RND_CONV, overflow)
+    return FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
+
+
+def _hard_sigmoid_in_use() -> bool:
+    import qkeras.quantizers as qq
+
+    return qq._sigmoid is qq.hard_sigmoid
+
+
+def output_activation(call: Call, q: Any, name: str) -> Activation:
+    """The Activation computing output quantizer `q` exactly, its result type fixed (ModelError otherwise)."""
+    kind = type(q).__name__
+    _common_checks(call, q)
+    if kind == "quantized_bits":
+        if q.alpha not in (None, 1, 1.0):
+            raise _refuse(call, q, f"scales its output by alpha={q.alpha!r} (only alpha=None or 1 on activations)")
+        return Activation(name, shape=call.shape, fn="linear", fixed={"result": _bits_type(call, q)})
+    if kind == "quantized_relu":
+        if q.use_sigmoid:
+            raise _refuse(call, q, "uses use_sigmoid")
+        if q.negative_slope:
+            raise _refuse(
+                call, q, "has a negative_slope: it clips negative outputs at -slope*2^integer, which no cast does"
+            )
+        if not getattr(q, "is_quantized_clip", True) and q.relu_upper_bound is not None:
+            raise _refuse(call, q, "clips at relu_upper_bound instead of the quantizer's range")
+        t = FixedType(int(q.bits), _int(q.integer), False, Rounding.RND_CONV, Overflow.SAT)
+        return Activation(name, shape=call.shape, fn="relu", fixed={"result": t})
+    if kind in ("quantized_tanh", "quantized_sigmoid"):
+        real = q.use_real_tanh if kind == "quantized_tanh" else q.use_real_sigmoid
+        if real or not _hard_sigmoid_in_use():
+            raise _refuse(call, q, "uses the smooth (real) function, which fixed point only approximates")
+        bits = int(q.bits)
+        if kind == "quantized_tanh":  # 2 * hard_sigmoid(x) - 1 = clip(x, -1, 1): a saturating cast
+            overflow = Overflow.SAT_SYM if q.symmetric else Overflow.SAT
+            t = FixedType(bits, 1, True, Rounding.RND_CONV, overflow)
+            return Activation(name, shape=call.shape, fn="linear", fixed={"result": t})
+        if q.symmetric:
+            raise _refuse(call, q, "is symmetric (clips at 2^-bits, not 0)")
+        t = FixedType(bits, 0, False, Rounding.RND_CONV, Overflow.SAT)
+        return Activation(name, shape=call.shape, fn="hard_sigmoid", slope=0.5, offset=0.5, fixed={"result": t})
+    raise _refuse(call, q, "is not supported as an activation (supported: quantized_bits, quantized_relu, "
+                  "quantized_tanh, quantized_sigmoid)")  # fmt: skip
+
+
+def fit_type(values: np.ndarray) -> FixedType | None:
+    """The narrowest FixedType holding every value exactly, or None (not on a grid within MAX_CONSTANT_WIDTH bits)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if not np.isfinite(v).all():
+        return None
+    nz = v[v != 0]
+    if nz.size == 0:
+        return FixedType(1, 1, False)
+    mant, exp = np.frexp(nz)
+    m = np.abs(np.ldexp(mant, 53).astype(np.int64))
+    lowest = np.frexp((m & -m).astype(np.float64))[1] - 1  # trailing zero bits of each mantissa
+    frac = int(-(exp - 53 + lowest).min())
+    raw = np.ldexp(v, frac)
+    signed = bool((v < 0).any())
+    top = max(float(raw.max()), float(-raw.min() - 1) if signed else 0.0)
+    width = max(int(top).bit_length(), 1) + signed
+    return FixedType(width, width - frac, signed) if width <= MAX_CONSTANT_WIDTH else None
+
+
+def quantized_constant(call: Call, role: str, q: Any, variable: Any) -> tuple[np.ndarray, FixedType | None]:
+    """(values, fixed type) of a weight/bias: QKeras's own `q(variable)`; (float values, None) without a quantizer."""
+    if q is None:
+        return np.array(variable.numpy(), dtype=np.float64), None
+    _common_checks(call, q)
+    values = np.array(q(variable).numpy(), dtype=np.float64)
+    nominal = None
+    if type(q).__name__ == "quantized_bits" and q.alpha in (None, 1, 1.0) and int(q.bits) - bool(q.keep_negative) > 0:
+        nominal = _bits_type(call, q).with_modes(Rounding.TRN, Overflow.WRAP)  # constants are exact: default modes
+    if nominal is not None and np.array_equal(nominal.quantize(values), values):
+        return values, nominal
+    # Power-of-two scales (auto_po2, po2, alpha=1) keep every value within the quantizer's bits of mantissa;
+    # other scales (alpha='auto', a float alpha) give float32 mantissas: exact, but no narrow fixed-point grid.
+    bits, significant = int(getattr(q, "bits", MAX_CONSTANT_WIDTH)), significant_bits(values)
+    t = fit_type(values)
+    if t is None or significant > bits:
+        raise _refuse(call, q, f"gives {role} values with {significant} significant bits, more than its {bits} bits: "
+                      "a scale that is not a power of two (alpha='auto' or a float alpha)")  # fmt: skip
+    return values, t
+
+
+def significant_bits(values: np.ndarray) -> int:
+    """The most bits from the highest to the lowest set bit of any value (0 for all zeros)."""
+    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    v = v[(v != 0) & np.isfinite(v)]
+    if v.size == 0:
+        return 0
+    m = np.ldexp(np.frexp(v)[0], 53).astype(np.int64)
+    lowest = np.frexp((m & -m).astype(np.float64))[1] - 1
+    return int((53 - lowest).max())
+
+
+# ---- converters ---------------------------------------------------------------------------------------
+
+
+def _outputs(call: Call, act: Any, name: str) -> list[Layer]:
+    """The layers of a QKeras layer's `activation`: a quantizer, a Keras activation, or none."""
+    from qkeras.quantizers import BaseQuantizer
+
+    if act is None:
+        return []
+    if isinstance(act, BaseQuantizer):
+        return [output_activation(call, act, name.format(fn=type(act).__name__))]
+    spec = getattr(act, "__name__", None)
+    layer = _activation(call, spec, act, name)
+    return [] if layer.fn == "linear" else [layer]
+
+
+def _linear(call: Call, cls: type[Dense | Conv2D], weight_q: Any, kernel: Any, **fields: Any) -> list[Layer]:
+    layer = call.layer
+    weight, w_t = quantized_constant(call, "weight", weight_q, kernel)
+    bias, b_t = (None, None)
+    if layer.use_bias:
+        bias, b_t = quantized_constant(call, "bias", layer.bias_quantizer_internal if layer.bias_quantizer else None,
+                                       layer.bias)  # fmt: skip
+    fixed = {role: t for role, t in (("weight", w_t), ("bias", b_t)) if t is not None}
+    out = cls(call.name, shape=call.shape, weight=weight, bias=bias, fixed=fixed, **fields)
+    return [out, *_outputs(call, layer.activation, f"{call.name}_{{fn}}")]
+
+
+def _qdense(call: Call) -> list[Layer]:
+    layer, (in_shape,) = call.layer, call.in_shapes
+    if len(in_shape) != 1:
+        raise ModelError(
+            f"{call.where}: QDense on a rank-{len(in_shape)} input {in_shape} is not supported; Flatten first"
+        )
+    q = layer.kernel_quantizer_internal if layer.kernel_quantizer else None
+    return _linear(call, Dense, q, layer.kernel)
+
+
+def _qconv(call: Call) -> list[Layer]:
+    layer = call.layer
+    depthwise = type(layer).__name__ == "QDepthwiseConv2D"
+    if depthwise:
+        if int(layer.depth_multiplier) != 1:
+            raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
+        kernel, q = layer.depthwise_kernel, (layer.depthwise_quantizer_internal if layer.depthwise_quantizer else None)
+    else:
+        kernel, q = layer.kernel, (layer.kernel_quantizer_internal if layer.kernel_quantizer else None)
+    strides = _pair(layer.get_config()["strides"])
+    padding = _spatial(call, (int(kernel.shape[0]), int(kernel.shape[1])), strides)
+    cls = DepthwiseConv2D if depthwise else Conv2D
+    return _linear(call, cls, q, kernel, strides=strides, padding=padding)
+
+
+def _qactivation(call: Call) -> list[Layer]:
+    layers = _outputs(call, call.layer.quantizer, call.name)
+    return layers or [Activation(call.name, shape=call.shape, fn="linear")]
+
+
+def _qbatchnorm(call: Call) -> list[Layer]:
+    """QKeras computes batch normalization in float from quantized gamma, beta, mean and variance: a BatchNorm
+    whose scale and bias are not quantizer outputs, so their types come from the config (or it folds)."""
+    layer, (in_shape,) = call.layer, call.in_shapes
+    axes = list(layer.axis) if hasattr(layer.axis, "__iter__") else [layer.axis]
+    if len(axes) != 1 or int(axes[0]) % (len(in_shape) + 1) != len(in_shape):
+        raise ModelError(f"{call.where}: batch normalization over axis {layer.axis} is not supported (last axis only)")
+
+    def value(name: str, present: bool, default: float) -> np.ndarray:
+        if not present:
+            return np.full(in_shape[-1], default)
+        q = getattr(layer, f"{name}_quantizer_internal", None) if getattr(layer, f"{name}_quantizer", None) else None
+        variable = getattr(layer, {"mean": "moving_mean", "variance": "moving_variance"}.get(name, name))
+        return quantized_constant(call, name, q, variable)[0]
+
+    gamma, beta = value("gamma", layer.scale, 1.0), value("beta", layer.center, 0.0)
+    mean, var = value("mean", True, 0.0), value("variance", True, 1.0)
+    scale = gamma / np.sqrt(var + float(layer.epsilon))
+    log.info("%s: batch normalization is float in QKeras too; its types come from the config", call.where)
+    return [BatchNorm(call.name, shape=call.shape, scale=scale, bias=beta - mean * scale)]
+
+
+QKERAS_CONVERTERS = {
+    "QActivation": _qactivation,
+    "QBatchNormalization": _qbatchnorm,
+    "QConv2D": _qconv,
+    "QDense": _qdense,
+    "QDepthwiseConv2D": _qconv,
+}
+
+# ---- graph clean-up ------------------------------------------------------------------------------------
+
+
+def fold_quantizers(graph: Graph) -> None:
+    """Make a linear quantizer the result type of the layer before it, where that is the same arithmetic.
+
+    An Input converts floats (the quantizer applied to the model's input), and a Dense/Conv without an
+    output quantizer holds an exact sum that QKeras keeps in float, so casting either to the quantizer's
+    type is what QKeras computes. Only single-user producers without a fixed result type are changed.
+    """
+    for act in graph.layers():
+        if not (isinstance(act, Activation) and act.fn == "linear" and "result" in act.fixed):
+            continue
+        src = graph.producer(act.name)
+        if not isinstance(src, (Input, Dense, Conv2D)) or "result" in src.fixed or len(graph.users(src.name)) != 1:
+            continue
+        if isinstance(src, Input) and graph.is_output(act.name):
+            continue
+        src.fixed["result"] = act.fixed["result"]
+        graph.remove(act.name)
