@@ -48,6 +48,7 @@ class Constant:
     ctype: str
     values: np.ndarray  # float64, exact values of dtype
     dtype: FixedType
+    source: tuple[str, str] | None = None  # (layer name, field) whose values these are, row-major
 
     @property
     def size(self) -> int:
@@ -125,8 +126,9 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
     base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
     bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
     base.constants = [
-        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", layer.weight, t["weight"]),
-        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", bias, t["bias"]),
+        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", layer.weight, t["weight"], (layer.name, "weight")),
+        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", bias, t["bias"],
+                 (layer.name, "bias") if layer.bias is not None else None),
     ]
     return base
 
@@ -137,8 +139,9 @@ def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
     base.config.update(n=layer.size, n_chan=layer.shape[-1])
     base.typedefs.update(scale_t=layer.types["scale"].cpp(), bias_t=layer.types["bias"].cpp())
     base.constants = [
-        Constant(f"{base.name}_s", f"config_{base.name}::scale_t", layer.scale, layer.types["scale"]),
-        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", layer.bias, layer.types["bias"]),
+        Constant(f"{base.name}_s", f"config_{base.name}::scale_t", layer.scale, layer.types["scale"],
+                 (layer.name, "scale")),
+        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", layer.bias, layer.types["bias"], (layer.name, "bias")),
     ]
     return base
 

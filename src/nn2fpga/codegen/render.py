@@ -144,7 +144,9 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head
         (fw / "weights" / f"{c.var}.h").write_text(render("weights.h.j2", c=c, body=c.initializer()))
         np.save(root / "weights" / f"{c.var}.npy", c.raw(), allow_pickle=False)
     (root / "nn2fpga.yml").write_text(config.resolved_yaml(graph))
-    save_graph(graph, root / "ir")
+    # the IR's constants are the same raw integers as weights/*.npy: refer to them instead of a copy
+    shared = {c.source: f"../weights/{c.var}.npy" for c in ctx["constants"] if c.source is not None}
+    save_graph(graph, root / "ir", shared)
     report = {
         "nn2fpga_version": __version__,
         "project": project,

@@ -96,8 +96,9 @@ def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
     base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
     bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
     base.constants = [
-        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", weight, t["weight"]),
-        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", bias, t["bias"]),
+        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", weight, t["weight"], (layer.name, "weight")),
+        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", bias, t["bias"],
+                 (layer.name, "bias") if layer.bias is not None else None),
     ]
     return base
 

@@ -17,14 +17,16 @@ FORMAT = 1
 _KINDS = {k.__name__: k for k in LAYER_KINDS}
 
 
-def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str) -> dict:
+def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str, shared: dict) -> dict:
     out: dict = {"kind": layer.kind}
     for f in dataclasses.fields(layer):
         v = getattr(layer, f.name)
         if isinstance(v, np.ndarray):
             key = f"{prefix}.{f.name}"
             t = layer.types.get(f.name)
-            if t is not None and t.width <= 53:  # quantized constants: raw integers, 2-8x smaller than float64
+            if t is not None and (layer.name, f.name) in shared:  # raw integers already saved elsewhere
+                out[f.name] = {"file": shared[(layer.name, f.name)], "raw": t.cpp(), "shape": list(v.shape)}
+            elif t is not None and t.width <= 53:  # quantized constants: raw integers, 2-8x smaller than float64
                 bits = next(b for b in (8, 16, 32, 64) if t.width <= b)
                 arrays[key] = t.to_raw(v).astype(f"{'' if t.signed else 'u'}int{bits}")
                 out[f.name] = {"array": key, "raw": t.cpp()}
@@ -32,7 +34,7 @@ def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str) -> dict:
                 arrays[key] = v
                 out[f.name] = {"array": key}
         elif isinstance(v, Layer):
-            out[f.name] = {"layer": _encode(v, arrays, f"{prefix}.{f.name}")}
+            out[f.name] = {"layer": _encode(v, arrays, f"{prefix}.{f.name}", shared)}
         elif f.name in ("types", "fixed"):
             out[f.name] = {k: t.cpp() for k, t in v.items()}
         elif isinstance(v, tuple):
@@ -49,7 +51,10 @@ def _decode(d: dict, directory: Path) -> Layer:
         if f.name not in d:
             continue
         v = d[f.name]
-        if isinstance(v, dict) and "array" in v:
+        if isinstance(v, dict) and "file" in v:
+            data = np.load(directory / v["file"], allow_pickle=False).reshape(v["shape"])
+            v = FixedType.parse(v["raw"]).from_raw(data)
+        elif isinstance(v, dict) and "array" in v:
             data = np.load(directory / f"{v['array']}.npy", allow_pickle=False)
             v = FixedType.parse(v["raw"]).from_raw(data) if "raw" in v else data
         elif isinstance(v, dict) and "layer" in v:
@@ -62,12 +67,14 @@ def _decode(d: dict, directory: Path) -> Layer:
     return cls(**kwargs)
 
 
-def save_graph(graph: Graph, directory: Path) -> None:
+def save_graph(graph: Graph, directory: Path, shared: dict[tuple[str, str], str] | None = None) -> None:
+    """Write graph.json and .npy arrays. `shared` maps (layer, field) to an existing raw-integer .npy
+    (relative to `directory`) holding that field's values, which is referenced instead of copied."""
     directory.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     layers = []
     for i, layer in enumerate(graph.layers()):
-        entry = _encode(layer, arrays, f"{i:04d}")
+        entry = _encode(layer, arrays, f"{i:04d}", shared or {})
         entry["inputs"] = [p.name for p in graph.producers(layer.name)]
         layers.append(entry)
     doc = {"format": FORMAT, "name": graph.name, "outputs": graph.outputs, "layers": layers}
