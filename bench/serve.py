@@ -39,6 +39,50 @@ def write_doc(lines: list[str]) -> None:
     DOC.write_text(text)
 
 
+def resnet_batching(tmp: Path, clients: list[int], duration: float, processes: int) -> list[str]:
+    """ResNet-50 (64x64 input, reference backend) served with dynamic batching on and off."""
+    import keras
+    import numpy as np
+
+    import nn2fpga
+    from nn2fpga.datasets import calibrate_batchnorm
+    from nn2fpga.runtime.loadtest import loadtest
+    from nn2fpga.runtime.triton import free_port, serve_project
+
+    model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=2)
+    calibrate_batchnorm(model, np.random.default_rng(0).normal(size=(4, 64, 64, 3)))
+    results = {}
+    for batching in (True, False):
+        serving = {"DynamicBatching": batching, "MaxBatchSize": 16, "MaxQueueDelayMicroseconds": 5000}
+        config = {
+            "ProjectName": "resnet50",
+            "Serving": serving,
+            "Model": {"Precision": {"result": "ap_fixed<18,8>", "weight": "ap_fixed<18,3>"}},
+        }
+        project = nn2fpga.convert(model, config=config, output_dir=tmp / f"resnet_{batching}")
+        ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+        with serve_project(project.path, backend="reference", **ports).start() as server:
+            print(f"resnet50 dynamic batching {'on' if batching else 'off'}: {clients} clients", file=sys.stderr)
+            results[batching] = {
+                s.clients: s for s in loadtest(server.grpc_url, "resnet50", clients, duration, processes=processes)
+            }
+    rows = [
+        "",
+        "ResNet-50 (64x64x3 input, reference backend, 1 instance), same run: Triton dynamic batching on "
+        "(max batch 16, queue delay 5 ms) vs. off.",
+        "",
+        "| clients | batching on img/s | p50 ms | batching off img/s | p50 ms | ratio |",
+        "|--------:|------------------:|-------:|-------------------:|-------:|------:|",
+    ]
+    for n in clients:
+        on, off = results[True][n], results[False][n]
+        rows.append(
+            f"| {n} | {on.inferences_per_s:.1f} | {on.p50_ms:.0f} | {off.inferences_per_s:.1f} | "
+            f"{off.p50_ms:.0f} | {on.inferences_per_s / max(off.inferences_per_s, 1e-9):.2f}x |"
+        )
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", default="1,2,4,8,16,32,64")
@@ -46,6 +90,8 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=2, help="client processes")
     ap.add_argument("--out", default=str(ROOT / "build" / "bench_serve"), help="results.json, throughput.png")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument("--resnet-clients", default="1,4,16", help="client counts for ResNet-50 batching on/off")
+    ap.add_argument("--skip-resnet", action="store_true", help="skip the ResNet-50 dynamic batching comparison")
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
@@ -69,6 +115,11 @@ def main() -> int:
                 print(f"{model}: {args.clients} clients x {args.duration:g} s", file=sys.stderr)
                 series[model] = loadtest(url, model, clients, args.duration, processes=args.processes)
                 print(f"\n{model}\n{table(series[model])}\n")
+        resnet_rows = (
+            []
+            if args.skip_resnet
+            else resnet_batching(tmp, [int(c) for c in args.resnet_clients.split(",")], args.duration, args.processes)
+        )
     meta = {"protocol": "grpc", "batch": 1, "duration_s": args.duration, "machine": f"{os.cpu_count()} CPUs"}
     written = write_results(series[project.name], Path(args.out), meta, series=series)
 
@@ -104,7 +155,7 @@ def main() -> int:
         "",
         verdict + f" Failed requests: {failed}.",
         "",
-        "ResNet-50 (reference backend) with dynamic batching on vs. off: pending the CNN frontend.",
+        *resnet_rows,
     ]
     print("\n".join(lines))
     for path in written:
