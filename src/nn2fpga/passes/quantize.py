@@ -99,7 +99,9 @@ def _keep_float_output(layer: Layer, types: dict) -> None:
 
 
 def _accumulator(layer: Dense | Conv2D, given: FixedType | str, exact: FixedType, prod: FixedType, settings) -> FixedType:
-    where = settings.source.get("Precision.accum", f"LayerName.{layer.name}.Precision.accum")
+    where = settings.source.get("Precision.accum", "default")
+    if where == "default":  # name the key the user would set to change it
+        where = f"LayerName.{layer.name}.Precision.accum (default: exact)"
     if given == EXACT:
         if exact.width > MAX_WIDTH:
             raise ConfigError(
