@@ -73,7 +73,7 @@ class Constant:
 
     @property
     def scale_literal(self) -> str:
-        return repr(2.0 ** -self.dtype.frac)
+        return repr(2.0**-self.dtype.frac)
 
 
 @dataclass
@@ -127,8 +127,13 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
     bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
     base.constants = [
         Constant(f"{base.name}_w", f"config_{base.name}::weight_t", layer.weight, t["weight"], (layer.name, "weight")),
-        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", bias, t["bias"],
-                 (layer.name, "bias") if layer.bias is not None else None),
+        Constant(
+            f"{base.name}_b",
+            f"config_{base.name}::bias_t",
+            bias,
+            t["bias"],
+            (layer.name, "bias") if layer.bias is not None else None,
+        ),
     ]
     return base
 
@@ -139,9 +144,12 @@ def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
     base.config.update(n=layer.size, n_chan=layer.shape[-1])
     base.typedefs.update(scale_t=layer.types["scale"].cpp(), bias_t=layer.types["bias"].cpp())
     base.constants = [
-        Constant(f"{base.name}_s", f"config_{base.name}::scale_t", layer.scale, layer.types["scale"],
-                 (layer.name, "scale")),
-        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", layer.bias, layer.types["bias"], (layer.name, "bias")),
+        Constant(
+            f"{base.name}_s", f"config_{base.name}::scale_t", layer.scale, layer.types["scale"], (layer.name, "scale")
+        ),
+        Constant(
+            f"{base.name}_b", f"config_{base.name}::bias_t", layer.bias, layer.types["bias"], (layer.name, "bias")
+        ),
     ]
     return base
 

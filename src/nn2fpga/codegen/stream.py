@@ -51,9 +51,19 @@ def pixels(layer: Layer) -> tuple[int, int]:
 def _window(layer: Layer, in_shape: tuple[int, ...], kernel, strides, padding) -> dict[str, object]:
     t, b, left, r = padding
     return {
-        "in_h": in_shape[0], "in_w": in_shape[1], "n_chan": in_shape[2], "kh": kernel[0], "kw": kernel[1],
-        "sh": strides[0], "sw": strides[1], "pad_t": t, "pad_b": b, "pad_l": left, "pad_r": r,
-        "out_h": layer.shape[0], "out_w": layer.shape[1],
+        "in_h": in_shape[0],
+        "in_w": in_shape[1],
+        "n_chan": in_shape[2],
+        "kh": kernel[0],
+        "kw": kernel[1],
+        "sh": strides[0],
+        "sw": strides[1],
+        "pad_t": t,
+        "pad_b": b,
+        "pad_l": left,
+        "pad_r": r,
+        "out_h": layer.shape[0],
+        "out_w": layer.shape[1],
     }
 
 
@@ -90,15 +100,24 @@ def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
     base.func = "conv2d_stream"
     base.config.update(
         _window(layer, in_shape, layer.kernel, layer.strides, layer.padding),
-        n_filt=layer.n_out, n_weights=int(weight.size), depthwise=depthwise, relu=layer.activation == "relu",
-        reuse_factor=layer.reuse_factor, strategy=f"n2f::{layer.strategy}",
+        n_filt=layer.n_out,
+        n_weights=int(weight.size),
+        depthwise=depthwise,
+        relu=layer.activation == "relu",
+        reuse_factor=layer.reuse_factor,
+        strategy=f"n2f::{layer.strategy}",
     )
     base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
     bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
     base.constants = [
         Constant(f"{base.name}_w", f"config_{base.name}::weight_t", weight, t["weight"], (layer.name, "weight")),
-        Constant(f"{base.name}_b", f"config_{base.name}::bias_t", bias, t["bias"],
-                 (layer.name, "bias") if layer.bias is not None else None),
+        Constant(
+            f"{base.name}_b",
+            f"config_{base.name}::bias_t",
+            bias,
+            t["bias"],
+            (layer.name, "bias") if layer.bias is not None else None,
+        ),
     ]
     return base
 
@@ -191,8 +210,9 @@ def stream_context(graph: Graph, project: str, config) -> dict:
     """Everything `top_stream.cpp.j2` and the shared templates need for an io_stream project."""
     inputs, outputs = graph.inputs(), graph.outputs
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"io_stream projects take one input and one output; this model has {len(inputs)} and "
-                         f"{len(outputs)}")
+        raise ModelError(
+            f"io_stream projects take one input and one output; this model has {len(inputs)} and {len(outputs)}"
+        )
     taken: set[str] = {project, "in", "out"}
     names = {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
     out_name = outputs[0]
@@ -217,25 +237,47 @@ def stream_context(graph: Graph, project: str, config) -> dict:
             streams.append({"name": var, "type": f"{ident}_pix_t", "depth": depths[u.name]})
             edge[(layer.name, u.name)] = var
             outs.append(var)
-        forks.append({"after": layer.name, "name": f"{ident}_fork", "src": main, "outs": outs,
-                      "type": f"{ident}_pix_t", "n_pixels": pixels(layer)[0]})
+        forks.append(
+            {
+                "after": layer.name,
+                "name": f"{ident}_fork",
+                "src": main,
+                "outs": outs,
+                "type": f"{ident}_pix_t",
+                "n_pixels": pixels(layer)[0],
+            }
+        )
     layers: list[LayerContext] = []
     for layer in graph.layers():
         ident = names[layer.name]
         if not isinstance(layer, Input):
             prods = graph.producers(layer.name)
             base = LayerContext(
-                name=ident, kind=layer.kind, func="", in_var=", ".join(edge[(p.name, layer.name)] for p in prods),
+                name=ident,
+                kind=layer.kind,
+                func="",
+                in_var=", ".join(edge[(p.name, layer.name)] for p in prods),
                 out_var="out" if layer.name == out_name else f"{ident}_out",
-                in_type=f"{names[prods[0].name]}_pix_t", out_type=f"{ident}_pix_t", out_size=layer.size,
+                in_type=f"{names[prods[0].name]}_pix_t",
+                out_type=f"{ident}_pix_t",
+                out_size=layer.size,
             )
             layers.append(stream_layer(layer, base, graph))
         for f in forks:
             if f["after"] == layer.name:
-                layers.append(LayerContext(name=f["name"], kind="Fork", func="fork_stream", in_var=str(f["src"]),
-                                           out_var=", ".join(f["outs"]), in_type=str(f["type"]),
-                                           out_type=str(f["type"]), out_size=0,
-                                           config={"n_pixels": f["n_pixels"]}))
+                layers.append(
+                    LayerContext(
+                        name=f["name"],
+                        kind="Fork",
+                        func="fork_stream",
+                        in_var=str(f["src"]),
+                        out_var=", ".join(f["outs"]),
+                        in_type=str(f["type"]),
+                        out_type=str(f["type"]),
+                        out_size=0,
+                        config={"n_pixels": f["n_pixels"]},
+                    )
+                )
     in_layer, out_layer = inputs[0], graph[out_name]
     in_t, out_t = in_layer.types["result"], out_layer.types["result"]
     return {

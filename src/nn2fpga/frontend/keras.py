@@ -422,7 +422,9 @@ def _conv(call: Call) -> list[Layer]:
     layer = call.layer
     depthwise = type(layer).__name__ == "DepthwiseConv2D"
     # Keras 3 names the depthwise filter `kernel`, tf_keras `depthwise_kernel`; both are (kh, kw, c, 1)
-    weight = _array(getattr(layer, "depthwise_kernel", None) if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel)
+    weight = _array(
+        getattr(layer, "depthwise_kernel", None) if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel
+    )
     if depthwise and int(layer.get_config().get("depth_multiplier", 1)) != 1:
         raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
     strides = _pair(layer.get_config()["strides"])

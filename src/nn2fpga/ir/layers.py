@@ -248,6 +248,16 @@ def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n
 
 
 LAYER_KINDS: tuple[type[Layer], ...] = (
-    Input, Dense, Activation, BatchNorm, Reshape, Conv2D, DepthwiseConv2D, ZeroPad2D, Pool2D, GlobalPool2D, Add,
+    Input,
+    Dense,
+    Activation,
+    BatchNorm,
+    Reshape,
+    Conv2D,
+    DepthwiseConv2D,
+    ZeroPad2D,
+    Pool2D,
+    GlobalPool2D,
+    Add,
     Concatenate,
 )

@@ -9,7 +9,7 @@ import numpy as np
 
 from nn2fpga.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Input, Layer, Reshape, ZeroPad2D, exact_accumulator
+from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Layer, Reshape, ZeroPad2D, exact_accumulator
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding, product_type
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ def _keep_float_output(layer: Layer, types: dict) -> None:
                     layer.name, accum.width, types["result"])  # fmt: skip
 
 
-def _accumulator(layer: Dense | Conv2D, given: FixedType | str, exact: FixedType, prod: FixedType, settings) -> FixedType:
+def _accumulator(
+    layer: Dense | Conv2D, given: FixedType | str, exact: FixedType, prod: FixedType, settings
+) -> FixedType:
     where = settings.source.get("Precision.accum", "default")
     if where == "default":  # name the key the user would set to change it
         where = f"LayerName.{layer.name}.Precision.accum (default: exact)"
