@@ -120,6 +120,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise UserError(f"{args.input}: not a readable .npy array ({e or type(e).__name__})") from e
+    if args.backend == "csim":
+        project.compile(progress=True)  # built once per source hash; shows elapsed time while g++ runs
     y = project.predict(x, backend=args.backend)
     if args.output:
         np.save(args.output, y)

@@ -176,14 +176,14 @@ class Project:
             self.write(Path(self._tmp.name) / self.name)
         return self.path
 
-    def compile(self):
+    def compile(self, progress: bool = False):
         """Build (or reuse) the C simulation library and load it; returns the CSim handle."""
         if self._csim is None:
             from nn2fpga.sim.csim import CSim, build
 
             path = self._directory()
             report = json.loads((path / "report.json").read_text())
-            lib = build(path, self.name)
+            lib = build(path, self.name, progress=progress)
             in_t = self.graph.inputs()[0].types["result"]
             out_t = self.graph[self.graph.outputs[0]].types["result"]
             self._csim = CSim(lib, path, in_t, out_t, report["input"]["raw"], report["output"]["raw"])

@@ -103,7 +103,31 @@ def _cpu_flags() -> str:
     return platform.processor() or platform.machine()
 
 
-def build(project_dir: Path, project: str) -> Path:
+def _run_with_progress(cmd: list[str], desc: str, progress: bool) -> subprocess.CompletedProcess:
+    """subprocess.run, with a seconds-elapsed progress bar on stderr while it runs (when `progress`)."""
+    if not progress:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    import threading
+
+    from tqdm import tqdm
+
+    done = threading.Event()
+    with tqdm(desc=desc, unit="s", bar_format="{desc}: {elapsed}", leave=False) as bar:
+
+        def tick() -> None:
+            while not done.wait(0.5):
+                bar.refresh()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True)
+        finally:
+            done.set()
+            ticker.join()
+
+
+def build(project_dir: Path, project: str, progress: bool = False) -> Path:
     """Compile (or reuse from the cache) the project's shared library; returns its private copy."""
     project_dir = Path(project_dir)
     digest = source_hash(project_dir, project)
@@ -115,7 +139,7 @@ def build(project_dir: Path, project: str) -> Path:
             out = Path(tmp) / "lib.so"
             cmd = _command(project_dir, project, out)
             log.info("compiling C simulation: %s", " ".join(cmd))
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = _run_with_progress(cmd, f"compiling {project} (g++)", progress)
             log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
             if proc.returncode != 0:
                 errors = [ln for ln in proc.stderr.splitlines() if "error" in ln][:5] or proc.stderr.splitlines()[:5]
