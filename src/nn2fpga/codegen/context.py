@@ -112,7 +112,6 @@ def _(layer: Reshape, base: LayerContext) -> LayerContext:
 
 @layer_context.register
 def _(layer: Dense, base: LayerContext) -> LayerContext:
-    t = layer.types
     base.func = "dense"
     n = layer.n_multiplications
     base.config.update(
@@ -123,10 +122,16 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
     )
+    return linear_constants(layer, base, layer.weight)
+
+
+def linear_constants(layer: Dense, base: LayerContext, weight: np.ndarray) -> LayerContext:
+    """Typedefs and constant arrays (weights row-major, bias or zeros) of a Dense/Conv layer."""
+    t = layer.types
     base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
     bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
     base.constants = [
-        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", layer.weight, t["weight"], (layer.name, "weight")),
+        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", weight, t["weight"], (layer.name, "weight")),
         Constant(
             f"{base.name}_b",
             f"config_{base.name}::bias_t",

@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from nn2fpga.codegen.context import Constant, LayerContext, cpp_name, layer_context, raw_container
+from nn2fpga.codegen.context import LayerContext, cpp_name, layer_context, linear_constants, raw_container
 from nn2fpga.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
@@ -93,7 +93,6 @@ def _(layer: Dense, base: LayerContext, g: Graph) -> LayerContext:
 
 @stream_layer.register(Conv2D)
 def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
-    t = layer.types
     in_shape = g.producer(layer.name).shape
     depthwise = isinstance(layer, DepthwiseConv2D)
     weight = layer.weight[..., 0] if depthwise else layer.weight
@@ -107,19 +106,7 @@ def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
         reuse_factor=layer.reuse_factor,
         strategy=f"n2f::{layer.strategy}",
     )
-    base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
-    bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
-    base.constants = [
-        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", weight, t["weight"], (layer.name, "weight")),
-        Constant(
-            f"{base.name}_b",
-            f"config_{base.name}::bias_t",
-            bias,
-            t["bias"],
-            (layer.name, "bias") if layer.bias is not None else None,
-        ),
-    ]
-    return base
+    return linear_constants(layer, base, weight)
 
 
 def _recip(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType, n: int) -> None:
