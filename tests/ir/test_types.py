@@ -152,10 +152,22 @@ def test_saturation_bounds(t: FixedType, x: float) -> None:
         assert q == low
 
 
-@given(fixed_types(max_width=53).filter(lambda t: t.overflow == Overflow.SAT and t.rounding != Rounding.TRN), finite)
+TRUNCATING = (Rounding.TRN, Rounding.TRN_ZERO)
+
+
+@given(fixed_types(max_width=53).filter(lambda t: t.overflow == Overflow.SAT and t.rounding not in TRUNCATING), finite)
 def test_round_to_nearest_error_at_most_half_lsb(t: FixedType, x: float) -> None:
     if t.min <= x <= t.max:
         assert abs(float(t.quantize(x)) - x) <= t.lsb / 2
+
+
+@given(fixed_types(max_width=53).filter(lambda t: t.overflow == Overflow.SAT and t.rounding in TRUNCATING), finite)
+def test_truncation_error_below_one_lsb(t: FixedType, x: float) -> None:
+    if t.min <= x <= t.max:
+        q = float(t.quantize(x))
+        assert abs(q - x) < t.lsb
+        # AP_TRN rounds toward -inf; AP_TRN_ZERO toward zero
+        assert q <= x if t.rounding == Rounding.TRN else abs(q) <= abs(x)
 
 
 @pytest.mark.parametrize(
