@@ -13,18 +13,22 @@ from nn2fpga.ir.types import FixedType, Overflow, Rounding, add_type, product_ty
 
 
 @st.composite
-def fixed_types(draw: st.DrawFn, max_width: int = 64) -> FixedType:
+def fixed_types(
+    draw: st.DrawFn, max_width: int = 64, roundings: tuple = tuple(Rounding), overflows: tuple = tuple(Overflow)
+) -> FixedType:
     w = draw(st.integers(1, max_width))
     return FixedType(
         w,
         draw(st.integers(-8, w + 8)),
         draw(st.booleans()),
-        draw(st.sampled_from(list(Rounding))),
-        draw(st.sampled_from(list(Overflow))),
+        draw(st.sampled_from(list(roundings))),
+        draw(st.sampled_from(list(overflows))),
     )
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+TRUNCATING = (Rounding.TRN, Rounding.TRN_ZERO)
+NEAREST = tuple(r for r in Rounding if r not in TRUNCATING)
 
 
 # ---- parse / render ---------------------------------------------------------------------------------
@@ -135,13 +139,13 @@ def test_quantize_is_idempotent(t: FixedType, xs: list[float]) -> None:
     assert np.all((raw >= t.raw_min) & (raw <= t.raw_max))
 
 
-@given(fixed_types(max_width=53).filter(lambda t: t.overflow == Overflow.SAT), finite, finite)
+@given(fixed_types(max_width=53, overflows=(Overflow.SAT,)), finite, finite)
 def test_rounding_is_monotonic_under_saturation(t: FixedType, a: float, b: float) -> None:
     lo, hi = min(a, b), max(a, b)
     assert t.quantize(lo) <= t.quantize(hi)
 
 
-@given(fixed_types(max_width=53).filter(lambda t: t.overflow in (Overflow.SAT, Overflow.SAT_SYM)), finite)
+@given(fixed_types(max_width=53, overflows=(Overflow.SAT, Overflow.SAT_SYM)), finite)
 def test_saturation_bounds(t: FixedType, x: float) -> None:
     q = float(t.quantize(x))
     low = -t.max if t.overflow == Overflow.SAT_SYM and t.signed and t.width > 1 else t.min
@@ -152,20 +156,19 @@ def test_saturation_bounds(t: FixedType, x: float) -> None:
         assert q == low
 
 
-TRUNCATING = (Rounding.TRN, Rounding.TRN_ZERO)
 
 
-@given(fixed_types(max_width=53).filter(lambda t: t.overflow == Overflow.SAT and t.rounding not in TRUNCATING), finite)
+@given(fixed_types(max_width=53, roundings=NEAREST, overflows=(Overflow.SAT,)), finite)
 def test_round_to_nearest_error_at_most_half_lsb(t: FixedType, x: float) -> None:
     if t.min <= x <= t.max:
         assert abs(float(t.quantize(x)) - x) <= t.lsb / 2
 
 
-@given(fixed_types(max_width=53).filter(lambda t: t.overflow == Overflow.SAT and t.rounding in TRUNCATING), finite)
+@given(fixed_types(max_width=53, roundings=TRUNCATING, overflows=(Overflow.SAT,)), finite)
 def test_truncation_error_below_one_lsb(t: FixedType, x: float) -> None:
     if t.min <= x <= t.max:
         q = float(t.quantize(x))
-        assert abs(q - x) < t.lsb
+        assert abs(q - x) <= t.lsb  # < 1 lsb exactly; float64 subtraction may round up to it
         # AP_TRN rounds toward -inf; AP_TRN_ZERO toward zero
         assert q <= x if t.rounding == Rounding.TRN else abs(q) <= abs(x)
 
