@@ -30,6 +30,7 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
+from nn2fpga.ir.windows import windows
 from nn2fpga.sim import reference
 
 # Keras computes in float32: allow a few float32 ulps of the output on top of the fixed-point bound.
@@ -58,8 +59,8 @@ def _accumulation_error(layer: Dense | Conv2D, terms: np.ndarray, mag: np.ndarra
 
 @_propagate.register
 def _(layer: Conv2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-    win_e = reference._windows(e, layer.kernel, layer.strides, layer.padding, 0.0)
-    win_m = reference._windows(np.abs(x) + e, layer.kernel, layer.strides, layer.padding, 0.0)
+    win_e = windows(e, layer.kernel, layer.strides, layer.padding, 0.0)
+    win_m = windows(np.abs(x) + e, layer.kernel, layer.strides, layer.padding, 0.0)
     if isinstance(layer, DepthwiseConv2D):
         w = np.abs(layer.weight[..., 0])
         return _accumulation_error(layer, np.einsum("bhwijc,ijc->bhwc", win_e, w), win_m.sum(axis=(3, 4)))
@@ -83,10 +84,10 @@ def _mean_error(layer: Pool2D | GlobalPool2D, sums: np.ndarray, mean_e: np.ndarr
 
 @_propagate.register
 def _(layer: Pool2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-    win_e = reference._windows(e, layer.pool, layer.strides, layer.padding, 0.0)
+    win_e = windows(e, layer.pool, layer.strides, layer.padding, 0.0)
     if layer.op == "max":  # |max(a) - max(b)| <= max|a - b|
         return win_e.max(axis=(3, 4)) + quantization_step(layer.types["result"])
-    sums = reference._windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))
+    sums = windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))
     return _mean_error(layer, sums, win_e.mean(axis=(3, 4)), layer.pool[0] * layer.pool[1])
 
 

@@ -49,6 +49,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.types import FixedType, Overflow, Rounding
+from nn2fpga.ir.windows import windows
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,6 @@ BATCH = 32  # samples per float evaluation step (bounds the memory of im2col on 
 
 
 # ---- float64 interpreter (the meaning of each layer without any quantization) -----------------------------
-
-
-def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], padding, fill: float) -> np.ndarray:
-    """(B, Ho, Wo, kh, kw, C) windows of x (B, H, W, C) padded with `fill` (as the reference does)."""
-    top, bottom, left, right = padding
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    win = np.lib.stride_tricks.sliding_window_view(xp, kernel, axis=(1, 2))[:, :: strides[0], :: strides[1]]
-    return win.transpose(0, 1, 2, 4, 5, 3)
 
 
 @functools.singledispatch
@@ -95,7 +88,7 @@ def _(layer: Dense, x: np.ndarray, preact: bool = False) -> np.ndarray:
 
 @float_execute.register
 def _(layer: Conv2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    win = _windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
+    win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
     if isinstance(layer, DepthwiseConv2D):
         acc = np.einsum("bhwijc,ijc->bhwc", win, layer.weight[..., 0])
     else:
@@ -114,8 +107,8 @@ def _(layer: ZeroPad2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
 @float_execute.register
 def _(layer: Pool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
     if layer.op == "max":
-        return _windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4))
-    return _windows(x, layer.pool, layer.strides, layer.padding, 0.0).mean(axis=(3, 4))
+        return windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4))
+    return windows(x, layer.pool, layer.strides, layer.padding, 0.0).mean(axis=(3, 4))
 
 
 @float_execute.register

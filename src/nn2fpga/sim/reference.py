@@ -30,6 +30,7 @@ from nn2fpga.ir.layers import (
     exact_accumulator,
 )
 from nn2fpga.ir.tables import activation_tables
+from nn2fpga.ir.windows import windows
 
 FLOAT_EXACT_BITS = 53
 
@@ -162,18 +163,9 @@ def _finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
     return out_t.from_raw(out_t.cast_raw(acc, acc_t.frac))
 
 
-def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], padding, fill: float) -> np.ndarray:
-    """(B, Ho, Wo, kh, kw, C) windows of x (B, H, W, C) padded with `fill`."""
-    top, bottom, left, right = padding
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    win = np.lib.stride_tricks.sliding_window_view(xp, kernel, axis=(1, 2))  # (B, H', W', C, kh, kw)
-    win = win[:, :: strides[0], :: strides[1]]
-    return win.transpose(0, 1, 2, 4, 5, 3)
-
-
 @execute.register
 def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
-    win = _windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
+    win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
     b, ho, wo = win.shape[:3]
     rows = np.ascontiguousarray(win).reshape(b * ho * wo, -1)
     out = _linear(layer, rows, layer.weight.reshape(-1, layer.n_out))
@@ -182,7 +174,7 @@ def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
-    win = _windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
+    win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
     w = layer.weight[..., 0]  # (kh, kw, C)
     if _float_exact(layer):
         bias = layer.bias if layer.bias is not None else 0.0
@@ -216,8 +208,8 @@ def reciprocal(layer: Pool2D | GlobalPool2D, n: int) -> float:
 def _(layer: Pool2D, x: np.ndarray) -> np.ndarray:
     out_t = layer.types["result"]
     if layer.op == "max":  # padded positions never win (Keras pads max pooling with -inf)
-        return out_t.quantize(_windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4)))
-    sums = _windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))  # exact
+        return out_t.quantize(windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4)))
+    sums = windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))  # exact
     return out_t.quantize(sums * reciprocal(layer, layer.pool[0] * layer.pool[1]))
 
 
