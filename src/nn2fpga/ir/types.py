@@ -198,13 +198,12 @@ class FixedType:
         if self.width > MAX_WIDTH:
             raise ValueError(f"{self}: to_raw supports widths up to {MAX_WIDTH}")
         x = np.asarray(x, dtype=np.float64)
+        q = self._round_fast(x)
+        if q is not None:
+            return self._overflow_int(q)
         if np.isnan(x).any():
             raise ValueError(f"cannot convert NaN to {self}")
-        fast = self._to_raw_fast(x)
-        if fast is not None:
-            qf, raw = fast
-        else:
-            qf, raw = self._to_raw_exact(x)
+        qf, raw = self._to_raw_exact(x)
         top = math.ldexp(1.0, self.width - 1 if self.signed else self.width)  # raw_max + 1
         bottom = -top if self.signed else 0.0
         over = qf >= top
@@ -216,14 +215,15 @@ class FixedType:
             raw = np.where(over, hi, np.where(under, lo, raw))
         return raw
 
-    def _to_raw_fast(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The common case in float64 alone: when x * 2**F stays below 2**52 in magnitude and never
-        underflows, scaling, floor() and the remainder are all exact. None when that does not hold."""
-        if x.size == 0 or self.frac > 1000 or self.frac < -1000:
+    def _round_fast(self, x: np.ndarray) -> np.ndarray | None:
+        """x * 2**F rounded to int64 in float64 alone, for the common case: when x * 2**F stays below
+        2**52 in magnitude and never underflows, scaling, floor() and the remainder are all exact.
+        None when that does not hold (NaN and inf included) or for 64-bit types."""
+        if x.size == 0 or self.width >= 64 or self.frac > 1000 or self.frac < -1000:
             return None
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = np.ldexp(x, self.frac)
-            big = np.abs(scaled).max()
+            big = max(-float(scaled.min()), float(scaled.max()))
         if not big < 2.0**52:  # also false for inf / nan
             return None
         if self.frac < 0:  # scaling down could round a tiny value: only safe when nothing gets near 2**-1022
@@ -232,8 +232,24 @@ class FixedType:
                 return None
         floor = np.floor(scaled)
         q = floor.astype(np.int64)
-        q = q + self._round_increment(q, scaled - floor, np.float64(0.5), x < 0)
-        return q.astype(np.float64), self._sign_extend(q.view(np.uint64))
+        if self.rounding == Rounding.TRN:
+            return q
+        return q + self._round_increment(q, scaled - floor, np.float64(0.5), x < 0)
+
+    def _overflow_int(self, q: np.ndarray) -> np.ndarray:
+        """Raw integers of this type (width < 64) for exact integers `q` (int64) at its lsb: wrap or
+        saturate what lies outside [raw_min, raw_max]; `q` itself when everything fits."""
+        lo, hi = self.raw_min, self.raw_max
+        sym = self.overflow == Overflow.SAT_SYM and self.signed
+        q_min, q_max = int(q.min(initial=0)), int(q.max(initial=0))
+        if q_min >= lo + sym and q_max <= hi:
+            return q
+        if self.overflow == Overflow.WRAP:
+            return self._sign_extend(q.view(np.uint64))
+        if self.overflow == Overflow.SAT:
+            return np.clip(q, lo, hi)
+        over_v, under_v = self._saturation_values()
+        return np.where(q > hi, over_v, np.where((q < lo) | ((q == lo) if sym else False), under_v, q))
 
     def _to_raw_exact(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(value * 2**F rounded, as float64 for range checks; its low W bits) for any finite or infinite x."""
@@ -308,6 +324,13 @@ class FixedType:
         """Raw integers of this type for the exact values `raw * 2**-frac` (int64 `raw`), as a C++ cast
         from a fixed-point type with `frac` fractional bits does. Exact for any 64-bit `raw`."""
         raw = np.asarray(raw, dtype=np.int64)
+        drop = frac - self.frac  # low bits the cast drops (rounding them); negative: bits it appends
+        if raw.size and self.width < 64 and 0 <= drop <= 62:  # integer shifts: exact, any raw
+            q = raw >> drop
+            if drop and self.rounding != Rounding.TRN:
+                rem, half = raw & ((1 << drop) - 1), np.int64(1 << (drop - 1))
+                q = q + self._round_increment(q, rem, half, raw < 0)
+            return self._overflow_int(q)
         if raw.size == 0 or np.abs(raw).max() < 2**53:  # exactly representable as float64
             return self.to_raw(np.ldexp(raw.astype(np.float64), -frac))
         flat = [self._cast_int(int(v), frac) for v in raw.ravel()]
@@ -339,7 +362,10 @@ class FixedType:
 
     def from_raw(self, raw: np.ndarray | int) -> np.ndarray:
         """Values of raw integers as float64 (exact for widths up to 53 bits)."""
-        return np.ldexp(np.asarray(raw).astype(np.float64), -self.frac)
+        raw = np.asarray(raw)
+        if raw.dtype == np.int64 and -1000 < self.frac < 1000:
+            return raw * math.ldexp(1.0, -self.frac)  # exact: |raw| < 2**53, a power-of-two scale
+        return np.ldexp(raw.astype(np.float64), -self.frac)
 
     def quantize(self, x: np.ndarray | float) -> np.ndarray:
         """`x` converted to this type and back to float64."""

@@ -1,15 +1,23 @@
 """Bit-exact NumPy reference: an interpreter with one function per layer kind (DESIGN section 4).
 
-Values flowing between layers are float64 arrays holding exact fixed-point values. Sums are exact
-in float64 while the accumulator is at most 53 bits wide (asserted); narrower-than-exact
-accumulators (AP_TRN, AP_WRAP) use raw int64 arithmetic instead.
+Values flowing between layers are float64 arrays holding exact fixed-point values. A layer's sums of
+products run as one float64 BLAS product when the data bound them below 2**52 lsb (checked on every
+call: max|x| times the largest column sum of |w|), otherwise as an exact digit-split integer product;
+the accumulator's cast, wrap and the result cast then act on raw int64 values. Accumulators coarser
+than the products (AP_TRN per product) use a raw int64 loop.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+import math
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nn2fpga.errors import UserError
 from nn2fpga.ir.graph import Graph
@@ -27,7 +35,6 @@ from nn2fpga.ir.layers import (
     Pool2D,
     Reshape,
     ZeroPad2D,
-    exact_accumulator,
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.windows import windows
@@ -58,18 +65,44 @@ def check_input(graph: Graph, x: dict[str, np.ndarray]) -> None:
             raise UserError(f"input {layer.name!r} contains NaN or Inf values")
 
 
-def run(graph: Graph, x, trace: bool = False) -> dict[str, np.ndarray]:
-    """Outputs by layer name (all layers when `trace`), each (batch, *shape) float64."""
+CHUNK_VALUES = 1 << 18  # input values per sample chunk: a 224x224x3 image runs alone, a jet MLP in thousands
+
+
+def run(graph: Graph, x, trace: bool = False, threads: int | None = None) -> dict[str, np.ndarray]:
+    """Outputs by layer name (all layers when `trace`), each (batch, *shape) float64.
+
+    The batch runs in chunks on `threads` threads (default: the CPUs), each with single-threaded
+    BLAS: NumPy and BLAS release the GIL, so the element-wise work runs in parallel too. The result
+    does not depend on the chunking (every sample is computed on its own, exactly).
+    """
     feeds = _as_inputs(graph, x)
     check_input(graph, feeds)
+    batch = next(iter(feeds.values())).shape[0]
+    per_sample = sum(int(np.prod(v.shape[1:])) for v in feeds.values())
+    threads = threads or os.cpu_count() or 1
+    size = max(1, min(-(-batch // threads), CHUNK_VALUES // max(per_sample, 1)))
+    if threads == 1 or size >= batch:
+        return _run(graph, feeds, trace)
+    chunks = [slice(i, i + size) for i in range(0, batch, size)]
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(threads, len(chunks))) as pool:
+        parts = list(pool.map(lambda c: _run(graph, {k: v[c] for k, v in feeds.items()}, trace), chunks))
+    return {n: np.concatenate([p[n] for p in parts]) for n in parts[0]}
+
+
+def _run(graph: Graph, feeds: dict[str, np.ndarray], trace: bool) -> dict[str, np.ndarray]:
+    layers = graph.layers()
+    keep = [layer.name for layer in layers] if trace else list(graph.outputs)
+    producers = {layer.name: graph.producers(layer.name) for layer in layers}
+    pending = collections.Counter(p.name for ps in producers.values() for p in ps)
     env: dict[str, np.ndarray] = {}
-    for layer in graph.layers():
-        args = (
-            [env[p.name] for p in graph.producers(layer.name)] if not isinstance(layer, Input) else [feeds[layer.name]]
-        )
+    for layer in layers:
+        args = [env[p.name] for p in producers[layer.name]] if not isinstance(layer, Input) else [feeds[layer.name]]
         env[layer.name] = execute(layer, *args)
-    names = [layer.name for layer in graph.layers()] if trace else graph.outputs
-    return {n: env[n] for n in names}
+        for p in producers[layer.name]:  # free what no later layer reads (ResNet-50 feature maps are large)
+            pending[p.name] -= 1
+            if not pending[p.name] and p.name not in keep and p.name in env:
+                del env[p.name]
+    return {n: env[n] for n in keep}
 
 
 def predict(graph: Graph, x) -> np.ndarray | list[np.ndarray]:
@@ -95,28 +128,56 @@ def _(layer: Reshape, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Dense, x: np.ndarray) -> np.ndarray:
-    return _linear(layer, x, layer.weight)
+    return _linear(layer, x, layer.weight, _abs_max(x))
 
 
-def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """cast<result>(act(cast<accum>(bias) + x @ weight)) for rows of terms x (N, n_in), weight (n_in, n_out)."""
+def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray, x_max: float) -> np.ndarray:
+    """cast<result>(act(cast<accum>(bias) + x @ weight)) for rows of terms x (N, n_in), weight (n_in, n_out);
+    x_max bounds |x|."""
     t = layer.types
-    in_t, w_t, acc_t, out_t = t["input"], t["weight"], t["accum"], t["result"]
-    bias = layer.bias if layer.bias is not None else np.zeros(weight.shape[1])
-    if _float_exact(layer):
-        acc = x @ weight + bias  # exact: every partial sum fits float64's 53 bits
-        if layer.activation == "relu":
-            acc = np.maximum(acc, 0.0)
-        return out_t.quantize(acc)
+    in_t, w_t, acc_t = t["input"], t["weight"], t["accum"]
+    p = in_t.frac + w_t.frac  # the products' lsb
+    s = p - acc_t.frac  # product lsb -> accumulator lsb
+    if s <= 0:  # no product is rounded: the sum of products, exactly, then the accumulator's cast
+        if _fits_float(x_max, _column_l1(layer.weight, weight), p):
+            acc = _raw(x @ weight, p)
+        else:
+            acc = exact_int_matmul(in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64))
+        return _finish(layer, acc << -s)
     xr, wr = in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64)
-    s = in_t.frac + w_t.frac - acc_t.frac  # product lsb -> accumulator lsb
-    if s <= 0:
-        acc = exact_int_matmul(xr, wr) << -s  # no product is rounded
-    else:
-        acc = np.zeros((x.shape[0], weight.shape[1]), dtype=np.int64)
-        for i in range(weight.shape[0]):
-            acc += (xr[:, i : i + 1] * wr[i]) >> s
+    acc = np.zeros((x.shape[0], weight.shape[1]), dtype=np.int64)
+    for i in range(weight.shape[0]):
+        acc += (xr[:, i : i + 1] * wr[i]) >> s
     return _finish(layer, acc)
+
+
+def _fits_float(x_max: float, weight_l1: float, lsb: int) -> bool:
+    """True when float64 sums x @ w are exact for these data: every partial sum is a multiple of
+    2**-lsb bounded by max|x| * max_j sum_i |w_ij| (weight_l1), asserted below 2**52 in lsb units."""
+    return math.ldexp(x_max * weight_l1, lsb) < 2.0 ** (FLOAT_EXACT_BITS - 1)
+
+
+def _abs_max(x: np.ndarray) -> float:
+    return max(-float(x.min(initial=0.0)), float(x.max(initial=0.0)))
+
+
+_L1_CACHE: dict[int, tuple[weakref.ref, float]] = {}
+
+
+def _column_l1(key: np.ndarray, columns: np.ndarray) -> float:
+    """max over output columns of sum |w| for `columns` (a view of the layer's weight array `key`),
+    computed once per weight array: a graph's weights do not change while it runs."""
+    hit = _L1_CACHE.get(id(key))
+    if hit is not None and hit[0]() is key:
+        return hit[1]
+    value = float(np.abs(columns).sum(axis=tuple(range(columns.ndim - 1))).max(initial=0.0))
+    _L1_CACHE[id(key)] = (weakref.ref(key), value)
+    return value
+
+
+def _raw(values: np.ndarray, lsb: int) -> np.ndarray:
+    """Exact float64 multiples of 2**-lsb -> int64 raw values at that lsb."""
+    return np.ldexp(values, lsb).astype(np.int64)
 
 
 def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -138,12 +199,6 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         rest, shift = rest >> k, shift + k
 
 
-def _float_exact(layer: Dense | Conv2D) -> bool:
-    t = layer.types
-    exact = exact_accumulator(t["input"], t["weight"], t["bias"], layer.n_in)
-    return t["accum"].width <= FLOAT_EXACT_BITS and t["accum"].contains(exact)
-
-
 def _finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
     """Raw product sums (at the accumulator's lsb) -> add the bias, wrap, activate, cast to the result.
 
@@ -157,18 +212,23 @@ def _finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
         br = b_t.to_raw(layer.bias).astype(np.int64)
         sb = b_t.frac - acc_t.frac
         acc = acc + ((br >> sb) if sb > 0 else (br << -sb))
-    acc = acc_t._sign_extend(acc.view(np.uint64))
+    if acc.size and acc_t.width < 64 and not (acc_t.raw_min <= acc.min() and acc.max() <= acc_t.raw_max):
+        acc = acc_t._sign_extend(acc.view(np.uint64))  # the accumulator wraps (narrow ones are AP_WRAP)
     if layer.activation == "relu":
-        acc = np.maximum(acc, 0)
+        np.maximum(acc, 0, out=acc)
     return out_t.from_raw(out_t.cast_raw(acc, acc_t.frac))
 
 
 @execute.register
 def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
-    win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
+    if layer.kernel == (1, 1) and not any(layer.padding):  # pointwise: the pixels are the rows
+        sh, sw = layer.strides
+        win = x[:, ::sh, ::sw] if (sh, sw) != (1, 1) else x
+    else:
+        win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
     b, ho, wo = win.shape[:3]
     rows = np.ascontiguousarray(win).reshape(b * ho * wo, -1)
-    out = _linear(layer, rows, layer.weight.reshape(-1, layer.n_out))
+    out = _linear(layer, rows, layer.weight.reshape(-1, layer.n_out), _abs_max(x))
     return out.reshape(b, ho, wo, layer.n_out)
 
 
@@ -176,15 +236,13 @@ def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
 def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
     win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
     w = layer.weight[..., 0]  # (kh, kw, C)
-    if _float_exact(layer):
-        bias = layer.bias if layer.bias is not None else 0.0
-        acc = np.einsum("bhwijc,ijc->bhwc", win, w) + bias
-        if layer.activation == "relu":
-            acc = np.maximum(acc, 0.0)
-        return layer.types["result"].quantize(acc)
     t = layer.types
+    p = t["input"].frac + t["weight"].frac
+    s = p - t["accum"].frac
+    if s <= 0 and _fits_float(_abs_max(x), _column_l1(layer.weight, w), p):
+        acc = _raw(np.einsum("bhwijc,ijc->bhwc", win, w), p) << -s
+        return _finish(layer, acc)
     xr, wr = t["input"].to_raw(win).astype(np.int64), t["weight"].to_raw(w).astype(np.int64)
-    s = t["input"].frac + t["weight"].frac - t["accum"].frac
     acc = np.zeros(win.shape[:3] + win.shape[-1:], dtype=np.int64)
     for i in range(w.shape[0]):
         for j in range(w.shape[1]):
