@@ -134,7 +134,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nn2fpga",
-        description="Convert Keras/QKeras models into Vitis HLS accelerators, simulate them bit-accurately, serve them.",
+        description="Convert Keras/QKeras models into Vitis HLS accelerators, simulate them bit-accurately,"
+        " serve them.",
     )
     parser.add_argument("--version", action="version", version=f"nn2fpga {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every pass and build step")

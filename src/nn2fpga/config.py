@@ -411,6 +411,9 @@ TOP_LEVEL: tuple[Key, ...] = (
     Key("ClockPeriod", "clock_period", _positive_number, 5.0, "target clock period in ns"),
     Key("IOType", "io_type", _choice("io_parallel", "io_stream"), "io_parallel",
         "io_parallel (arrays, pipelined) | io_stream (hls::stream FIFOs, dataflow)"),
+    Key("WeightLiterals", "weight_literals", _choice("auto", "inline", "at_build"), "auto",
+        "synthesis literals of the weights: inline (written by convert) | at_build (by build_prj.tcl"
+        " from weights/*.npy) | auto (inline up to 1 M values)"),
     Key("DisabledPasses", "disabled_passes", _names, (), "compiler passes switched off, by function name", dump=list),
     Key("Model", "model", _settings, {}, "every layer, unless LayerType or LayerName says otherwise",
         dump=_dump_settings),

@@ -156,8 +156,6 @@ def test_saturation_bounds(t: FixedType, x: float) -> None:
         assert q == low
 
 
-
-
 @given(fixed_types(max_width=53, roundings=NEAREST, overflows=(Overflow.SAT,)), finite)
 def test_round_to_nearest_error_at_most_half_lsb(t: FixedType, x: float) -> None:
     if t.min <= x <= t.max:

@@ -63,8 +63,9 @@ def _program(types: list[FixedType], values: list[np.ndarray]) -> str:
 def test_to_raw_equals_cpp_conversion(headers: str, cases, tmp_path: Path) -> None:
     types, values = cases
     if headers == "xilinx":
-        # The reference headers compile slowly (~0.07 s per instantiated type); every 9th type (9 is coprime to the 28 mode pairs) still
-        # covers all mode pairs, and the header-vs-header tests cover the rest.
+        # The reference headers compile slowly (~0.07 s per instantiated type); every 9th type (9 is
+        # coprime to the 28 mode pairs) still covers all mode pairs, and the header-vs-header tests
+        # cover the rest.
         types, values = types[::9], values[::9]
         include = toolchain.xilinx_reference_include_dir()
     else:

@@ -44,6 +44,7 @@ def environment() -> jinja2.Environment:
         )
         _ENV.filters["cpp_const_type"] = cpp_const_type
         _ENV.filters["cpp_literal"] = cpp_literal
+        _ENV.filters["tcl_quote"] = tcl_quote
     return _ENV
 
 
@@ -64,6 +65,19 @@ def cpp_literal(value: object) -> str:
     if isinstance(value, float):
         return repr(value)  # round-trips exactly; the value is representable in its type
     return str(value)
+
+
+def tcl_quote(text: str) -> str:
+    """`text` as a double-quoted Tcl word (also a valid list element) that stands for exactly `text`."""
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\\n")
+        elif ch in '\\"$[]{}':
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def render(template: str, **context: object) -> str:
@@ -114,8 +128,21 @@ def write_project(
     return out_dir
 
 
+INLINE_LIMIT = 1_000_000  # WeightLiterals auto: inline literals up to this many constant values
+_BODY = "\x00literals\x00"
+
+
+def weight_literals(config, constants) -> str:
+    """Where synthesis gets its constants' C++ literals: "inline" (firmware/weights/*.h written now)
+    or "at_build" (written by build_prj.tcl from weights/*.npy; small projects, fast convert)."""
+    if config.weight_literals != "auto":
+        return config.weight_literals
+    return "inline" if sum(c.size for c in constants) <= INLINE_LIMIT else "at_build"
+
+
 def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head: Head | None = None) -> None:
     project = ctx["project"]
+    ctx = {**ctx, "weight_literals": weight_literals(config, ctx["constants"])}
     fw = root / "firmware"
     (fw / "weights").mkdir(parents=True)
     (root / "weights").mkdir()
@@ -140,9 +167,17 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head
         from tqdm import tqdm
 
         constants = tqdm(constants, desc="writing weights", unit="array", leave=False)
+    literals = ctx["weight_literals"]
     for c in constants:
-        (fw / "weights" / f"{c.var}.h").write_text(render("weights.h.j2", c=c, body=c.initializer()))
         np.save(root / "weights" / f"{c.var}.npy", c.raw(), allow_pickle=False)
+        if literals == "inline":
+            (fw / "weights" / f"{c.var}.h").write_text(render("weights.h.j2", c=c, body=c.initializer()))
+    if literals == "at_build":  # build_prj.tcl writes firmware/weights/*.h from weights/*.npy
+        parts = [render("weights.h.j2", c=c, body=_BODY).split(_BODY) for c in ctx["constants"]]
+        entries = [
+            {"var": c.var, "frac": c.dtype.frac, "head": h, "tail": t} for c, (h, t) in zip(ctx["constants"], parts)
+        ]
+        (fw / "weights.tcl").write_text(render("weights.tcl.j2", **{**ctx, "constants": entries}))
     (root / "nn2fpga.yml").write_text(config.resolved_yaml(graph))
     # the IR's constants are the same raw integers as weights/*.npy: refer to them instead of a copy
     shared = {c.source: f"../weights/{c.var}.npy" for c in ctx["constants"] if c.source is not None}
@@ -153,6 +188,7 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head
         "part": config.part,
         "clock_period_ns": config.clock_period,
         "io_type": ctx["io_type"],
+        "weight_literals": literals,
         "input": {"shape": list(graph.inputs()[0].shape), "type": ctx["input_type"], "raw": ctx["in_raw"]},
         "output": {"shape": list(graph[graph.outputs[0]].shape), "type": ctx["output_type"], "raw": ctx["out_raw"]},
         "layers": [

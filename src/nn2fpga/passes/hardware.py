@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from nn2fpga.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Layer
@@ -11,7 +13,8 @@ def valid_reuse_factors(layer: Layer) -> list[int]:
     """Reuse factors a layer supports: the divisors of its multiplication count (each multiplier
     is then used exactly `reuse_factor` times per sample)."""
     n = layer.n_multiplications
-    return [r for r in range(1, n + 1) if n % r == 0]
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
 
 
 def nearest(valid: list[int], value: int) -> list[int]:
@@ -30,8 +33,9 @@ def apply_reuse(g: Graph, cfg) -> bool:
             continue
         settings = cfg.resolve(layer)
         rf = settings.reuse_factor
-        valid = valid_reuse_factors(layer)
-        if rf not in valid:
+        n = layer.n_multiplications
+        if not (isinstance(rf, int) and 1 <= rf <= n and n % rf == 0):
+            valid = valid_reuse_factors(layer)
             where = settings.source.get("ReuseFactor", "ReuseFactor")
             near = ", ".join(map(str, nearest(valid, rf)))
             raise ConfigError(
