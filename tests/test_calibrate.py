@@ -317,9 +317,15 @@ def test_resnet50_calibrated_featurizer(resnet) -> None:
 
 
 @pytest.mark.keras
-@pytest.mark.slow
-@pytest.mark.xfail(reason="12-bit activations reach cosine 0.967 (margin 1) / 0.985 (margin 0) on this random-weight "
-                   "ResNet-50: its layers amplify quantization noise ~1.3x per block", strict=False)  # fmt: skip
 def test_resnet50_12_bits(resnet) -> None:
-    cosine, _ = _featurizer_cosine(resnet, {"bits": 12})
+    # Every calibrated type 12 bits; margin 0: the types cover exactly the calibration range (AP_SAT clips
+    # the rare larger value of other inputs). Measured: cosine 0.9905 min over 6 inputs (0.981 with margin
+    # 1; 0.988 before the block's add + ReLU were fused into one cast).
+    cosine, project = _featurizer_cosine(resnet, {"bits": 12, "margin": 0})
     assert cosine.min() >= 0.99, cosine
+    assert project.calibration.saturating() == []
+    tensors = ("result", "weight", "bias", "input")  # (accumulators stay exact; tables keep their own types)
+    widths = {t.width for layer in project.graph.layers() for role, t in layer.types.items() if role in tensors}
+    assert widths == {12}
+    adds = [layer for layer in project.graph.layers() if layer.kind == "Add"]
+    assert len(adds) == 16 and all(a.activation == "relu" and not a.types["result"].signed for a in adds)

@@ -190,13 +190,16 @@ void zeropad_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
     }
 }
 
-// Element-wise sum of any number of streams: exact sum (sum_t), then one cast.
+// Element-wise sum of any number of streams: exact sum (sum_t), relu when fused, then one cast.
 template <class res_T, typename CONFIG_T, class... P>
 inline void add_pixels(res_T &y, const P &...px) {
     for (int c = 0; c < CONFIG_T::n_chan; c++) {
 #pragma HLS UNROLL
         typename CONFIG_T::sum_t s = 0;
         ((s += px.v[c]), ...);
+        if (CONFIG_T::relu && s < 0) {
+            s = 0;
+        }
         y.v[c] = s;
     }
 }

@@ -146,7 +146,7 @@ def _(layer: Add, base: LayerContext, g: Graph) -> LayerContext:
     n_pix, chan = pixels(layer)
     u = functools.reduce(union_type, [p.types["result"] for p in prods])
     base.func = "add_stream"
-    base.config.update(n_pixels=n_pix, n_chan=chan)
+    base.config.update(n_pixels=n_pix, n_chan=chan, relu=layer.activation == "relu")
     base.typedefs["sum_t"] = sum_type(u, len(prods)).cpp()
     return base
 

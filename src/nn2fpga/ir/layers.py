@@ -234,7 +234,11 @@ class GlobalPool2D(Layer):
 
 @dataclass(eq=False)
 class Add(Layer):
-    """Element-wise sum of any number of same-shaped inputs: exact sum, then cast."""
+    """Element-wise sum of any number of same-shaped inputs: exact sum, then `activation` ("linear"
+    or "relu", fused by a pass), then one cast to the result type."""
+
+    activation: str = "linear"
+    fused: Layer | None = None  # the Activation merged into this layer (its result precision applies)
 
 
 @dataclass(eq=False)

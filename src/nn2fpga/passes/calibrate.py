@@ -76,7 +76,7 @@ def _(layer: Reshape, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return x.reshape((x.shape[0], *layer.shape))
 
 
-def _activate(layer: Dense | Conv2D, acc: np.ndarray, preact: bool) -> np.ndarray:
+def _activate(layer: Dense | Conv2D | Add, acc: np.ndarray, preact: bool) -> np.ndarray:
     return np.maximum(acc, 0.0) if layer.activation == "relu" and not preact else acc
 
 
@@ -119,7 +119,7 @@ def _(layer: GlobalPool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
 
 @float_execute.register
 def _(layer: Add, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
-    return np.sum(xs, axis=0)
+    return _activate(layer, np.sum(xs, axis=0), preact)
 
 
 @float_execute.register
@@ -221,6 +221,8 @@ def non_negative(graph: Graph, layer: Layer, data_lo: float) -> bool:
     """True when `layer`'s output is >= 0 for every input (the model input: for the calibration data)."""
     if isinstance(layer, Input):
         return data_lo >= 0
+    if isinstance(layer, Add) and layer.activation == "relu":
+        return True
     if isinstance(layer, (Dense, Conv2D)):
         return layer.activation == "relu"
     if isinstance(layer, Activation):

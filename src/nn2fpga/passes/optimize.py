@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, DepthwiseConv2D, ZeroPad2D
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, DepthwiseConv2D, ZeroPad2D
 
 LINEAR_KINDS = (Dense, Conv2D)  # layers computing acc = bias + sum(x * w) (DepthwiseConv2D is a Conv2D)
 
@@ -51,16 +51,17 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
 
 
 def fuse_activation(g: Graph, cfg: object) -> bool:
-    """Fuse a ReLU into the preceding Dense/Conv, which then computes cast<result>(relu(acc)).
+    """Fuse a ReLU into the preceding Dense/Conv/Add, which then computes cast<result>(relu(sum)).
 
-    Pre: the Dense is linear, feeds only this Activation and is not a graph output. Post: the
+    Pre: the producer is linear, feeds only this Activation and is not a graph output. Post: the
     Activation is gone; `dense.fused` keeps it, so its configured result precision still applies.
+    For Add (the ResNet block's add + ReLU) this also removes a rounding: the sum is cast once.
     """
     for act in g.layers():
         if not isinstance(act, Activation) or act.fn != "relu":
             continue
         dense = g.producer(act.name)
-        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear" or "result" in dense.fixed:
+        if not isinstance(dense, (*LINEAR_KINDS, Add)) or dense.activation != "linear" or "result" in dense.fixed:
             continue  # (a quantizer's cast between them does not commute)
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue

@@ -64,7 +64,7 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "BatchNorm": lambda layer, x: x * layer["scale"] + layer["bias"],
     "Reshape": lambda layer, x: x.reshape((x.shape[0], *layer["shape"])),
     "GlobalPool2D": lambda layer, x: (x.max if layer.get("op") == "max" else x.mean)(axis=(1, 2)),
-    "Add": lambda layer, *xs: sum(xs[1:], xs[0]),
+    "Add": lambda layer, *xs: _ACTIVATIONS[layer.get("activation", "linear")](layer, sum(xs[1:], xs[0])),
     "Concatenate": lambda layer, *xs: np.concatenate(xs, axis=-1),
 }
 

@@ -282,7 +282,8 @@ def _(layer: GlobalPool2D, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Add, *xs: np.ndarray) -> np.ndarray:
-    return layer.types["result"].quantize(np.sum(xs, axis=0))  # exact sum, then one cast
+    total = np.sum(xs, axis=0)  # exact sum, (relu,) then one cast
+    return layer.types["result"].quantize(np.maximum(total, 0.0) if layer.activation == "relu" else total)
 
 
 @execute.register
