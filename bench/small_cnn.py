@@ -5,8 +5,11 @@ MaxPool 2 -> Flatten -> Dense 10 softmax (pool size == stride, so hls4ml's strea
 trained for a few epochs on synthetic 10-class images (a smooth random template per class plus noise),
 precision ap_fixed<16,6> for both compilers:
 
-* nn2fpga: g++ compile time (fresh NN2FPGA_CACHE), then `project.predict(x, threads=1)` and with the
+* nn2fpga io_stream (the default IOType for this model: its largest map, 32x32x16, is over the io_parallel
+  limit): g++ compile time (fresh NN2FPGA_CACHE), then `project.predict(x, threads=1)` and with the
   default thread count; csim == reference bit for bit;
+* nn2fpga io_parallel (`IOType: io_parallel`, same model): compile time, `predict(x, threads=1)`, and
+  its output == the io_stream output bit for bit;
 * hls4ml (Vivado backend, io_stream, `config_from_keras_model(granularity='name')`): g++ compile time
   (`hls_model.compile()`, which writes the project first, and its build alone), then `hls_model.predict`,
   which loops over samples in Python, on a subset (default 200 images);
@@ -96,16 +99,16 @@ def build_model(seed: int, epochs: int, templates: np.ndarray):
 def run_nn2fpga(model, x, ref_cls, work: Path, repeats: int) -> tuple[Row, Row, dict]:
     import nn2fpga
 
-    single, multi, extra = Row("nn2fpga csim (1 thread)"), Row("nn2fpga csim (all threads)"), {}
+    single, multi, extra = Row("nn2fpga csim io_stream (1 thread)"), Row("nn2fpga csim io_stream (all threads)"), {}
     try:
         os.environ["NN2FPGA_CACHE"] = str(work / "n2f-cache")  # fresh: the compile really runs g++
-        project, extra["convert_s"] = timed(
-            nn2fpga.convert, model, config={"Model": {"Precision": PRECISION}}, output_dir=work / "n2f"
-        )
+        config = {"IOType": "io_stream", "Model": {"Precision": PRECISION}}
+        project, extra["convert_s"] = timed(nn2fpga.convert, model, config=config, output_dir=work / "n2f")
         _, single.compile_s = timed(project.compile)
         multi.compile_s = single.compile_s
         project.predict(x[:16], threads=1)  # warm-up
         y1, single.seconds = best_of(repeats, project.predict, x, threads=1)
+        extra["y"] = y1
         single.samples = len(x)
         single.agree = float(np.mean(np.argmax(y1, axis=1) == ref_cls))
         threads = min(os.cpu_count() or 1, 8)  # what project.predict uses by default
@@ -124,6 +127,26 @@ def run_nn2fpga(model, x, ref_cls, work: Path, repeats: int) -> tuple[Row, Row, 
     except Exception as exc:  # noqa: BLE001 - report and keep going
         single.failed = multi.failed = short_error(exc)
     return single, multi, extra
+
+
+def run_nn2fpga_parallel(model, x, ref_cls, work: Path, repeats: int, y_stream) -> Row:
+    """The same model with IOType io_parallel: compile, predict on one thread, compare with io_stream."""
+    import nn2fpga
+
+    row = Row("nn2fpga csim io_parallel (1 thread)")
+    try:
+        config = {"IOType": "io_parallel", "Model": {"Precision": PRECISION}}
+        project, convert_s = timed(nn2fpga.convert, model, config=config, output_dir=work / "n2f_parallel")
+        _, row.compile_s = timed(project.compile)
+        project.predict(x[:16], threads=1)  # warm-up
+        y, row.seconds = best_of(repeats, project.predict, x, threads=1)
+        row.samples = len(x)
+        row.agree = float(np.mean(np.argmax(y, axis=1) == ref_cls))
+        same = y_stream is not None and np.array_equal(y, y_stream)
+        row.note = f"convert {convert_s:.2f} s; output == io_stream output: " + ("bit for bit" if same else "**no**")
+    except Exception as exc:  # noqa: BLE001 - report and keep going
+        row.failed = short_error(exc)
+    return row
 
 
 def run_hls4ml(model, x, ref_cls, work: Path) -> tuple[Row, dict]:
@@ -207,18 +230,22 @@ def main(argv=None) -> int:
         work = Path(tmp)
         print("nn2fpga ...", flush=True)
         n2f_single, n2f_multi, n2f_extra = run_nn2fpga(model, x, ref_cls, work, args.repeats)
+        print("nn2fpga io_parallel ...", flush=True)
+        n2f_par = run_nn2fpga_parallel(model, x, ref_cls, work, args.repeats, n2f_extra.get("y"))
         print(f"hls4ml ({n_h:,} images) ...", flush=True)
         hls, hls_extra = run_hls4ml(model, x[:n_h], ref_cls[:n_h], work)
         print("keras ...", flush=True)
         keras_row = run_keras(model, x, ref_cls, args.repeats)
 
-    rows = [n2f_single, n2f_multi, hls, keras_row]
+    rows = [n2f_single, n2f_multi, n2f_par, hls, keras_row]
     speedup = n2f_single.rate / hls.rate if n2f_single.rate == n2f_single.rate and hls.rate == hls.rate else None
     ratios = [
         f"- nn2fpga / hls4ml csim speed per image, 1 thread each: **{ratio(n2f_single.rate, hls.rate)}** "
         f"(target ≥ {TARGET:.0f}×; nn2fpga {fmt(n2f_single.us / 1e3, '.3f')} ms/image, hls4ml "
         f"{fmt(hls.us / 1e3, '.2f')} ms/image)",
         f"- nn2fpga all threads / hls4ml: {ratio(n2f_multi.rate, hls.rate)}",
+        "- nn2fpga io_parallel / io_stream csim speed per image, 1 thread each: "
+        f"{ratio(n2f_par.rate, n2f_single.rate)}",
         f"- hls4ml / nn2fpga compile time: **{ratio(hls.compile_s, n2f_single.compile_s)}** (hls4ml write + g++ "
         f"{fmt(hls.compile_s, '.2f')} s, g++ alone {fmt(hls_extra.get('gxx_s', float('nan')), '.2f')} s; nn2fpga "
         f"{fmt(n2f_single.compile_s, '.2f')} s)",
@@ -262,7 +289,8 @@ def main(argv=None) -> int:
             "32×32×3 → Conv2D 16 3×3 same ReLU → MaxPool 2 → Conv2D 32 3×3 ReLU → MaxPool 2 → Flatten → Dense 10 "
             f"softmax, trained {args.epochs} epochs on synthetic 10-class images; precision `{PRECISION}` for both "
             "compilers. nn2fpga: `nn2fpga.convert(...).compile()` with a fresh `NN2FPGA_CACHE`, then "
-            "`project.predict(x, threads=1)` and `project.predict(x)`. hls4ml: `config_from_keras_model("
+            "`project.predict(x, threads=1)` and `project.predict(x)` (`IOType: io_stream`), and "
+            "`project.predict(x, threads=1)` with `IOType: io_parallel`. hls4ml: `config_from_keras_model("
             "granularity='name')`, Vivado backend, `io_stream`, `hls_model.compile()` then `hls_model.predict`. "
             f"Times are wall clock; nn2fpga and Keras keep the best of {args.repeats} runs, hls4ml one run.",
             "",

@@ -63,7 +63,9 @@ def test_small_cnns(build, tmp_path) -> None:
     i = keras.Input((12, 10, 3))
     model = keras.Model(i, build(i))
     x = np.random.default_rng(0).normal(size=(20, 12, 10, 3))
-    project = nn2fpga.convert(model, config={"Model": {"Precision": "ap_fixed<18,8>"}}, output_dir=tmp_path / "p")
+    # io_stream pinned: these maps are small enough for the io_parallel default (tests/test_cnn_parallel.py)
+    config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}}
+    project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "p")
     assert project.graph.layers()  # converted
     assert_csim_matches_reference(project, x)
     assert_close_to_keras(project, model, x)

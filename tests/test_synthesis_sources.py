@@ -46,9 +46,14 @@ def _cnn():
     return keras.Model(i, keras.layers.Dense(3, activation="softmax")(x))
 
 
-def _project(model, tmp_path: Path, literals: str):
-    config = {"ProjectName": "cnn", "WeightLiterals": literals, "Model": {"Precision": "ap_fixed<16,6>"}}
-    return nn2fpga.convert(model, config=config, output_dir=tmp_path / literals)
+def _project(model, tmp_path: Path, literals: str, io_type: str = "io_stream"):
+    config = {
+        "ProjectName": "cnn",
+        "IOType": io_type,
+        "WeightLiterals": literals,
+        "Model": {"Precision": "ap_fixed<16,6>"},
+    }
+    return nn2fpga.convert(model, config=config, output_dir=tmp_path / f"{literals}_{io_type}")
 
 
 def _run_build_script(root: Path, *args: str) -> list[list[str]]:
@@ -99,10 +104,11 @@ def test_build_script_options(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown argument 'bogus=1'" in proc.stdout
 
 
-def test_firmware_compiles_with_its_literals(tmp_path: Path) -> None:
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_firmware_compiles_with_its_literals(io_type: str, tmp_path: Path) -> None:
     """The synthesis sources (literals, no run-time weight files) build with g++ and compute exactly
     what the reference computes."""
-    project = _project(_cnn(), tmp_path, "inline")
+    project = _project(_cnn(), tmp_path, "inline", io_type)
     fw = project.path / "firmware"
     x = np.random.default_rng(0).uniform(-1, 1, (3, 12, 12, 3))
     raw_in = project.graph.inputs()[0].types["result"].to_raw(x).astype(np.int64)

@@ -211,7 +211,7 @@ def test_small_cnn_served_bit_exact(tmp_path) -> None:
     y = keras.layers.Conv2D(6, 3, padding="same")(x)
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([x, y]))
     model = keras.Model(i, keras.layers.Dense(4, activation="softmax", name="probs")(x), name="small_cnn")
-    config = {"Model": {"Precision": "ap_fixed<18,8>"}, "Serving": {"MaxBatchSize": 8}}
+    config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}, "Serving": {"MaxBatchSize": 8}}
     project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "cnn")
     x = np.random.default_rng(14).normal(size=(1000, 12, 12, 3)).astype(np.float32)
     expected = project.predict(x, backend="reference").astype(np.float32)

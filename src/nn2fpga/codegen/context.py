@@ -7,6 +7,7 @@ C++ identifiers come from `cpp_name`, which makes them legal, unique and stable.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -14,9 +15,24 @@ import numpy as np
 
 from nn2fpga.errors import ModelError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    BatchNorm,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    GlobalPool2D,
+    Input,
+    Layer,
+    Pool2D,
+    Reshape,
+    ZeroPad2D,
+)
 from nn2fpga.ir.tables import TABLE_SIZE, activation_tables
-from nn2fpga.ir.types import FixedType, sum_type
+from nn2fpga.ir.types import FixedType, sum_type, union_type
+from nn2fpga.sim.reference import reciprocal
 
 CPP_KEYWORDS = frozenset(
     "alignas alignof and asm auto bool break case catch char class const constexpr continue default delete do double "
@@ -90,6 +106,8 @@ class LayerContext:
     typedefs: dict[str, str] = field(default_factory=dict)  # typedef members
     constants: list[Constant] = field(default_factory=list)
     alias: bool = False  # no code: out_var is the input's buffer (reshape)
+    inputs: list[Layer] = field(default_factory=list)  # the producers, in input order (io_parallel)
+    template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
 
 
 def raw_container(t: FixedType) -> str:
@@ -143,6 +161,99 @@ def linear_constants(layer: Dense, base: LayerContext, weight: np.ndarray) -> La
     return base
 
 
+def window_config(layer: Layer, in_shape, kernel, strides, padding) -> dict[str, object]:
+    """Window geometry of a Conv2D/Pool2D/ZeroPad2D: input (in_h, in_w, n_chan), kernel, strides,
+    explicit (top, bottom, left, right) padding, output (out_h, out_w)."""
+    top, bottom, left, right = padding
+    return {
+        "in_h": in_shape[0],
+        "in_w": in_shape[1],
+        "n_chan": in_shape[2],
+        "kh": kernel[0],
+        "kw": kernel[1],
+        "sh": strides[0],
+        "sw": strides[1],
+        "pad_t": top,
+        "pad_b": bottom,
+        "pad_l": left,
+        "pad_r": right,
+        "out_h": layer.shape[0],
+        "out_w": layer.shape[1],
+    }
+
+
+def pool_types(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType, n: int) -> None:
+    """is_max, the quantized reciprocal 1/n (average), and the exact sum type of n inputs."""
+    avg = layer.op == "avg"
+    base.config.update(is_max=not avg, recip=reciprocal(layer, n) if avg else 0.0)
+    base.typedefs.update(sum_t=sum_type(in_t, n).cpp(), recip_t=layer.types.get("recip", FixedType(2, 1)).cpp())
+
+
+@layer_context.register
+def _(layer: Conv2D, base: LayerContext) -> LayerContext:
+    # the Dense kernel on each output pixel's window: n_in = kh*kw*n_chan (depthwise: kh*kw), n_out
+    src = base.inputs[0]
+    depthwise = isinstance(layer, DepthwiseConv2D)
+    base.func = "conv2d"
+    n = layer.n_multiplications
+    base.config.update(
+        window_config(layer, src.shape, layer.kernel, layer.strides, layer.padding),
+        n_in=layer.n_in,
+        n_out=layer.n_out,
+        depthwise=depthwise,
+        reuse_factor=layer.reuse_factor,
+        multiplier_limit=-(-n // layer.reuse_factor),
+        strategy=f"n2f::{layer.strategy}",
+        relu=layer.activation == "relu",
+    )
+    weight = layer.weight[..., 0] if depthwise else layer.weight.reshape(layer.n_in, layer.n_out)
+    return linear_constants(layer, base, weight)
+
+
+@layer_context.register
+def _(layer: Pool2D, base: LayerContext) -> LayerContext:
+    src = base.inputs[0]
+    base.func = "pool2d"
+    base.config.update(window_config(layer, src.shape, layer.pool, layer.strides, layer.padding))
+    pool_types(layer, base, src.types["result"], layer.pool[0] * layer.pool[1])
+    return base
+
+
+@layer_context.register
+def _(layer: GlobalPool2D, base: LayerContext) -> LayerContext:
+    src = base.inputs[0]
+    n_pixels = math.prod(src.shape[:-1])
+    base.func = "global_pool"
+    base.config.update(n_pixels=n_pixels, n_chan=src.shape[-1])
+    pool_types(layer, base, src.types["result"], n_pixels)
+    return base
+
+
+@layer_context.register
+def _(layer: ZeroPad2D, base: LayerContext) -> LayerContext:
+    base.func = "zeropad"
+    base.config.update(window_config(layer, base.inputs[0].shape, (1, 1), (1, 1), layer.padding))
+    return base
+
+
+@layer_context.register
+def _(layer: Add, base: LayerContext) -> LayerContext:
+    # exact sum of all inputs, optional fused ReLU, one cast
+    u = functools.reduce(union_type, [p.types["result"] for p in base.inputs])
+    base.func = "add"
+    base.config.update(n=layer.size, relu=getattr(layer, "activation", "linear") == "relu")
+    base.typedefs["sum_t"] = sum_type(u, len(base.inputs)).cpp()
+    return base
+
+
+@layer_context.register
+def _(layer: Concatenate, base: LayerContext) -> LayerContext:
+    base.func = "concat"
+    base.config.update(n=layer.size, n_pixels=math.prod(layer.shape[:-1]), n_chan=layer.shape[-1])
+    base.template_args = [str(p.shape[-1]) for p in base.inputs]
+    return base
+
+
 @layer_context.register
 def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
     base.func = "batchnorm"
@@ -184,6 +295,14 @@ def _(layer: Activation, base: LayerContext) -> LayerContext:
     return base
 
 
+def interval(layer: Layer) -> int:
+    """Clock cycles between inputs a layer accepts in io_parallel: its reuse factor for Dense; a
+    convolution reuses its kernel*in*out/reuse_factor multipliers for every output pixel."""
+    if isinstance(layer, Conv2D):
+        return layer.reuse_factor * math.prod(layer.shape[:-1])
+    return layer.reuse_factor
+
+
 def project_context(graph: Graph, project: str, config) -> dict:
     """Everything the templates need for an io_parallel project."""
     inputs, outputs = graph.inputs(), graph.outputs
@@ -200,16 +319,17 @@ def project_context(graph: Graph, project: str, config) -> dict:
         if isinstance(layer, Input):
             var_of[layer.name] = "in"
             continue
-        src = graph.producer(layer.name)
+        prods = graph.producers(layer.name)
         base = LayerContext(
             name=ident,
             kind=layer.kind,
             func="",
-            in_var=var_of[src.name],
+            in_var=", ".join(var_of[p.name] for p in prods),
             out_var=f"{ident}_out",
-            in_type=f"{names[src.name]}_result_t",
+            in_type=f"{names[prods[0].name]}_result_t",
             out_type=f"{ident}_result_t",
             out_size=layer.size,
+            inputs=prods,
         )
         ctx = layer_context(layer, base)
         var_of[layer.name] = ctx.out_var
@@ -251,7 +371,7 @@ def project_context(graph: Graph, project: str, config) -> dict:
         "output_signed": out_t.signed,
         "in_raw": raw_container(in_t),
         "out_raw": raw_container(out_t),
-        "ii": max([lay.reuse_factor for lay in graph.layers() if lay.HAS_MULTIPLIERS] or [1]),
+        "ii": max([interval(lay) for lay in graph.layers() if lay.HAS_MULTIPLIERS] or [1]),
         "constants": [c for lay in layers for c in lay.constants],
         "part": config.part,
         "clock_period": config.clock_period,

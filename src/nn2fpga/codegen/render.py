@@ -84,12 +84,19 @@ def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context)
 
 
+PARALLEL_FEATURE_MAP_LIMIT = 4096  # values per sample: io_parallel partitions every feature map into registers
+
+
 def io_type(graph: Graph, config) -> str:
-    """The config's IOType when given, else io_stream for convolutional models and io_parallel otherwise."""
+    """The config's IOType when given; else io_parallel, except io_stream for a convolutional model
+    whose largest feature map (any layer's output) holds more than PARALLEL_FEATURE_MAP_LIMIT values."""
     if "IOType" in config.to_dict():
         return config.io_type
     spatial = (Conv2D, Pool2D, GlobalPool2D)
-    return "io_stream" if any(isinstance(layer, spatial) for layer in graph.layers()) else "io_parallel"
+    if not any(isinstance(layer, spatial) for layer in graph.layers()):
+        return "io_parallel"
+    largest = max(layer.size for layer in graph.layers())
+    return "io_parallel" if largest <= PARALLEL_FEATURE_MAP_LIMIT else "io_stream"
 
 
 def write_project(

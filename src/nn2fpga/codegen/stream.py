@@ -18,7 +18,15 @@ import functools
 
 import numpy as np
 
-from nn2fpga.codegen.context import LayerContext, cpp_name, layer_context, linear_constants, raw_container
+from nn2fpga.codegen.context import (
+    LayerContext,
+    cpp_name,
+    layer_context,
+    linear_constants,
+    pool_types,
+    raw_container,
+    window_config,
+)
 from nn2fpga.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
@@ -36,8 +44,7 @@ from nn2fpga.ir.layers import (
     Reshape,
     ZeroPad2D,
 )
-from nn2fpga.ir.types import FixedType, sum_type, union_type
-from nn2fpga.sim.reference import reciprocal
+from nn2fpga.ir.types import sum_type, union_type
 
 DEFAULT_DEPTH = 2
 
@@ -46,25 +53,6 @@ def pixels(layer: Layer) -> tuple[int, int]:
     """(number of pixels, channels per pixel) of a layer's output stream."""
     shape = layer.shape
     return (int(np.prod(shape[:-1])) if len(shape) > 1 else 1), int(shape[-1])
-
-
-def _window(layer: Layer, in_shape: tuple[int, ...], kernel, strides, padding) -> dict[str, object]:
-    t, b, left, r = padding
-    return {
-        "in_h": in_shape[0],
-        "in_w": in_shape[1],
-        "n_chan": in_shape[2],
-        "kh": kernel[0],
-        "kw": kernel[1],
-        "sh": strides[0],
-        "sw": strides[1],
-        "pad_t": t,
-        "pad_b": b,
-        "pad_l": left,
-        "pad_r": r,
-        "out_h": layer.shape[0],
-        "out_w": layer.shape[1],
-    }
 
 
 @functools.singledispatch
@@ -98,7 +86,7 @@ def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
     weight = layer.weight[..., 0] if depthwise else layer.weight
     base.func = "conv2d_stream"
     base.config.update(
-        _window(layer, in_shape, layer.kernel, layer.strides, layer.padding),
+        window_config(layer, in_shape, layer.kernel, layer.strides, layer.padding),
         n_filt=layer.n_out,
         n_weights=int(weight.size),
         depthwise=depthwise,
@@ -109,17 +97,12 @@ def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
     return linear_constants(layer, base, weight)
 
 
-def _recip(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType, n: int) -> None:
-    base.config.update(is_max=layer.op == "max", recip=reciprocal(layer, n) if layer.op == "avg" else 0.0)
-    base.typedefs.update(sum_t=sum_type(in_t, n).cpp(), recip_t=layer.types.get("recip", FixedType(2, 1)).cpp())
-
-
 @stream_layer.register(Pool2D)
 def _(layer: Pool2D, base: LayerContext, g: Graph) -> LayerContext:
     src = g.producer(layer.name)
     base.func = "pool2d_stream"
-    base.config.update(_window(layer, src.shape, layer.pool, layer.strides, layer.padding))
-    _recip(layer, base, src.types["result"], layer.pool[0] * layer.pool[1])
+    base.config.update(window_config(layer, src.shape, layer.pool, layer.strides, layer.padding))
+    pool_types(layer, base, src.types["result"], layer.pool[0] * layer.pool[1])
     return base
 
 
@@ -129,14 +112,14 @@ def _(layer: GlobalPool2D, base: LayerContext, g: Graph) -> LayerContext:
     n_pix, chan = pixels(src)
     base.func = "global_pool_stream"
     base.config.update(n_chan=chan, n_pixels=n_pix)
-    _recip(layer, base, src.types["result"], n_pix)
+    pool_types(layer, base, src.types["result"], n_pix)
     return base
 
 
 @stream_layer.register(ZeroPad2D)
 def _(layer: ZeroPad2D, base: LayerContext, g: Graph) -> LayerContext:
     base.func = "zeropad_stream"
-    base.config.update(_window(layer, g.producer(layer.name).shape, (1, 1), (1, 1), layer.padding))
+    base.config.update(window_config(layer, g.producer(layer.name).shape, (1, 1), (1, 1), layer.padding))
     return base
 
 

@@ -1,0 +1,214 @@
+// io_parallel spatial layers: feature maps are flat arrays in channels-last order (row, column,
+// channel), the same order as the kernel interface and Keras. Convolutions gather one output pixel's
+// window into an array and apply the Dense kernel of n2f/dense.h to it (same arithmetic, same
+// strategies, same multiplier limit: kernel * in * out / reuse_factor, reused over the pixels).
+// Window geometry (CONFIG_T): in_h, in_w, n_chan, kh, kw, sh, sw, pad_t, pad_l, out_h, out_w.
+#ifndef N2F_PARALLEL_H
+#define N2F_PARALLEL_H
+
+#include "n2f/common.h"
+#include "n2f/dense.h"
+
+namespace n2f {
+
+// Input position (row r, column c) under tap (ky, kx) of the window of output pixel (oy, ox), and
+// whether it lies inside the unpadded input (outside = zero padding).
+template <typename CONFIG_T>
+struct taps {
+    static int row(int oy, int ky) { return oy * CONFIG_T::sh + ky - CONFIG_T::pad_t; }
+    static int col(int ox, int kx) { return ox * CONFIG_T::sw + kx - CONFIG_T::pad_l; }
+    static bool inside(int r, int c) { return r >= 0 && r < CONFIG_T::in_h && c >= 0 && c < CONFIG_T::in_w; }
+};
+
+// win[(ky * kw + kx) * n_chan + c] = x at that tap, 0 in the padding: the (kh, kw, n_chan) row-major
+// order of the weights' first three axes.
+template <class data_T, typename CONFIG_T>
+inline void gather_window(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+                          data_T win[CONFIG_T::kh * CONFIG_T::kw * CONFIG_T::n_chan], int oy, int ox) {
+#pragma HLS INLINE
+    typedef taps<CONFIG_T> tap;
+    const int C = CONFIG_T::n_chan;
+    for (int ky = 0; ky < CONFIG_T::kh; ky++) {
+        for (int kx = 0; kx < CONFIG_T::kw; kx++) {
+            const int r = tap::row(oy, ky), c = tap::col(ox, kx), k = (ky * CONFIG_T::kw + kx) * C;
+            for (int ch = 0; ch < C; ch++) {
+#pragma HLS UNROLL
+                if (tap::inside(r, c)) {
+                    win[k + ch] = x[(r * CONFIG_T::in_w + c) * C + ch];
+                } else {
+                    win[k + ch] = 0;
+                }
+            }
+        }
+    }
+}
+
+// Depthwise pixel: acc[c] = bias[c] + sum over taps of win[t * C + c] * w[t * C + c], then the Dense
+// output stage (optional ReLU, cast). n_in = kh * kw taps, n_out = C channels.
+template <class data_T, class res_T, typename CONFIG_T>
+void depthwise_pixel(const data_T win[CONFIG_T::n_in * CONFIG_T::n_out], res_T y[CONFIG_T::n_out],
+                     const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
+                     const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+#pragma HLS ALLOCATION operation instances = mul limit = CONFIG_T::multiplier_limit
+    typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS UNROLL
+        acc[o] = b[o];
+    }
+    for (unsigned t = 0; t < CONFIG_T::n_in; t++) {
+#pragma HLS UNROLL
+        for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS UNROLL
+            acc[o] += win[t * CONFIG_T::n_out + o] * w[t * CONFIG_T::n_out + o];
+        }
+    }
+    dense_output<res_T, CONFIG_T>(acc, y);
+}
+
+// Conv2D / DepthwiseConv2D: one output pixel per iteration (interval reuse_factor), each the Dense
+// kernel (or the depthwise pixel) on the gathered window. Weights (kh, kw, n_chan, n_filt) row-major
+// are the Dense weights (n_in = kh * kw * n_chan, n_out = n_filt); depthwise: (kh, kw, n_chan).
+template <class data_T, class res_T, typename CONFIG_T>
+void conv2d(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+            res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_out],
+            const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
+            const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
+#pragma HLS INLINE off
+    const int F = CONFIG_T::n_out;
+Pixels:
+    for (int p = 0; p < CONFIG_T::out_h * CONFIG_T::out_w; p++) {
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+        data_T win[CONFIG_T::kh * CONFIG_T::kw * CONFIG_T::n_chan];
+#pragma HLS ARRAY_PARTITION variable = win complete
+        res_T px[F];
+#pragma HLS ARRAY_PARTITION variable = px complete
+        gather_window<data_T, CONFIG_T>(x, win, p / CONFIG_T::out_w, p % CONFIG_T::out_w);
+        if (CONFIG_T::depthwise) {
+            depthwise_pixel<data_T, res_T, CONFIG_T>(win, px, w, b);
+        } else {
+            dense<data_T, res_T, CONFIG_T>(win, px, w, b);
+        }
+        for (int f = 0; f < F; f++) {
+#pragma HLS UNROLL
+            y[p * F + f] = px[f];
+        }
+    }
+}
+
+// Max pooling (padded positions never win) and average pooling (exact sum_t sum times recip_t).
+template <class data_T, class res_T, typename CONFIG_T>
+void pool2d(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+            res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan]) {
+    typedef taps<CONFIG_T> tap;
+    const int C = CONFIG_T::n_chan;
+    const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
+    for (int oy = 0; oy < CONFIG_T::out_h; oy++) {
+        for (int ox = 0; ox < CONFIG_T::out_w; ox++) {
+            for (int ch = 0; ch < C; ch++) {
+#pragma HLS UNROLL
+                typename CONFIG_T::sum_t s = 0;
+                data_T m = 0;
+                bool first = true;
+                for (int ky = 0; ky < CONFIG_T::kh; ky++) {
+                    for (int kx = 0; kx < CONFIG_T::kw; kx++) {
+                        const int r = tap::row(oy, ky), c = tap::col(ox, kx);
+                        if (!tap::inside(r, c)) continue;  // zero padding: adds nothing, never a max
+                        const data_T v = x[(r * CONFIG_T::in_w + c) * C + ch];
+                        if (first || v > m) m = v;
+                        first = false;
+                        s += v;
+                    }
+                }
+                const int o = (oy * CONFIG_T::out_w + ox) * C + ch;
+                if (CONFIG_T::is_max) {
+                    y[o] = m;
+                } else {
+                    y[o] = s * recip;
+                }
+            }
+        }
+    }
+}
+
+// Global max / average over all pixels, per channel.
+template <class data_T, class res_T, typename CONFIG_T>
+void global_pool(const data_T x[CONFIG_T::n_pixels * CONFIG_T::n_chan], res_T y[CONFIG_T::n_chan]) {
+    const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
+    for (int ch = 0; ch < CONFIG_T::n_chan; ch++) {
+#pragma HLS UNROLL
+        typename CONFIG_T::sum_t s = 0;
+        data_T m = x[ch];
+        for (int p = 0; p < CONFIG_T::n_pixels; p++) {
+            const data_T v = x[p * CONFIG_T::n_chan + ch];
+            s += v;
+            if (v > m) m = v;
+        }
+        if (CONFIG_T::is_max) {
+            y[ch] = m;
+        } else {
+            y[ch] = s * recip;
+        }
+    }
+}
+
+// Zero padding that could not be folded into a convolution (e.g. before max pooling).
+template <class data_T, class res_T, typename CONFIG_T>
+void zeropad(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+             res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan]) {
+    typedef taps<CONFIG_T> tap;
+    const int C = CONFIG_T::n_chan;
+    for (int oy = 0; oy < CONFIG_T::out_h; oy++) {
+        for (int ox = 0; ox < CONFIG_T::out_w; ox++) {
+            const int r = tap::row(oy, 0), c = tap::col(ox, 0);
+            for (int ch = 0; ch < C; ch++) {
+#pragma HLS UNROLL
+                if (tap::inside(r, c)) {
+                    y[(oy * CONFIG_T::out_w + ox) * C + ch] = x[(r * CONFIG_T::in_w + c) * C + ch];
+                } else {
+                    y[(oy * CONFIG_T::out_w + ox) * C + ch] = 0;
+                }
+            }
+        }
+    }
+}
+
+// Element-wise sum of any number of arrays: exact sum (sum_t), optional ReLU, then one cast.
+template <class res_T, typename CONFIG_T, class... in_T>
+void add(res_T y[CONFIG_T::n], const in_T *...xs) {
+    for (int i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        typename CONFIG_T::sum_t s = 0;
+        ((s += xs[i]), ...);
+        if (CONFIG_T::relu && s < 0) {
+            y[i] = 0;
+        } else {
+            y[i] = s;
+        }
+    }
+}
+
+// Concatenation along channels: input k has C_k channels per pixel; each value is cast to res_T.
+template <int C, class res_T, class in_T>
+inline void concat_pixel(res_T *y, int &k, const in_T *x) {
+    for (int c = 0; c < C; c++) {
+#pragma HLS UNROLL
+        y[k + c] = x[c];
+    }
+    k += C;
+}
+
+template <class res_T, typename CONFIG_T, int... C, class... in_T>
+void concat(res_T y[CONFIG_T::n], const in_T *...xs) {
+    for (int p = 0; p < CONFIG_T::n_pixels; p++) {
+#pragma HLS UNROLL
+        int k = p * CONFIG_T::n_chan;
+        int order[] = {0, (concat_pixel<C>(y, k, xs + p * C), 0)...};  // braced list: left to right
+        (void)order;
+    }
+}
+
+}  // namespace n2f
+
+#endif

@@ -1,0 +1,95 @@
+"""CNNs in io_parallel (flat channels-last arrays): csim == reference bit for bit, reference ~ Keras;
+reuse factors on convolutions; the default IOType of a convolutional model follows its largest map."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras")
+
+from test_cnn import _branches, _depthwise, _pools, _strided, _three_way_add  # noqa: E402 - same architectures
+
+import nn2fpga  # noqa: E402
+from nn2fpga.codegen.render import PARALLEL_FEATURE_MAP_LIMIT  # noqa: E402
+from nn2fpga.testing import assert_close_to_keras, assert_csim_matches_reference  # noqa: E402
+
+pytestmark = [pytest.mark.keras]
+L = keras.layers
+PARALLEL = {"IOType": "io_parallel", "Model": {"Precision": "ap_fixed<18,8>"}}
+
+
+def _io_type(project) -> str:
+    return json.loads((project.path / "report.json").read_text())["io_type"]
+
+
+# architecture
+@pytest.mark.csim
+@pytest.mark.parametrize("build", [_strided, _depthwise, _pools, _branches, _three_way_add], ids=lambda f: f.__name__)
+def test_small_cnns_parallel(build, tmp_path) -> None:
+    keras.utils.set_random_seed(3)
+    i = keras.Input((12, 10, 3))
+    model = keras.Model(i, build(i))
+    x = np.random.default_rng(0).normal(size=(20, 12, 10, 3))
+    project = nn2fpga.convert(model, config=PARALLEL, output_dir=tmp_path / "p")
+    assert _io_type(project) == "io_parallel"
+    assert_csim_matches_reference(project, x)
+    assert_close_to_keras(project, model, x)
+
+
+@pytest.mark.csim
+def test_conv_reuse_factors(tmp_path) -> None:
+    """ReuseFactor > 1 (Latency and Resource, Conv2D and DepthwiseConv2D) sets the multiplier limit to
+    kernel*in*out / reuse_factor and leaves the bits unchanged."""
+    keras.utils.set_random_seed(4)
+    i = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(i)  # 3*3*3*4 = 108 multiplications
+    x = L.DepthwiseConv2D(3, name="dw")(x)  # 3*3*4 = 36
+    x = L.Conv2D(6, 2, strides=2, name="c2")(x)  # 2*2*4*6 = 96
+    model = keras.Model(i, L.Dense(3, name="fc")(L.Flatten()(x)))
+    config = {
+        **PARALLEL,
+        "LayerName": {
+            "c1": {"ReuseFactor": 4},
+            "dw": {"ReuseFactor": 3, "Strategy": "Resource"},
+            "c2": {"ReuseFactor": 8, "Strategy": "Resource"},
+        },
+    }
+    project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "rf")
+    params = (project.path / "firmware" / "parameters.h").read_text()
+    for name, rf, limit in [("c1", 4, 27), ("dw", 3, 12), ("c2", 8, 12)]:
+        body = re.search(rf"struct config_{name} \{{(.*?)\}};", params, re.S).group(1)
+        assert f"reuse_factor = {rf};" in body and f"multiplier_limit = {limit};" in body, body
+    report = {lay["name"]: lay for lay in json.loads((project.path / "report.json").read_text())["layers"]}
+    assert [report[n]["multipliers"] for n in ("c1", "dw", "c2")] == [27, 12, 12]
+    top = (project.path / "firmware" / f"{project.name}.cpp").read_text()
+    assert "PIPELINE II = 256" in top  # c1: 64 output pixels, each 4 clocks on its 27 multipliers
+    x = np.random.default_rng(1).normal(size=(16, 8, 8, 3))
+    assert_csim_matches_reference(project, x)
+    assert_close_to_keras(project, model, x)
+
+
+def _cnn(side: int, chan: int):
+    i = keras.Input((side, side, chan))
+    x = L.Conv2D(chan, 1, name="conv")(i)
+    return keras.Model(i, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+
+
+def test_default_io_type_follows_largest_feature_map(tmp_path) -> None:
+    """Without IOType a CNN whose every map holds <= PARALLEL_FEATURE_MAP_LIMIT values is io_parallel,
+    a larger one io_stream; an explicit IOType always wins."""
+    assert PARALLEL_FEATURE_MAP_LIMIT == 16 * 16 * 16
+    cases = [
+        (_cnn(16, 16), {}, "io_parallel"),  # 4096 values: at the limit
+        (_cnn(16, 17), {}, "io_stream"),  # 4352 values
+        (_cnn(16, 17), {"IOType": "io_parallel"}, "io_parallel"),
+        (_cnn(4, 3), {"IOType": "io_stream"}, "io_stream"),
+    ]
+    for k, (model, config, expected) in enumerate(cases):
+        project = nn2fpga.convert(model, config=config, output_dir=tmp_path / f"p{k}")
+        assert _io_type(project) == expected, (k, config)
