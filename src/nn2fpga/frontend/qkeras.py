@@ -8,13 +8,17 @@ the rounding and overflow QKeras applies:
     quantized_bits(b, i, symmetric, keep_negative=True)  -> linear,  ap_fixed<b, i+1, AP_RND_CONV, AP_SAT[_SYM]>
     quantized_bits(b, i, keep_negative=False)            -> linear,  ap_ufixed<b, i, AP_RND_CONV, AP_SAT>
     quantized_relu(b, i)                                 -> relu,    ap_ufixed<b, i, AP_RND_CONV, AP_SAT>
+    quantized_relu(b, i, negative_slope=s <= 1)          -> leaky_relu chain, ap_fixed<b, i+1, AP_RND_CONV, AP_SAT>
+                                                            (wider when s*2^i < lsb; see `_leaky`)
     quantized_tanh(b, symmetric)  (hard tanh)            -> linear,  ap_fixed<b, 1, AP_RND_CONV, AP_SAT[_SYM]>
     quantized_sigmoid(b)  (hard sigmoid, x/2 + 1/2)     -> hard_sigmoid, ap_ufixed<b, 0, AP_RND_CONV, AP_SAT>
 
 (`tf.round` rounds half to even, hence AP_RND_CONV; QKeras clips, hence saturation.) A linear quantizer
 right after an Input or an unquantized Dense/Conv becomes that layer's result type (`fold_quantizers`).
-Anything else (data-dependent scales on activations, stochastic rounding, negative_slope, real
-tanh/sigmoid, quantized_po2 as an activation, ...) raises ModelError naming the layer and the quantizer.
+QConv2DBatchnorm, QDepthwiseConv2DBatchnorm and QDenseBatchnorm become the Conv2D / DepthwiseConv2D / Dense
+holding the quantized folded kernel and bias QKeras uses at inference (the moving statistics, in either
+folding mode). Anything else (data-dependent scales on activations, stochastic rounding, negative_slope > 1,
+real tanh/sigmoid, quantized_po2 as an activation, ...) raises ModelError naming the layer and the quantizer.
 
 QKeras builds on `tf.keras`, which must be tf_keras: `TF_USE_LEGACY_KERAS=1` before TensorFlow is
 imported. `require_legacy_keras` arranges that, or says clearly why it cannot.
@@ -40,11 +44,11 @@ log = logging.getLogger(__name__)
 # Class names QKeras serializes (layers and quantizers): a stored config naming one of them needs QKeras.
 QKERAS_CLASSES = frozenset({
     "QActivation", "QAdaptiveActivation", "QAveragePooling2D", "QBatchNormalization", "QBidirectional", "QConv1D",
-    "QConv2D", "QConv2DBatchnorm", "QConv2DTranspose", "QDense", "QDepthwiseConv2D", "QDepthwiseConv2DBatchnorm",
-    "QGRU", "QGlobalAveragePooling2D", "QInitializer", "QLSTM", "QSeparableConv1D", "QSeparableConv2D",
-    "QSimpleRNN", "quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2", "quantized_tanh",
-    "quantized_sigmoid", "quantized_ulaw", "binary", "ternary", "stochastic_binary", "stochastic_ternary",
-    "bernoulli",
+    "QConv2D", "QConv2DBatchnorm", "QConv2DTranspose", "QDense", "QDenseBatchnorm", "QDepthwiseConv2D",
+    "QDepthwiseConv2DBatchnorm", "QGRU", "QGlobalAveragePooling2D", "QInitializer", "QLSTM", "QSeparableConv1D",
+    "QSeparableConv2D", "QSimpleRNN", "quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2",
+    "quantized_tanh", "quantized_sigmoid", "quantized_ulaw", "binary", "ternary", "stochastic_binary",
+    "stochastic_ternary", "bernoulli",
 })  # fmt: skip
 MAX_CONSTANT_WIDTH = 32  # widest type fitted to quantized constants (wider means not a fixed-point grid)
 _LEGACY = "TF_USE_LEGACY_KERAS"
@@ -130,25 +134,24 @@ def _hard_sigmoid_in_use() -> bool:
     return qq._sigmoid is qq.hard_sigmoid
 
 
-def output_activation(call: Call, q: Any, name: str) -> Activation:
-    """The Activation computing output quantizer `q` exactly, its result type fixed (ModelError otherwise)."""
+def output_activation(call: Call, q: Any, name: str) -> list[Activation]:
+    """The Activations computing output quantizer `q` exactly, the last one named `name` and holding the
+    quantizer's type (ModelError otherwise). One layer, except for quantized_relu with a negative_slope."""
     kind = type(q).__name__
     _common_checks(call, q)
     if kind == "quantized_bits":
         if q.alpha not in (None, 1, 1.0):
             raise _refuse(call, q, f"scales its output by alpha={q.alpha!r} (only alpha=None or 1 on activations)")
-        return Activation(name, shape=call.shape, fn="linear", fixed={"result": _bits_type(call, q)})
+        return [Activation(name, shape=call.shape, fn="linear", fixed={"result": _bits_type(call, q)})]
     if kind == "quantized_relu":
         if q.use_sigmoid:
             raise _refuse(call, q, "uses use_sigmoid")
-        if q.negative_slope:
-            raise _refuse(
-                call, q, "has a negative_slope: it clips negative outputs at -slope*2^integer, which no cast does"
-            )
         if not getattr(q, "is_quantized_clip", True) and q.relu_upper_bound is not None:
             raise _refuse(call, q, "clips at relu_upper_bound instead of the quantizer's range")
+        if q.negative_slope:
+            return _leaky(call, q, name)
         t = FixedType(int(q.bits), _int(q.integer), False, Rounding.RND_CONV, Overflow.SAT)
-        return Activation(name, shape=call.shape, fn="relu", fixed={"result": t})
+        return [Activation(name, shape=call.shape, fn="relu", fixed={"result": t})]
     if kind in ("quantized_tanh", "quantized_sigmoid"):
         real = q.use_real_tanh if kind == "quantized_tanh" else q.use_real_sigmoid
         if real or not _hard_sigmoid_in_use():
@@ -157,13 +160,42 @@ def output_activation(call: Call, q: Any, name: str) -> Activation:
         if kind == "quantized_tanh":  # 2 * hard_sigmoid(x) - 1 = clip(x, -1, 1): a saturating cast
             overflow = Overflow.SAT_SYM if q.symmetric else Overflow.SAT
             t = FixedType(bits, 1, True, Rounding.RND_CONV, overflow)
-            return Activation(name, shape=call.shape, fn="linear", fixed={"result": t})
+            return [Activation(name, shape=call.shape, fn="linear", fixed={"result": t})]
         if q.symmetric:
             raise _refuse(call, q, "is symmetric (clips at 2^-bits, not 0)")
         t = FixedType(bits, 0, False, Rounding.RND_CONV, Overflow.SAT)
-        return Activation(name, shape=call.shape, fn="hard_sigmoid", slope=0.5, offset=0.5, fixed={"result": t})
+        return [Activation(name, shape=call.shape, fn="hard_sigmoid", slope=0.5, offset=0.5, fixed={"result": t})]
     raise _refuse(call, q, "is not supported as an activation (supported: quantized_bits, quantized_relu, "
                   "quantized_tanh, quantized_sigmoid)")  # fmt: skip
+
+
+def _leaky(call: Call, q: Any, name: str) -> list[Activation]:
+    """quantized_relu(b, i, negative_slope=s), s = 2^-k <= 1 (QKeras asserts a power of two), exactly.
+
+    QKeras rounds x >= 0 and s*x < 0 half to even on the lsb 2^(i-b+1) and clips to [-s*2^i, 2^i - lsb].
+    One cast to T = ap_fixed<b, i+1, AP_RND_CONV, AP_SAT> after leaky_relu(s) rounds both branches right and
+    clips the positive side, but clips the negative side at -2^i. Two exact steps move that clip to -s*2^i:
+    leaky_relu(1/s) into T with AP_SAT (negatives back to x's scale, saturating at -2^i), then leaky_relu(s).
+    """
+    bits, integer, slope = int(q.bits), _int(q.integer), float(q.negative_slope)
+    if bits < 2:
+        raise _refuse(call, q, "has 1 bit and a negative_slope: only the sign bit, no magnitude")
+    if slope > 1.0:
+        raise _refuse(call, q, f"has negative_slope={slope:g} > 1: it clips negative outputs at -{slope:g}*2^integer, "
+                      "below any ap_fixed type that clips the positive ones at 2^integer - lsb")  # fmt: skip
+    rounded = FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+    if slope == 1.0:  # clip(round(x), -2^i, 2^i - lsb): a cast
+        return [Activation(name, shape=call.shape, fn="linear", fixed={"result": rounded})]
+    k = -int(np.log2(slope))
+    out = FixedType(max(bits - 1, k) + 1, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)  # holds -s*2^i
+
+    def step(suffix: str, alpha: float, t: FixedType) -> Activation:
+        fixed = {"result": t, "alpha": fit_type(np.array([alpha]))}
+        return Activation(name + suffix, shape=call.shape, fn="leaky_relu", alpha=alpha, fixed=fixed)
+
+    return [step("_round", slope, rounded),
+            step("_unscale", 2.0**k, rounded.with_modes(Rounding.TRN, Overflow.SAT)),
+            step("", slope, out)]  # fmt: skip
 
 
 def fit_type(values: np.ndarray) -> FixedType | None:
@@ -227,47 +259,73 @@ def _outputs(call: Call, act: Any, name: str) -> list[Layer]:
     if act is None:
         return []
     if isinstance(act, BaseQuantizer):
-        return [output_activation(call, act, name.format(fn=type(act).__name__))]
+        return output_activation(call, act, name.format(fn=type(act).__name__))
     spec = getattr(act, "__name__", None)
     layer = _activation(call, spec, act, name)
     return [] if layer.fn == "linear" else [layer]
 
 
-def _linear(call: Call, cls: type[Dense | Conv2D], weight_q: Any, kernel: Any, **fields: Any) -> list[Layer]:
+def _quantizer(layer: Any, role: str) -> Any:
+    """The layer's `role` quantizer object (kernel, bias, depthwise), or None."""
+    return getattr(layer, f"{role}_quantizer_internal", None) if getattr(layer, f"{role}_quantizer", None) else None
+
+
+def _linear(call: Call, cls: type[Dense | Conv2D], kernel: Any, bias: Any, **fields: Any) -> list[Layer]:
+    """The IR layer with QKeras's quantized `kernel` and `bias` (None: no bias), then its output layers."""
     layer = call.layer
-    weight, w_t = quantized_constant(call, "weight", weight_q, kernel)
-    bias, b_t = (None, None)
-    if layer.use_bias:
-        bias, b_t = quantized_constant(call, "bias", layer.bias_quantizer_internal if layer.bias_quantizer else None,
-                                       layer.bias)  # fmt: skip
+    weight_role = "depthwise" if cls is DepthwiseConv2D else "kernel"
+    weight, w_t = quantized_constant(call, "weight", _quantizer(layer, weight_role), kernel)
+    bias, b_t = (None, None) if bias is None else quantized_constant(call, "bias", _quantizer(layer, "bias"), bias)
     fixed = {role: t for role, t in (("weight", w_t), ("bias", b_t)) if t is not None}
     out = cls(call.name, shape=call.shape, weight=weight, bias=bias, fixed=fixed, **fields)
     return [out, *_outputs(call, layer.activation, f"{call.name}_{{fn}}")]
+
+
+def _folded(call: Call) -> tuple[Any, Any]:
+    """(kernel, bias) of a Q*Batchnorm layer at inference: in both folding modes (ema_stats_folding,
+    batch_stats_folding) and whatever ema_freeze_delay, `call(training=False)` folds the moving statistics,
+    kernel * gamma / sqrt(var + eps) and (bias - mean) * gamma / sqrt(var + eps) + beta, in float32, and then
+    quantizes both: `get_folded_weights` is that same float32 arithmetic (the quantizers follow in `_linear`)."""
+    layer, (in_shape,) = call.layer, call.in_shapes
+    axes = list(layer.batchnorm.axis) if hasattr(layer.batchnorm.axis, "__iter__") else [layer.batchnorm.axis]
+    if len(axes) != 1 or int(axes[0]) % (len(in_shape) + 1) != len(in_shape):
+        raise ModelError(f"{call.where}: batch normalization over axis {axes} is not supported (last axis only)")
+    kernel, bias = layer.get_folded_weights()
+    weight_role = "depthwise" if hasattr(layer, "depthwise_kernel") else "kernel"
+    for role, ir_role in ((weight_role, "weight"), ("bias", "bias")):
+        if _quantizer(layer, role) is None:  # like an unquantized QDense bias, but never on a grid after folding
+            log.warning("%s: no %s_quantizer, so QKeras uses the BatchNorm-folded %s in float32; nn2fpga rounds it to "
+                        "the config's %s type and the outputs differ from QKeras by that rounding (a %s_quantizer "
+                        "makes them exact)", call.where, role, ir_role, ir_role, role)  # fmt: skip
+    return kernel, bias
 
 
 def _qdense(call: Call) -> list[Layer]:
     layer, (in_shape,) = call.layer, call.in_shapes
     if len(in_shape) != 1:
         raise ModelError(
-            f"{call.where}: QDense on a rank-{len(in_shape)} input {in_shape} is not supported; Flatten first"
+            f"{call.where}: {type(layer).__name__} on a rank-{len(in_shape)} input {in_shape} is not supported; "
+            "Flatten first"
         )
-    q = layer.kernel_quantizer_internal if layer.kernel_quantizer else None
-    return _linear(call, Dense, q, layer.kernel)
+    if type(layer).__name__ == "QDenseBatchnorm":
+        return _linear(call, Dense, *_folded(call))
+    return _linear(call, Dense, layer.kernel, layer.bias if layer.use_bias else None)
 
 
 def _qconv(call: Call) -> list[Layer]:
     layer = call.layer
-    depthwise = type(layer).__name__ == "QDepthwiseConv2D"
-    if depthwise:
-        if int(layer.depth_multiplier) != 1:
-            raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
-        kernel, q = layer.depthwise_kernel, (layer.depthwise_quantizer_internal if layer.depthwise_quantizer else None)
-    else:
-        kernel, q = layer.kernel, (layer.kernel_quantizer_internal if layer.kernel_quantizer else None)
+    depthwise = hasattr(layer, "depthwise_kernel")
+    if depthwise and int(layer.depth_multiplier) != 1:
+        raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
+    kernel = layer.depthwise_kernel if depthwise else layer.kernel
     strides = _pair(layer.get_config()["strides"])
     padding = _spatial(call, (int(kernel.shape[0]), int(kernel.shape[1])), strides)
     cls = DepthwiseConv2D if depthwise else Conv2D
-    return _linear(call, cls, q, kernel, strides=strides, padding=padding)
+    if type(layer).__name__.endswith("Batchnorm"):
+        kernel, bias = _folded(call)
+    else:
+        bias = layer.bias if layer.use_bias else None
+    return _linear(call, cls, kernel, bias, strides=strides, padding=padding)
 
 
 def _qactivation(call: Call) -> list[Layer]:
@@ -286,9 +344,8 @@ def _qbatchnorm(call: Call) -> list[Layer]:
     def value(name: str, present: bool, default: float) -> np.ndarray:
         if not present:
             return np.full(in_shape[-1], default)
-        q = getattr(layer, f"{name}_quantizer_internal", None) if getattr(layer, f"{name}_quantizer", None) else None
         variable = getattr(layer, {"mean": "moving_mean", "variance": "moving_variance"}.get(name, name))
-        return quantized_constant(call, name, q, variable)[0]
+        return quantized_constant(call, name, _quantizer(layer, name), variable)[0]
 
     gamma, beta = value("gamma", layer.scale, 1.0), value("beta", layer.center, 0.0)
     mean, var = value("mean", True, 0.0), value("variance", True, 1.0)
@@ -301,8 +358,11 @@ QKERAS_CONVERTERS = {
     "QActivation": _qactivation,
     "QBatchNormalization": _qbatchnorm,
     "QConv2D": _qconv,
+    "QConv2DBatchnorm": _qconv,
     "QDense": _qdense,
+    "QDenseBatchnorm": _qdense,
     "QDepthwiseConv2D": _qconv,
+    "QDepthwiseConv2DBatchnorm": _qconv,
 }
 
 # ---- graph clean-up ------------------------------------------------------------------------------------
