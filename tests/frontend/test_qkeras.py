@@ -99,27 +99,17 @@ def _batchnorm(K: Any, Q: Any) -> Any:
     return model
 
 
-class Unavailable(Exception):
-    """The installed QKeras lacks the layer under test (the case is skipped)."""
-
-
 def _folded(kind: str, **options: Any) -> Callable[[Any, Any], Any]:
     """A Q*Batchnorm layer (BatchNorm folded into the quantized kernel and bias) on a quantized input."""
 
     def build(K: Any, Q: Any) -> Any:
         kwargs = {"bias_quantizer": "quantized_bits(8,3,alpha=1)", "name": "fc"}
         w = "quantized_bits(6,0,alpha=1)"
-        if kind == "dense":
-            if not hasattr(Q, "QDenseBatchnorm"):
-                raise Unavailable(f"QKeras {Q.__version__} has no QDenseBatchnorm")
-            x, h = _input_quantized(K, Q, (12,), "quantized_bits(10,3,alpha=1)")
-            layer = Q.QDenseBatchnorm(7, **({"kernel_quantizer": w} | kwargs | options))
+        x, h = _input_quantized(K, Q, (6, 6, 3), "quantized_bits(8,2,alpha=1)")
+        if kind == "conv":
+            layer = Q.QConv2DBatchnorm(4, 3, **({"kernel_quantizer": w} | kwargs | options))
         else:
-            x, h = _input_quantized(K, Q, (6, 6, 3), "quantized_bits(8,2,alpha=1)")
-            if kind == "conv":
-                layer = Q.QConv2DBatchnorm(4, 3, **({"kernel_quantizer": w} | kwargs | options))
-            else:
-                layer = Q.QDepthwiseConv2DBatchnorm(3, **({"depthwise_quantizer": w} | kwargs | options))
+            layer = Q.QDepthwiseConv2DBatchnorm(3, **({"depthwise_quantizer": w} | kwargs | options))
         model = K.Model(x, layer(h), name=f"{kind}_bn")
         bn = layer.batchnorm
         bn.set_weights(_bn_weights(np.random.default_rng(2), int(bn.gamma.shape[0])))
@@ -168,7 +158,6 @@ MODELS: dict[str, tuple[Callable[[Any, Any], Any], tuple[int, ...], int]] = {  #
         N_SMALL,
     ),
     "dw_bn": (_folded("depthwise", activation="quantized_bits(8,2,alpha=1)"), (6, 6, 3), N_SMALL),
-    "dense_bn": (_folded("dense", activation="quantized_relu(6,2)"), (12,), N_SMALL),  # QKeras > 0.9.0 only
 }
 REFUSED: dict[str, tuple[Callable[[Any, Any], Any], str]] = {  # name: (build, expected message fragment)
     "act_alpha_auto": (_act("quantized_bits(6,0,alpha='auto')"), r"'act' \(QActivation\): quantizer quantized_bits"),
@@ -227,8 +216,6 @@ def worker(out: Path) -> None:
                 np.save(case / "y.npy", model.predict(x, batch_size=1024, verbose=0))
             nn2fpga.convert(str(case / "model.h5"), output_dir=case / "prj")
             results[name] = {"ok": True}
-        except Unavailable as e:
-            results[name] = {"ok": False, "skip": str(e)}
         except Exception as e:  # noqa: BLE001 - recorded for the test that expects it
             results[name] = {"ok": False, "type": type(e).__name__, "message": str(e), "trace": traceback.format_exc()}
     for name, (model_name, config) in CONFIGS.items():
@@ -266,8 +253,6 @@ def _project(built: tuple[Path, dict[str, Any]], name: str) -> tuple[Any, np.nda
     from nn2fpga.project import Project
 
     out, results = built
-    if "skip" in results[name]:
-        pytest.skip(results[name]["skip"])
     assert results[name]["ok"], results[name].get("trace") or results[name]
     return Project.load(out / name / "prj"), np.load(out / name / "x.npy"), np.load(out / name / "y.npy")
 

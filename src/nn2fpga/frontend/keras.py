@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from nn2fpga.errors import ModelError
+from nn2fpga.frontend import keras_file
 from nn2fpga.ir.graph import Graph, GraphError
 from nn2fpga.ir.layers import (
     Activation,
@@ -167,7 +168,7 @@ def _flavor_of(obj: Any) -> str | None:
 class Call:
     """One application of a Keras layer, as a converter sees it."""
 
-    layer: Any
+    layer: Any  # a Keras layer, or a keras_file.FileLayer read from a .keras file without Keras
     inputs: list[str]  # IR names of the layers producing the inputs, in order
     in_shapes: list[tuple[int, ...]]  # input shapes without batch
     shape: tuple[int, ...]  # output shape without batch
@@ -178,29 +179,76 @@ class Call:
         return self.layer.name
 
     @property
+    def cls(self) -> str:
+        """The Keras class name."""
+        return self.layer.class_name if isinstance(self.layer, keras_file.FileLayer) else type(self.layer).__name__
+
+    @property
     def where(self) -> str:
-        return f"layer {self.name!r} ({type(self.layer).__name__})"
+        return f"layer {self.name!r} ({self.cls})"
 
 
 Converter = Callable[[Call], list[Layer]]
+Key = Any  # a tensor's identity: (producing layer, node index, output index)
 
 
 def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, Any] | None = None) -> Graph:
-    """Convert a Keras model (in memory or a path; see `load_model`) into a Graph named `name` or model.name."""
-    model = load_model(source, custom_objects)
-    flavor = _flavor_of(model)
+    """Convert a Keras model (in memory or a path; see `load_model`) into a Graph named `name` or model.name.
+
+    A Keras 3 `.keras` file of supported layers is read without Keras (`keras_file`): no TensorFlow
+    import, nothing deserialized. Anything else goes through the Keras loader.
+    """
+    parsed = _read_file(source) if custom_objects is None else None
+    if parsed is not None:
+        model_name, inputs, calls, outputs, flavor = (
+            parsed.name, parsed.inputs, _file_calls(parsed), parsed.outputs, KERAS3
+        )  # fmt: skip
+    else:
+        model = load_model(source, custom_objects)
+        model_name, flavor = model.name, _flavor_of(model)
+        inputs, calls, outputs = _model_calls(model)
+    graph = Graph(name or model_name)
+    produced: dict[Key, str] = {}  # Keras tensor -> IR layer holding its value
+    for input_name, shape in inputs:  # 1. one Input per model input, in the model's order
+        graph.add(Input(input_name, shape=shape))
+        produced[(input_name, 0, 0) if parsed is not None else input_name] = input_name
+    for layer, in_keys, in_shapes, out_keys, out_shape in calls:  # 2. every other layer call, producers first
+        call = Call(layer, [produced[k] for k in in_keys], in_shapes, out_shape, flavor)
+        last = _add(graph, call, _converter(call)(call))
+        produced.update((k, last) for k in out_keys)
+    graph.outputs = [produced[k] for k in outputs]  # 3. the outputs, by the IR layer now holding each value
+    qkeras.fold_quantizers(graph)
+    graph.lint()
+    return graph
+
+
+def _read_file(source: Any) -> keras_file.FileModel | None:
+    """The Keras-free reading of a Keras 3 .keras file, or None (not such a file, or not one it handles)."""
+    if not isinstance(source, (str, os.PathLike)) or _flavor_of(source) is not None:
+        return None
+    path = Path(source)
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return None
+    flavor, config = _file_config(path)
+    _refuse_lambdas(config, path)
+    if flavor != KERAS3:
+        return None
+    return keras_file.read(path, config, set(CONVERTERS))
+
+
+def _file_calls(model: keras_file.FileModel) -> list[tuple[Any, list[Key], list[tuple[int, ...]], list[Key], Any]]:
+    return [
+        (c.layer, c.in_keys, [model.shapes[k] for k in c.in_keys], [c.out_key], model.shapes[c.out_key])
+        for c in model.calls
+    ]
+
+
+def _model_calls(model: Any) -> tuple[list[tuple[str, tuple[int, ...]]], list[tuple], list[Key]]:
+    """(inputs as (name, shape), layer calls as (layer, input keys, input shapes, output keys, output
+    shape), output keys) of a loaded Keras model; an input's key is its name."""
     inputs, outputs = _model_io(model)
-    graph = Graph(name or model.name)
-    produced: dict[tuple[int, int, int], str] = {}  # Keras tensor (history) -> IR layer holding its value
-
-    # 1. one Input per model input, in the model's order
-    for tensor in inputs:
-        layer = tensor._keras_history[0]
-        graph.add(Input(layer.name, shape=_shape(tensor, layer.name)))
-        produced[_key(tensor)] = layer.name
-
-    # 2. every other layer call, producers first
-    seen_layers: set[int] = set()
+    input_keys = {_key(t): t._keras_history[0].name for t in inputs}
+    calls, seen_layers = [], set()
     for layer, node in _topological_nodes(outputs):
         if node.is_input:
             continue  # model inputs are done; a dangling InputLayer cannot feed the outputs
@@ -208,16 +256,12 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
             raise ModelError(f"layer {layer.name!r} is applied more than once; shared layers are not supported")
         seen_layers.add(id(layer))
         ins, outs = _node_inputs(node), _flat(node.output_tensors)
-        inputs_ir, in_shapes = [produced[_key(t)] for t in ins], [_shape(t, layer.name) for t in ins]
-        call = Call(layer, inputs_ir, in_shapes, _shape(outs[0], layer.name), flavor)
-        last = _add(graph, call, _converter(call)(call))
-        produced.update((_key(t), last) for t in outs)
-
-    # 3. the outputs, by the IR layer now holding each output value
-    graph.outputs = [produced[_key(t)] for t in outputs]
-    qkeras.fold_quantizers(graph)
-    graph.lint()
-    return graph
+        keys = [input_keys.get(_key(t), _key(t)) for t in ins]
+        calls.append(
+            (layer, keys, [_shape(t, layer.name) for t in ins], [_key(t) for t in outs], _shape(outs[0], layer.name))
+        )
+    specs = [(t._keras_history[0].name, _shape(t, t._keras_history[0].name)) for t in inputs]
+    return specs, calls, [input_keys.get(_key(t), _key(t)) for t in outputs]
 
 
 def _add(graph: Graph, call: Call, converted: list[Layer]) -> str:
@@ -298,8 +342,9 @@ def _shape(tensor: Any, layer_name: str) -> tuple[int, ...]:
 
 def _converter(call: Call) -> Converter:
     """The converter for this call's Keras class, or ModelError naming the layer and the supported list."""
-    layer = call.layer
-    cls = type(layer).__name__
+    layer, cls = call.layer, call.cls
+    if isinstance(layer, keras_file.FileLayer):
+        return CONVERTERS[cls]  # the reader takes supported classes only
     base = importlib.import_module(call.flavor).layers.Layer
     converter = CONVERTERS.get(cls) if isinstance(layer, base) else None
     if converter is not None:
@@ -420,7 +465,7 @@ def _spatial(call: Call, kernel: tuple[int, int], strides: tuple[int, int]) -> t
 
 def _conv(call: Call) -> list[Layer]:
     layer = call.layer
-    depthwise = type(layer).__name__ == "DepthwiseConv2D"
+    depthwise = call.cls == "DepthwiseConv2D"
     # Keras 3 names the depthwise filter `kernel`, tf_keras `depthwise_kernel`; both are (kh, kw, c, 1)
     weight = _array(
         getattr(layer, "depthwise_kernel", None) if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel
@@ -438,7 +483,7 @@ def _conv(call: Call) -> list[Layer]:
 
 def _pool(call: Call) -> list[Layer]:
     cfg = call.layer.get_config()
-    op = "max" if "Max" in type(call.layer).__name__ else "avg"
+    op = "max" if "Max" in call.cls else "avg"
     pool = _pair(cfg["pool_size"])
     strides = _pair(cfg.get("strides") or cfg["pool_size"])
     padding = _spatial(call, pool, strides)
@@ -451,7 +496,7 @@ def _global_pool(call: Call) -> list[Layer]:
     cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
     if len(in_shape) != 3 or cfg.get("data_format", "channels_last") not in (None, "channels_last"):
         raise ModelError(f"{call.where}: only channels_last rank-3 inputs are supported")
-    op = "max" if "Max" in type(call.layer).__name__ else "avg"
+    op = "max" if "Max" in call.cls else "avg"
     return [GlobalPool2D(call.name, shape=call.shape, op=op)]
 
 
@@ -531,7 +576,9 @@ def _activation(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> A
 
 
 def _evaluate(call: Call, fn: Callable[[Any], Any]) -> np.ndarray:
-    """fn(_PROBE) as float64, through the model's own Keras."""
+    """fn(_PROBE) as float64, through the model's own Keras (NumPy for a file read without Keras)."""
+    if isinstance(call.layer, keras_file.FileLayer):
+        return np.asarray(fn(_PROBE.astype(np.float64)), dtype=np.float64)
     if call.flavor == KERAS3:
         import keras
 
