@@ -3,17 +3,16 @@
 Values flowing between layers are float64 arrays holding exact fixed-point values. A layer's sums of
 products run as one float64 BLAS product when the data bound them below 2**52 lsb (checked on every
 call: max|x| times the largest column sum of |w|), otherwise as an exact digit-split integer product;
-the accumulator's cast, wrap and the result cast then act on raw int64 values. Accumulators coarser
-than the products (AP_TRN per product) use a raw int64 loop.
+the accumulator's cast, wrap and the result cast then act on raw int64 values, or in place on the
+float64 sums where that is exact. Stride-1 3x3 convolutions use Winograd F(2x2, 3x3), exact under its
+own bound, else im2col. Accumulators coarser than the products (AP_TRN per product) use a raw int64 loop.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
-import math
 import os
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -38,8 +37,8 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.windows import windows
-
-FLOAT_EXACT_BITS = 53
+from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish, finish_exact, fits_float, raw
+from nn2fpga.sim.winograd import winograd_conv, winograd_fits
 
 
 def _as_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
@@ -128,7 +127,7 @@ def _(layer: Reshape, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Dense, x: np.ndarray) -> np.ndarray:
-    return _linear(layer, x, layer.weight, _abs_max(x))
+    return _linear(layer, x, layer.weight, abs_max(x))
 
 
 def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray, x_max: float) -> np.ndarray:
@@ -139,88 +138,28 @@ def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray, x_max: flo
     p = in_t.frac + w_t.frac  # the products' lsb
     s = p - acc_t.frac  # product lsb -> accumulator lsb
     if s <= 0:  # no product is rounded: the sum of products, exactly, then the accumulator's cast
-        if _fits_float(x_max, _column_l1(layer.weight, weight), p):
-            acc = _raw(x @ weight, p)
-        else:
-            acc = exact_int_matmul(in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64))
-        return _finish(layer, acc << -s)
+        l1 = column_l1(layer.weight, weight)
+        if fits_float(x_max, l1, p):
+            return finish_exact(layer, x @ weight, x_max * l1)
+        acc = exact_int_matmul(in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64))
+        return finish(layer, acc << -s)
     xr, wr = in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64)
     acc = np.zeros((x.shape[0], weight.shape[1]), dtype=np.int64)
     for i in range(weight.shape[0]):
         acc += (xr[:, i : i + 1] * wr[i]) >> s
-    return _finish(layer, acc)
-
-
-def _fits_float(x_max: float, weight_l1: float, lsb: int) -> bool:
-    """True when float64 sums x @ w are exact for these data: every partial sum is a multiple of
-    2**-lsb bounded by max|x| * max_j sum_i |w_ij| (weight_l1), asserted below 2**52 in lsb units."""
-    return math.ldexp(x_max * weight_l1, lsb) < 2.0 ** (FLOAT_EXACT_BITS - 1)
-
-
-def _abs_max(x: np.ndarray) -> float:
-    return max(-float(x.min(initial=0.0)), float(x.max(initial=0.0)))
-
-
-_L1_CACHE: dict[int, tuple[weakref.ref, float]] = {}
-
-
-def _column_l1(key: np.ndarray, columns: np.ndarray) -> float:
-    """max over output columns of sum |w| for `columns` (a view of the layer's weight array `key`),
-    computed once per weight array: a graph's weights do not change while it runs."""
-    hit = _L1_CACHE.get(id(key))
-    if hit is not None and hit[0]() is key:
-        return hit[1]
-    value = float(np.abs(columns).sum(axis=tuple(range(columns.ndim - 1))).max(initial=0.0))
-    _L1_CACHE[id(key)] = (weakref.ref(key), value)
-    return value
-
-
-def _raw(values: np.ndarray, lsb: int) -> np.ndarray:
-    """Exact float64 multiples of 2**-lsb -> int64 raw values at that lsb."""
-    return np.ldexp(values, lsb).astype(np.int64)
-
-
-def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for int64 matrices, exactly, with float64 BLAS: b is split into base-2**k digits small
-    enough that every partial sum of a @ digit stays below 2**53 (k from the data)."""
-    n = a.shape[1]
-    a_bits = int(np.abs(a).max(initial=0)).bit_length()
-    k = 52 - a_bits - max(n, 1).bit_length()
-    if k < 1:  # operands too wide for any split: plain integer matmul
-        return a @ b
-    af = a.astype(np.float64)
-    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-    rest, shift = b.copy(), 0
-    while True:
-        if int(np.abs(rest).max(initial=0)).bit_length() <= k:  # the top digit, with its sign
-            return acc + ((af @ rest.astype(np.float64)).astype(np.int64) << shift)
-        digit = rest & ((1 << k) - 1)  # in [0, 2**k)
-        acc += (af @ digit.astype(np.float64)).astype(np.int64) << shift
-        rest, shift = rest >> k, shift + k
-
-
-def _finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
-    """Raw product sums (at the accumulator's lsb) -> add the bias, wrap, activate, cast to the result.
-
-    Casting each product to a coarser accumulator floors it (AP_TRN) and the total wraps (AP_WRAP);
-    both commute with adding values already on the accumulator's grid, so the C++ loop order of the
-    strategies does not matter.
-    """
-    t = layer.types
-    b_t, acc_t, out_t = t["bias"], t["accum"], t["result"]
-    if layer.bias is not None:
-        br = b_t.to_raw(layer.bias).astype(np.int64)
-        sb = b_t.frac - acc_t.frac
-        acc = acc + ((br >> sb) if sb > 0 else (br << -sb))
-    if acc.size and acc_t.width < 64 and not (acc_t.raw_min <= acc.min() and acc.max() <= acc_t.raw_max):
-        acc = acc_t._sign_extend(acc.view(np.uint64))  # the accumulator wraps (narrow ones are AP_WRAP)
-    if layer.activation == "relu":
-        np.maximum(acc, 0, out=acc)
-    return out_t.from_raw(out_t.cast_raw(acc, acc_t.frac))
+    return finish(layer, acc)
 
 
 @execute.register
 def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
+    if winograd_fits(layer, lo, hi):
+        return winograd_conv(layer, x, max(-lo, hi))
+    return _im2col(layer, x, max(-lo, hi))
+
+
+def _im2col(layer: Conv2D, x: np.ndarray, x_max: float) -> np.ndarray:
+    """The convolution as one product of the (pixels, kh * kw * C) windows with the weights; x_max bounds |x|."""
     if layer.kernel == (1, 1) and not any(layer.padding):  # pointwise: the pixels are the rows
         sh, sw = layer.strides
         win = x[:, ::sh, ::sw] if (sh, sw) != (1, 1) else x
@@ -228,7 +167,7 @@ def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
         win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
     b, ho, wo = win.shape[:3]
     rows = np.ascontiguousarray(win).reshape(b * ho * wo, -1)
-    out = _linear(layer, rows, layer.weight.reshape(-1, layer.n_out), _abs_max(x))
+    out = _linear(layer, rows, layer.weight.reshape(-1, layer.n_out), x_max)
     return out.reshape(b, ho, wo, layer.n_out)
 
 
@@ -239,16 +178,16 @@ def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
     t = layer.types
     p = t["input"].frac + t["weight"].frac
     s = p - t["accum"].frac
-    if s <= 0 and _fits_float(_abs_max(x), _column_l1(layer.weight, w), p):
-        acc = _raw(np.einsum("bhwijc,ijc->bhwc", win, w), p) << -s
-        return _finish(layer, acc)
+    if s <= 0 and fits_float(abs_max(x), column_l1(layer.weight, w), p):
+        acc = raw(np.einsum("bhwijc,ijc->bhwc", win, w), p) << -s
+        return finish(layer, acc)
     xr, wr = t["input"].to_raw(win).astype(np.int64), t["weight"].to_raw(w).astype(np.int64)
     acc = np.zeros(win.shape[:3] + win.shape[-1:], dtype=np.int64)
     for i in range(w.shape[0]):
         for j in range(w.shape[1]):
             p = xr[:, :, :, i, j, :] * wr[i, j]
             acc += (p >> s) if s > 0 else (p << -s)
-    return _finish(layer, acc)
+    return finish(layer, acc)
 
 
 @execute.register
