@@ -431,11 +431,10 @@ def report(n2f: dict, hls: dict | None, keras_rate: float, args) -> tuple[list[s
         notes.append(f"- nn2fpga failed: {n2f['failed']}")
     if "startup_s" in n2f:
         notes.append(
-            f"- The CLI time includes Python start-up, the Keras/TensorFlow import and loading the .keras file: "
-            f"{n2f['startup_s']:.1f} s measured alone (`python -c 'import nn2fpga.project, keras; "
-            f"keras.saving.load_model(...)'`), so conversion and writing proper took about "
-            f"{n2f['convert_s'] - n2f['startup_s']:.1f} s. hls4ml's times are in-process (after its imports and "
-            "the model load)."
+            "- The CLI time is the whole `nn2fpga convert` process. It reads the .keras file without Keras or "
+            "TensorFlow (`nn2fpga.frontend.keras_file`); for comparison, importing Keras/TensorFlow and loading the "
+            f"file with Keras alone takes {n2f['startup_s']:.1f} s (`python -c 'import nn2fpga.project, keras; "
+            "keras.saving.load_model(...)'`). hls4ml's times are in-process (after its imports and the model load)."
         )
     if "breakdown" in n2f:
         notes.append(f"- nn2fpga project, largest parts: {n2f['breakdown']}.")
