@@ -131,6 +131,16 @@ def test_sum_type_holds_every_sum(t: FixedType, n: int, data: st.DataObject) -> 
 # ---- conversion -------------------------------------------------------------------------------------
 
 
+@given(fixed_types(), st.lists(finite, min_size=1, max_size=20), st.integers(-60, 60))
+def test_quantize_equals_the_raw_round_trip(t: FixedType, xs: list[float], scale: int) -> None:
+    """The float64 fast path of quantize gives the bits of from_raw(to_raw(x)), zero's sign included."""
+    with np.errstate(over="ignore"):
+        x = np.ldexp(np.array(xs + [0.0, -0.0]), scale) if t.width <= 53 else np.array(xs)
+    x = np.where(np.isfinite(x), x, 0.0)
+    got, want = t.quantize(x), t.from_raw(t.to_raw(x))
+    assert np.array_equal(got.view(np.int64), want.view(np.int64)), (t, x[got != want], got[got != want])
+
+
 @given(fixed_types(), st.lists(finite, min_size=1, max_size=20))
 def test_quantize_is_idempotent(t: FixedType, xs: list[float]) -> None:
     raw = t.to_raw(np.array(xs))
