@@ -147,3 +147,23 @@ def test_weights_that_do_not_match_the_config_fall_back(tmp_path: Path) -> None:
                 data = data.replace(b'"use_bias": true', b'"use_bias": false', 1)
             dst.writestr(item, data)
     assert keras_file.read(edited, _file_config(edited)[1], set(CONVERTERS)) is None
+
+
+def test_damaged_weights_are_a_clear_error(tmp_path: Path) -> None:
+    import zipfile
+
+    path, damaged = tmp_path / "jet.keras", tmp_path / "damaged.keras"
+    jet_tagger(keras).save(path)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, data[:1000] if item == "model.weights.h5" else data)
+    with pytest.raises(ModelError, match=r"damaged\.keras: the weights \(model\.weights\.h5\) cannot be read"):
+        from_keras(damaged)
+    out = subprocess.run(
+        [sys.executable, "-m", "nn2fpga.cli", "convert", str(damaged), "-o", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr and not (tmp_path / "p").exists()
+    assert len(out.stderr.strip().splitlines()) == 1 and "damaged.keras" in out.stderr

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from nn2fpga.errors import ModelError
+
 log = logging.getLogger(__name__)
 
 
@@ -113,8 +115,14 @@ def read(path: Path, config: dict[str, Any], supported: set[str]) -> FileModel |
     for Lambda layers); None when the file holds anything this reader does not handle.
     `supported`: the Keras classes the frontend converts."""
     try:
-        model = _architecture(config, supported)
-        _attach_weights(path, model)
+        try:
+            model = _architecture(config, supported)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:  # a config of another shape
+            raise Unsupported(f"config: {type(e).__name__} {e}") from e
+        try:
+            _attach_weights(path, model)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:  # h5py and zipfile on damaged files
+            raise ModelError(f"{path}: the weights (model.weights.h5) cannot be read: {e}") from e
         return model
     except Unsupported as e:
         log.debug("%s: reading it with Keras (%s)", path, e)
