@@ -1,9 +1,9 @@
 """Keras frontend: a Keras 3 or tf_keras (Keras 2) model -> `nn2fpga.ir.graph.Graph`.
 
-`load_model` takes an in-memory model or a path (`.keras`, `.h5`, SavedModel directory) and picks
-Keras 3 or tf_keras from the model object or the file itself (never from what happens to be
-installed). Before anything is deserialized, the stored config is scanned and Lambda layers are
-refused, so no code from the file runs; the Keras loaders also run with `safe_mode=True`.
+`load_model` (`nn2fpga.frontend.loading`) takes an in-memory model or a path (`.keras`, `.h5`,
+SavedModel directory) and picks Keras 3 or tf_keras from the model object or the file itself; Lambda
+layers are refused before anything is deserialized. Keras 3 `.keras` files of supported layers are
+read without Keras at all (`nn2fpga.frontend.keras_file`).
 
 `from_keras` walks the model's functional graph (inbound nodes, so Sequential and Functional
 models are one case) from the outputs back to the inputs and converts each layer call with one
@@ -17,10 +17,9 @@ TensorFlow / Keras are imported inside functions only, so `import nn2fpga` stays
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,13 @@ import numpy as np
 
 from nn2fpga.errors import ModelError
 from nn2fpga.frontend import keras_file
+from nn2fpga.frontend.loading import (
+    KERAS3,
+    _file_config,
+    _flavor_of,
+    _refuse_lambdas,
+    load_model,
+)
 from nn2fpga.ir.graph import Graph, GraphError
 from nn2fpga.ir.layers import (
     Activation,
@@ -45,121 +51,6 @@ from nn2fpga.ir.layers import (
     Reshape,
     ZeroPad2D,
 )
-
-ACCEPTED = "expected a .keras or .h5 file or a SavedModel directory"
-KERAS3, TF_KERAS = "keras", "tf_keras"  # the two flavors, named by their top-level module
-
-# ---- loading ---------------------------------------------------------------------------------------------
-
-
-def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any:
-    """The Keras model behind `source`: an in-memory Keras 3 / tf_keras model, or a path to one.
-
-    `custom_objects` goes to the Keras loader (QKeras layers and quantizers, for instance).
-    Raises ModelError naming the file for missing, unreadable or unsafe (Lambda) models.
-    """
-    if _flavor_of(source) is not None:
-        return source
-    if not isinstance(source, (str, os.PathLike)):
-        raise ModelError(f"cannot convert a {type(source).__name__}: expected a Keras model, or a path ({ACCEPTED})")
-    path = Path(source)
-    if not path.exists():
-        raise ModelError(f"{path}: no such file or directory ({ACCEPTED})")
-    flavor, config = (TF_KERAS, _saved_model_config(path)) if path.is_dir() else _file_config(path)
-    _refuse_lambdas(config, path)
-    if flavor == TF_KERAS and qkeras.uses_qkeras({cls for _, cls in _classes(config, "the model")}):
-        custom_objects = qkeras.custom_objects(str(path), custom_objects)  # sets TF_USE_LEGACY_KERAS first
-    module = importlib.import_module(flavor)
-    loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
-    try:
-        # safe_mode: both loaders refuse serialized lambdas themselves too (it matters for .keras files)
-        return loader(str(path), custom_objects=custom_objects, compile=False, safe_mode=True)
-    except Exception as e:  # Keras raises anything from ValueError to KeyError on bad files
-        raise ModelError(f"{path}: {flavor} could not load the model: {e}") from e
-
-
-def _file_config(path: Path) -> tuple[str, Any]:
-    """(flavor, model config) of a `.keras` zip or an `.h5` file, sniffed by content."""
-    import h5py
-
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = set(z.namelist())
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
-            raise ModelError(f"{path}: not a valid .keras file ({e}); {ACCEPTED}") from e
-        return _flavor_of_version(meta.get("keras_version", "3")), config
-    if h5py.is_hdf5(path):
-        try:
-            with h5py.File(path, "r") as f:
-                version, raw = f.attrs.get("keras_version", "2"), f.attrs.get("model_config")
-            config = None if raw is None else json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{path}: not a readable Keras .h5 file ({e}); {ACCEPTED}") from e
-        if config is None:
-            raise ModelError(f"{path}: the .h5 file holds no model_config (weights only?); save the whole model")
-        return _flavor_of_version(version.decode() if isinstance(version, bytes) else str(version)), config
-    raise ModelError(f"{path}: neither a .keras (zip) nor an .h5 (HDF5) file; {ACCEPTED}")
-
-
-def _saved_model_config(path: Path) -> list[Any]:
-    """The per-object Keras configs stored in a tf_keras SavedModel directory."""
-    if not (path / "saved_model.pb").is_file():
-        raise ModelError(f"{path}: a directory without saved_model.pb is not a SavedModel; {ACCEPTED}")
-    if not (path / "keras_metadata.pb").is_file():
-        raise ModelError(f"{path}: a SavedModel without keras_metadata.pb was not saved by Keras; {ACCEPTED}")
-    from tf_keras.protobuf import saved_metadata_pb2
-
-    meta = saved_metadata_pb2.SavedMetadata()
-    try:
-        meta.ParseFromString((path / "keras_metadata.pb").read_bytes())
-        return [json.loads(node.metadata) for node in meta.nodes]
-    except Exception as e:  # protobuf DecodeError, JSON errors
-        raise ModelError(f"{path}: unreadable keras_metadata.pb ({e}); {ACCEPTED}") from e
-
-
-def _refuse_lambdas(config: Any, path: Path) -> None:
-    """Raise ModelError if the stored config holds a Lambda layer or a serialized Python lambda."""
-    for owner, cls in _classes(config, owner="the model"):
-        if cls in ("Lambda", "__lambda__"):
-            what = f"layer {owner!r} (Lambda)" if cls == "Lambda" else f"layer {owner!r} (a Python lambda)"
-            raise ModelError(f"{path}: {what} runs arbitrary Python code; nn2fpga refuses it without loading the file")
-
-
-def _classes(config: Any, owner: str) -> Iterator[tuple[str, str]]:
-    """(enclosing layer name, class_name) of every serialized object in a config tree."""
-    if isinstance(config, dict):
-        inner = config.get("config")
-        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
-            owner = inner["name"]
-        if isinstance(config.get("class_name"), str):
-            yield owner, config["class_name"]
-        for value in config.values():
-            yield from _classes(value, owner)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _classes(value, owner)
-
-
-def _flavor_of_version(version: str) -> str:
-    """Keras 3 for keras_version 3.x and later, else tf_keras (Keras 2)."""
-    try:
-        major = int(str(version).split(".")[0])
-    except ValueError:
-        major = 2
-    return KERAS3 if major >= 3 else TF_KERAS
-
-
-def _flavor_of(obj: Any) -> str | None:
-    """KERAS3 / TF_KERAS for Keras models (subclasses included, by the defining modules), else None."""
-    for cls in type(obj).__mro__:
-        root = cls.__module__.split(".")[0]
-        if root in (KERAS3, TF_KERAS) and cls.__name__ in ("Model", "Functional", "Sequential"):
-            return root
-    return None
-
 
 # ---- walking the functional graph ------------------------------------------------------------------------
 
