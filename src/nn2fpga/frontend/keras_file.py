@@ -15,7 +15,6 @@ differently, it only converts slower. Lambda layers are refused before either pa
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
 import zipfile
@@ -45,7 +44,7 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hard_sigmoid": _hard_sigmoid,
 }
 
-# Keras 3 variables per class, in creation order (vars/0, vars/1, ...); config flags drop optional ones
+# classes whose output has the shape of their (first) input
 _SAME_SHAPE = (
     "Activation", "ActivityRegularization", "AlphaDropout", "BatchNormalization", "Dropout", "GaussianDropout",
     "GaussianNoise", "Identity", "LeakyReLU", "ReLU", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
@@ -54,6 +53,7 @@ _SAME_SHAPE = (
 
 
 def _variables(cls: str, cfg: dict[str, Any]) -> list[str]:
+    """Keras 3 variables of a class, in creation order (vars/0, vars/1, ...); config flags drop optional ones."""
     if cls in ("Dense", "Conv2D", "DepthwiseConv2D"):
         return ["kernel", "bias"] if cfg.get("use_bias", True) else ["kernel"]
     if cls == "BatchNormalization":
@@ -372,9 +372,3 @@ def _attach_weights(path: Path, model: FileModel) -> None:
         if len(arrays) != len(names):
             raise Unsupported(f"{layer.name}: {len(arrays)} stored variables, expected {names}")
         layer.arrays = dict(zip(names, arrays))
-
-
-def config_of(path: Path) -> dict[str, Any]:
-    """config.json of a .keras file (for tests and tools)."""
-    with zipfile.ZipFile(path) as z:
-        return json.loads(z.read("config.json"))
