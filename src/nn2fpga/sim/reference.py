@@ -221,8 +221,12 @@ def _(layer: GlobalPool2D, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Add, *xs: np.ndarray) -> np.ndarray:
-    total = np.sum(xs, axis=0)  # exact sum, (relu,) then one cast
-    return layer.types["result"].quantize(np.maximum(total, 0.0) if layer.activation == "relu" else total)
+    total = xs[0] + xs[1] if len(xs) > 1 else xs[0].copy()  # exact sum (fixed-point values well inside 2**53)
+    for x in xs[2:]:
+        np.add(total, x, out=total)
+    if layer.activation == "relu":
+        np.maximum(total, 0.0, out=total)
+    return layer.types["result"].quantize(total)  # one cast
 
 
 @execute.register
