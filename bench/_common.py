@@ -144,3 +144,10 @@ def write_section(lines: list[str], begin: str, end: str, doc: Path = DOC) -> No
     tmp = doc.with_suffix(f".md.tmp-{tag}")
     tmp.write_text(text)
     os.replace(tmp, doc)
+
+
+def publish(lines: list[str], machine: str, date: str, cmd: str, begin: str, end: str, doc: Path = DOC) -> None:
+    """Write a benchmark's section (its `lines`, then machine, date and the reproducing command) into `doc`."""
+    footer = ["", f"Machine: {machine}. Date: {date}.", "", "Command:", "", "```sh", cmd, "```"]
+    write_section([*lines, *footer], begin, end, doc)
+    print(f"wrote {doc.relative_to(ROOT)} (section {begin})")

@@ -27,20 +27,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402 - bench/ is on sys.path when run as a script; this makes it importable too
-    DOC,
-    ROOT,
     Row,
     best_of,
     command_line,
     fmt,
     machine_info,
     now,
+    publish,
     ratio,
     short_error,
     table,
     timed,
 )
-from _common import write_section as _write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench:dense_csim -->", "<!-- /bench:dense_csim -->"
 PRECISION = "ap_fixed<16,6>"
@@ -122,10 +120,6 @@ def run_keras(model, x, ref_cls, repeats: int) -> Row:
     row.agree = float(np.mean(np.argmax(y, axis=1) == ref_cls))
     row.note = "float32 reference"
     return row
-
-
-def write_section(lines: list[str]) -> None:
-    _write_section(lines, BEGIN, END, DOC)
 
 
 def main(argv=None) -> int:
@@ -222,17 +216,8 @@ def main(argv=None) -> int:
             *ratios,
             "",
             *notes,
-            "",
-            f"Machine: {machine}. Date: {date}.",
-            "",
-            "Command:",
-            "",
-            "```sh",
-            cmd,
-            "```",
         ]
-        write_section(doc)
-        print(f"wrote {DOC.relative_to(ROOT)} (section {BEGIN})")
+        publish(doc, machine, date, cmd, BEGIN, END)
     return 0
 
 

@@ -43,17 +43,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402 - bench/ is on sys.path when run as a script
-    DOC,
-    ROOT,
     best_of,
     command_line,
     fmt,
     machine_info,
     now,
+    publish,
     ratio,
     short_error,
     timed,
-    write_section,
 )
 
 BEGIN, END = "<!-- bench:resnet50 -->", "<!-- /bench:resnet50 -->"
@@ -564,17 +562,8 @@ def main(argv=None) -> int:
             *ratios,
             "",
             *notes,
-            "",
-            f"Machine: {machine}. Date: {date}.",
-            "",
-            "Command:",
-            "",
-            "```sh",
-            cmd,
-            "```",
         ]
-        write_section(doc, BEGIN, END, DOC)
-        print(f"wrote {DOC.relative_to(ROOT)} (section {BEGIN})")
+        publish(doc, machine, date, cmd, BEGIN, END)
     return 0
 
 

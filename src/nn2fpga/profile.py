@@ -30,7 +30,7 @@ import numpy as np
 
 from nn2fpga.config import describe
 from nn2fpga.errors import UserError
-from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.layers import Conv2D, Dense, Input, Layer
 from nn2fpga.ir.types import FixedType
 from nn2fpga.passes.calibrate import BATCH, CONSTANT_ROLES, batches, float_execute
@@ -231,25 +231,23 @@ def profile_graphs(
 
         chunks = tqdm(chunks, total=math.ceil(len(x) / BATCH), desc="profile", unit="batch")
     out_name = fixed_graph.outputs[0]
+
+    def both(layer, *args):
+        """(float, fixed) value of `layer` from its producers' pairs (an Input gets the chunk)."""
+        args_f, args_q = (args, args) if isinstance(layer, Input) else ([a[0] for a in args], [a[1] for a in args])
+        f = float_execute(float_graph[layer.name], *args_f)
+        q = reference.execute(layer, *args_q)
+        if (layer.name, "result") in tensors:
+            tensors[layer.name, "result"].observe(f, fixed=q)
+        if isinstance(layer, (Dense, Conv2D)):  # the exact sum of fixed-point inputs and constants
+            tensors[layer.name, "accum"].observe(float_execute(layer, *args_q, preact=True))
+        return f, q
+
+    (inp,) = fixed_graph.inputs()
     for chunk in chunks:
-        env_f: dict[str, np.ndarray] = {}
-        env_q: dict[str, np.ndarray] = {}
-        users = {lay.name: len(fixed_graph.users(lay.name)) for lay in layers}
-        for layer in layers:
-            producers = [p.name for p in fixed_graph.producers(layer.name)]
-            args_f = [chunk] if isinstance(layer, Input) else [env_f[p] for p in producers]
-            args_q = [chunk] if isinstance(layer, Input) else [env_q[p] for p in producers]
-            env_f[layer.name] = f = float_execute(float_graph[layer.name], *args_f)
-            env_q[layer.name] = q = reference.execute(layer, *args_q)
-            if (layer.name, "result") in tensors:
-                tensors[layer.name, "result"].observe(f, fixed=q)
-            if isinstance(layer, (Dense, Conv2D)):  # the exact sum of fixed-point inputs and constants
-                tensors[layer.name, "accum"].observe(float_execute(layer, *args_q, preact=True))
-            for p in producers:
-                users[p] -= 1
-                if users[p] == 0 and p != out_name:
-                    del env_f[p], env_q[p]
-        outputs.append((env_f[out_name], env_q[out_name]))
+        for layer, pair in walk(fixed_graph, {inp.name: chunk}, both):
+            if layer.name == out_name:
+                outputs.append(pair)
     y_f = np.concatenate([o[0] for o in outputs]).reshape(len(x), -1)
     y_q = np.concatenate([o[1] for o in outputs]).reshape(len(x), -1)
     report = Report(fixed_graph.name, len(x), list(tensors.values()))

@@ -303,15 +303,21 @@ def interval(layer: Layer) -> int:
     return layer.reuse_factor
 
 
-def project_context(graph: Graph, project: str, config) -> dict:
-    """Everything the templates need for an io_parallel project."""
+def layer_names(graph: Graph, project: str, io_type: str) -> dict[str, str]:
+    """C++ identifiers of the layers of a one-input, one-output graph (ModelError for any other)."""
     inputs, outputs = graph.inputs(), graph.outputs
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(
-            f"io_parallel projects take one input and one output; this model has {len(inputs)} and {len(outputs)}"
+            f"{io_type} projects take one input and one output; this model has {len(inputs)} and {len(outputs)}"
         )
     taken: set[str] = {project, "in", "out"}
-    names = {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
+    return {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
+
+
+def project_context(graph: Graph, project: str, config) -> dict:
+    """Everything the templates need for an io_parallel project."""
+    inputs, outputs = graph.inputs(), graph.outputs
+    names = layer_names(graph, project, "io_parallel")
     layers: list[LayerContext] = []
     var_of: dict[str, str] = {}
     for layer in graph.layers():

@@ -20,8 +20,8 @@ import numpy as np
 
 from nn2fpga.codegen.context import (
     LayerContext,
-    cpp_name,
     layer_context,
+    layer_names,
     linear_constants,
     pool_types,
     raw_container,
@@ -179,12 +179,7 @@ def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
 def stream_context(graph: Graph, project: str, config) -> dict:
     """Everything `top_stream.cpp.j2` and the shared templates need for an io_stream project."""
     inputs, outputs = graph.inputs(), graph.outputs
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(
-            f"io_stream projects take one input and one output; this model has {len(inputs)} and {len(outputs)}"
-        )
-    taken: set[str] = {project, "in", "out"}
-    names = {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
+    names = layer_names(graph, project, "io_stream")
     out_name = outputs[0]
     # stream feeding each (producer, consumer) edge, and the streams each producer writes
     edge: dict[tuple[str, str], str] = {}

@@ -7,7 +7,9 @@ among the consumer's inputs (order matters for Add/Concatenate). Outputs are lis
 from __future__ import annotations
 
 import copy as _copy
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import networkx as nx
 
@@ -191,3 +193,25 @@ class Graph:
             lines.append(f'  "{src}" -> "{dst}";')
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+def walk(graph: Graph, feeds: dict[str, Any], execute: Callable[..., Any]) -> Iterator[tuple[Layer, Any]]:
+    """Evaluate `graph` layer by layer, producers first, yielding (layer, its value).
+
+    `execute(layer, *inputs)` computes a layer from its producers' values; an Input gets
+    `feeds[name]`. A value is dropped as soon as no later layer reads it (a ResNet-50 at 224x224
+    would otherwise hold every feature map); the caller keeps what it needs from the yields.
+    """
+    layers = graph.layers()
+    producers = {layer.name: graph.producers(layer.name) for layer in layers}
+    pending = Counter(p.name for ps in producers.values() for p in ps)
+    env: dict[str, Any] = {}
+    for layer in layers:
+        ps = producers[layer.name]
+        args = [feeds[layer.name]] if isinstance(layer, Input) else [env[p.name] for p in ps]
+        env[layer.name] = out = execute(layer, *args)
+        yield layer, out
+        for p in ps:
+            pending[p.name] -= 1
+            if not pending[p.name]:
+                env.pop(p.name, None)

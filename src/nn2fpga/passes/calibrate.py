@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from nn2fpga.errors import UserError
-from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -153,23 +153,6 @@ def _(layer: Activation, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return _FLOAT_FN[layer.fn](layer, x)
 
 
-def walk(
-    graph: Graph, x: np.ndarray, execute: Callable[..., np.ndarray] = float_execute
-) -> Iterator[tuple[Layer, np.ndarray]]:
-    """Yield (layer, output) in topological order for one batch; outputs are freed once all users ran."""
-    remaining = {layer.name: len(graph.users(layer.name)) for layer in graph.layers()}
-    env: dict[str, np.ndarray] = {}
-    for layer in graph.layers():
-        producers = graph.producers(layer.name)
-        args = [x] if isinstance(layer, Input) else [env[p.name] for p in producers]
-        env[layer.name] = out = execute(layer, *args)
-        yield layer, out
-        for p in producers:
-            remaining[p.name] -= 1
-            if remaining[p.name] == 0 and p.name not in graph.outputs:
-                del env[p.name]
-
-
 # ---- ranges and type choice -------------------------------------------------------------------------------
 
 
@@ -193,13 +176,14 @@ def batches(x: np.ndarray, size: int = BATCH) -> Iterator[np.ndarray]:
 def float_ranges(graph: Graph, x: np.ndarray, progress: bool = False) -> dict[str, Range]:
     """Range of every layer's float output over `x` (batch, *input shape)."""
     ranges = {layer.name: Range() for layer in graph.layers()}
+    (inp,) = graph.inputs()
     chunks = batches(x)
     if progress:
         from tqdm import tqdm
 
         chunks = tqdm(chunks, total=math.ceil(len(x) / BATCH), desc="calibrate", unit="batch", leave=False)
     for chunk in chunks:
-        for layer, out in walk(graph, np.asarray(chunk, dtype=np.float64)):
+        for layer, out in walk(graph, {inp.name: np.asarray(chunk, dtype=np.float64)}, float_execute):
             ranges[layer.name].update(out)
     return ranges
 

@@ -10,7 +10,6 @@ own bound, else im2col. Accumulators coarser than the products (AP_TRN per produ
 
 from __future__ import annotations
 
-import collections
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nn2fpga.errors import UserError
-from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -89,19 +88,10 @@ def run(graph: Graph, x, trace: bool = False, threads: int | None = None) -> dic
 
 
 def _run(graph: Graph, feeds: dict[str, np.ndarray], trace: bool) -> dict[str, np.ndarray]:
-    layers = graph.layers()
-    keep = [layer.name for layer in layers] if trace else list(graph.outputs)
-    producers = {layer.name: graph.producers(layer.name) for layer in layers}
-    pending = collections.Counter(p.name for ps in producers.values() for p in ps)
-    env: dict[str, np.ndarray] = {}
-    for layer in layers:
-        args = [env[p.name] for p in producers[layer.name]] if not isinstance(layer, Input) else [feeds[layer.name]]
-        env[layer.name] = execute(layer, *args)
-        for p in producers[layer.name]:  # free what no later layer reads (ResNet-50 feature maps are large)
-            pending[p.name] -= 1
-            if not pending[p.name] and p.name not in keep and p.name in env:
-                del env[p.name]
-    return {n: env[n] for n in keep}
+    keep = [layer.name for layer in graph.layers()] if trace else list(graph.outputs)
+    wanted = set(keep)
+    values = {layer.name: out for layer, out in walk(graph, feeds, execute) if layer.name in wanted}
+    return {n: values[n] for n in keep}
 
 
 def predict(graph: Graph, x) -> np.ndarray | list[np.ndarray]:
