@@ -102,7 +102,7 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
     produced: dict[Key, str] = {}  # Keras tensor -> IR layer holding its value
     for input_name, shape in inputs:  # 1. one Input per model input, in the model's order
         graph.add(Input(input_name, shape=shape))
-        produced[(input_name, 0, 0) if parsed is not None else input_name] = input_name
+        produced[(input_name, 0, 0)] = input_name
     for layer, in_keys, in_shapes, out_keys, out_shape in calls:  # 2. every other layer call, producers first
         call = Call(layer, [produced[k] for k in in_keys], in_shapes, out_shape, flavor)
         last = _add(graph, call, _converter(call)(call))
@@ -136,9 +136,9 @@ def _file_calls(model: keras_file.FileModel) -> list[tuple[Any, list[Key], list[
 
 def _model_calls(model: Any) -> tuple[list[tuple[str, tuple[int, ...]]], list[tuple], list[Key]]:
     """(inputs as (name, shape), layer calls as (layer, input keys, input shapes, output keys, output
-    shape), output keys) of a loaded Keras model; an input's key is its name."""
+    shape), output keys) of a loaded Keras model; an input's key is (its name, 0, 0), as in a file."""
     inputs, outputs = _model_io(model)
-    input_keys = {_key(t): t._keras_history[0].name for t in inputs}
+    input_keys = {_key(t): (t._keras_history[0].name, 0, 0) for t in inputs}
     calls, seen_layers = [], set()
     for layer, node in _topological_nodes(outputs):
         if node.is_input:
