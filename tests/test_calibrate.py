@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from nn2fpga.cli import main  # noqa: E402
 from nn2fpga.config import Config  # noqa: E402
-from nn2fpga.errors import ConfigError, UserError  # noqa: E402
+from nn2fpga.ir.errors import ConfigError, UserError  # noqa: E402
 from nn2fpga.ir.types import FixedType  # noqa: E402
 from nn2fpga.passes.calibrate import fit_type  # noqa: E402
 from nn2fpga.profile import roc_auc_ovr  # noqa: E402

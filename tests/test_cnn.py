@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 import nn2fpga  # noqa: E402
-from nn2fpga.errors import ModelError  # noqa: E402
+from nn2fpga.ir.errors import ModelError  # noqa: E402
 from nn2fpga.testing import assert_close_to_keras, assert_csim_matches_reference  # noqa: E402
 
 pytestmark = [pytest.mark.keras, pytest.mark.csim]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from nn2fpga.config import EXACT, LAYER_KEYS, ROLES, TOP_LEVEL, Config, LayerSettings, default_precision
-from nn2fpga.errors import ConfigError
+from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Activation, BatchNorm, Dense, Input, Layer, Reshape
 from nn2fpga.ir.types import FixedType

@@ -19,7 +19,7 @@ keras = pytest.importorskip("keras")
 import nn2fpga  # noqa: E402
 from nn2fpga import toolchain  # noqa: E402
 from nn2fpga.config import Config  # noqa: E402
-from nn2fpga.errors import ConfigError  # noqa: E402
+from nn2fpga.ir.errors import ConfigError  # noqa: E402
 
 pytestmark = [pytest.mark.keras]
 TCLSH = shutil.which("tclsh")

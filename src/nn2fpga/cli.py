@@ -1,6 +1,6 @@
 """The `nn2fpga` command line.
 
-Every sub-command is a thin wrapper over the Python API. User errors (`nn2fpga.errors.UserError`,
+Every sub-command is a thin wrapper over the Python API. User errors (`nn2fpga.ir.errors.UserError`,
 and ValueError/OSError raised on user input) print one line and exit with status 2; other exceptions
 are bugs and keep their traceback.
 """
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from nn2fpga import __version__, toolchain
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 
 EXIT_USAGE = 2
 

@@ -24,10 +24,10 @@ from typing import Any, NoReturn
 
 import yaml
 
-from nn2fpga.codegen.context import cpp_name
-from nn2fpga.errors import ConfigError, closest
+from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer
+from nn2fpga.ir.names import cpp_name
 from nn2fpga.ir.types import FixedType
 
 EXACT = "exact"  # accumulator value: the pass computes a width where no product or sum is rounded

@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from nn2fpga.config import describe
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
+from nn2fpga.ir.interpret import float_execute
 from nn2fpga.ir.layers import Conv2D, Dense, Input, Layer
 from nn2fpga.ir.types import FixedType
-from nn2fpga.passes.calibrate import BATCH, CONSTANT_ROLES, batches, float_execute
+from nn2fpga.passes.calibrate import BATCH, CONSTANT_ROLES, batches
 from nn2fpga.sim import reference
 
 SAMPLE = 4096  # values kept per tensor for the box plots

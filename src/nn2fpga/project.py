@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nn2fpga.config import Config
-from nn2fpga.errors import ConfigError, UserError, closest
+from nn2fpga.ir.errors import ConfigError, UserError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph

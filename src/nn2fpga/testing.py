@@ -27,6 +27,7 @@ from nn2fpga.ir.layers import (
     Reshape,
     ZeroPad2D,
     exact_accumulator,
+    reciprocal,
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
@@ -78,7 +79,7 @@ def _(layer: ZeroPad2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 def _mean_error(layer: Pool2D | GlobalPool2D, sums: np.ndarray, mean_e: np.ndarray, n: int) -> np.ndarray:
-    recip = reference.reciprocal(layer, n)
+    recip = reciprocal(layer, n)
     return mean_e + np.abs(sums) * abs(recip - 1.0 / n) + quantization_step(layer.types["result"])
 
 

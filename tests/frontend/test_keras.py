@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nn2fpga.errors import ModelError
 from nn2fpga.frontend.keras import from_keras, load_model
 from nn2fpga.frontend.loading import ACCEPTED
+from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape
 

@@ -16,10 +16,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
-from nn2fpga.errors import ModelError  # noqa: E402
 from nn2fpga.frontend import keras_file  # noqa: E402
 from nn2fpga.frontend.keras import CONVERTERS, from_keras  # noqa: E402
 from nn2fpga.frontend.loading import _file_config  # noqa: E402
+from nn2fpga.ir.errors import ModelError  # noqa: E402
 from nn2fpga.ir.graph import Graph  # noqa: E402
 
 pytestmark = pytest.mark.keras

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nn2fpga.ir.types import FixedType, Overflow, Rounding, add_type, product_type, sum_type, union_type
+from nn2fpga.ir.rules import add_type, product_type, sum_type, union_type
+from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
 
 @st.composite

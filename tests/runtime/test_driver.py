@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nn2fpga.config import Config
-from nn2fpga.errors import ConfigError
+from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Dense, Input
 from nn2fpga.ir.types import FixedType

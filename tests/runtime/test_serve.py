@@ -179,7 +179,7 @@ def test_split_model_served(projects) -> None:
 
 
 def test_serve_errors(tmp_path, projects) -> None:
-    from nn2fpga.errors import UserError
+    from nn2fpga.ir.errors import UserError
 
     with pytest.raises(UserError, match="no Triton model repository"):
         serve_project(tmp_path)

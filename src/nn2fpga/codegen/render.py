@@ -19,7 +19,7 @@ import numpy as np
 from nn2fpga import __version__, toolchain
 from nn2fpga.codegen.context import project_context
 from nn2fpga.codegen.stream import stream_context
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Conv2D, GlobalPool2D, Pool2D
 from nn2fpga.ir.serialize import save_graph

@@ -27,7 +27,7 @@ from nn2fpga.codegen.context import (
     raw_container,
     window_config,
 )
-from nn2fpga.errors import ModelError
+from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     Activation,
@@ -44,7 +44,7 @@ from nn2fpga.ir.layers import (
     Reshape,
     ZeroPad2D,
 )
-from nn2fpga.ir.types import sum_type, union_type
+from nn2fpga.ir.rules import sum_type, union_type
 
 DEFAULT_DEPTH = 2
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from nn2fpga.errors import ModelError
 from nn2fpga.frontend import keras_file
 from nn2fpga.frontend.loading import (
     KERAS3,
@@ -35,6 +34,7 @@ from nn2fpga.frontend.loading import (
     _refuse_lambdas,
     load_model,
 )
+from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph, GraphError
 from nn2fpga.ir.layers import (
     Activation,

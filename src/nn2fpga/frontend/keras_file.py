@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nn2fpga.errors import ModelError
+from nn2fpga.ir.errors import ModelError
 
 log = logging.getLogger(__name__)
 

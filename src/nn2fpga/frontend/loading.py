@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nn2fpga.errors import ModelError
+from nn2fpga.ir.errors import ModelError
 
 ACCEPTED = "expected a .keras or .h5 file or a SavedModel directory"
 KERAS3, TF_KERAS = "keras", "tf_keras"  # the two flavors, named by their top-level module

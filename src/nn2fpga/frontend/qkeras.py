@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from nn2fpga.errors import ModelError
 from nn2fpga.frontend.keras import Call, _activation, _pair, _spatial
+from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Input, Layer
 from nn2fpga.ir.types import FixedType, Overflow, Rounding

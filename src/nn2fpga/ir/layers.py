@@ -15,7 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from nn2fpga.ir.types import FixedType, product_type, sum_type, union_type
+from nn2fpga.ir.rules import product_type, sum_type, union_type
+from nn2fpga.ir.types import FixedType
 
 STRATEGIES = ("latency", "resource")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid")
@@ -265,3 +266,8 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
     Add,
     Concatenate,
 )
+
+
+def reciprocal(layer: Pool2D | GlobalPool2D, n: int) -> float:
+    """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
+    return float(layer.types["recip"].quantize(1.0 / n))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Layer
 from nn2fpga.ir.types import FixedType

@@ -200,7 +200,7 @@ class FixedType:
         x = np.asarray(x, dtype=np.float64)
         q = self._round_fast(x)
         if q is not None:
-            return self._overflow_int(q)
+            return self.overflow_int(q)
         if np.isnan(x).any():
             raise ValueError(f"cannot convert NaN to {self}")
         qf, raw = self._to_raw_exact(x)
@@ -236,7 +236,7 @@ class FixedType:
             return q
         return q + self._round_increment(q, scaled - floor, np.float64(0.5), x < 0)
 
-    def _overflow_int(self, q: np.ndarray) -> np.ndarray:
+    def overflow_int(self, q: np.ndarray) -> np.ndarray:
         """Raw integers of this type (width < 64) for exact integers `q` (int64) at its lsb: wrap or
         saturate what lies outside [raw_min, raw_max]; `q` itself when everything fits."""
         lo, hi = self.raw_min, self.raw_max
@@ -245,7 +245,7 @@ class FixedType:
         if q_min >= lo + sym and q_max <= hi:
             return q
         if self.overflow == Overflow.WRAP:
-            return self._sign_extend(q.view(np.uint64))
+            return self.sign_extend(q.view(np.uint64))
         if self.overflow == Overflow.SAT:
             return np.clip(q, lo, hi)
         over_v, under_v = self._saturation_values()
@@ -279,7 +279,7 @@ class FixedType:
             q.view(np.uint64),
             np.where(shift < 64, mant.view(np.uint64) << up.astype(np.uint64), np.uint64(0)),
         )
-        raw = self._sign_extend(wrapped_u)
+        raw = self.sign_extend(wrapped_u)
         return qf, raw
 
     def _round_increment(self, q: np.ndarray, rem: np.ndarray, half: np.ndarray, negative: np.ndarray) -> np.ndarray:
@@ -302,7 +302,7 @@ class FixedType:
             inc = above | (tie & ((q & 1) == 1))
         return inc.astype(np.int64)
 
-    def _sign_extend(self, u: np.ndarray) -> np.ndarray:
+    def sign_extend(self, u: np.ndarray) -> np.ndarray:
         """Low W bits of uint64 `u` as this type's raw integers (two's complement for signed)."""
         w = self.width
         if w < 64:
@@ -330,7 +330,7 @@ class FixedType:
             if drop and self.rounding != Rounding.TRN:
                 rem, half = raw & ((1 << drop) - 1), np.int64(1 << (drop - 1))
                 q = q + self._round_increment(q, rem, half, raw < 0)
-            return self._overflow_int(q)
+            return self.overflow_int(q)
         if raw.size == 0 or np.abs(raw).max() < 2**53:  # exactly representable as float64
             return self.to_raw(np.ldexp(raw.astype(np.float64), -frac))
         flat = [self._cast_int(int(v), frac) for v in raw.ravel()]
@@ -391,38 +391,3 @@ class FixedType:
                 return None
         np.add(q, 0.0, out=q)  # -0.0 -> +0.0, as the raw path gives
         return np.multiply(q, math.ldexp(1.0, -self.frac), out=q)
-
-
-# ---- type arithmetic (Xilinx result-type rules) -------------------------------------------------------
-
-
-def _plus_integer(a: FixedType, b: FixedType) -> int:
-    return max(a.integer + (b.signed and not a.signed), b.integer + (a.signed and not b.signed))
-
-
-def product_type(a: FixedType, b: FixedType) -> FixedType:
-    """Exact type of `a * b`: W1+W2 bits, I1+I2 integer bits, signed if either is."""
-    if a.int_type and b.int_type:
-        return FixedType(a.width + b.width, a.width + b.width, a.signed or b.signed, int_type=True)
-    return FixedType(a.width + b.width, a.integer + b.integer, a.signed or b.signed)
-
-
-def union_type(a: FixedType, b: FixedType) -> FixedType:
-    """Smallest type holding every value of `a` and of `b` exactly."""
-    integer = _plus_integer(a, b)
-    frac = max(a.frac, b.frac)
-    return FixedType(integer + frac, integer, a.signed or b.signed)
-
-
-def add_type(a: FixedType, b: FixedType) -> FixedType:
-    """Exact type of `a + b`, one bit above `union_type` (the Xilinx `+` rule)."""
-    u = union_type(a, b)
-    return FixedType(u.width + 1, u.integer + 1, u.signed, int_type=a.int_type and b.int_type)
-
-
-def sum_type(t: FixedType, n_terms: int) -> FixedType:
-    """Exact type of a sum of `n_terms` values of type `t`: ceil(log2(n)) more integer bits."""
-    if n_terms < 1:
-        raise ValueError(f"sum_type needs at least one term, got {n_terms}")
-    grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
-    return FixedType(t.width + grow, t.integer + grow, t.signed, int_type=t.int_type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from nn2fpga.errors import ConfigError
+from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Layer
 

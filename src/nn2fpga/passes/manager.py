@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.passes.calibrate import calibrate_precision
 from nn2fpga.passes.hardware import apply_reuse

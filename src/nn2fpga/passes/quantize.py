@@ -7,10 +7,11 @@ import logging
 
 import numpy as np
 
-from nn2fpga.errors import ConfigError
+from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Layer, Reshape, ZeroPad2D, exact_accumulator
-from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding, product_type
+from nn2fpga.ir.rules import product_type
+from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
 

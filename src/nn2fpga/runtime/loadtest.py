@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("grpc", "http")

@@ -31,7 +31,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 
 log = logging.getLogger(__name__)
 

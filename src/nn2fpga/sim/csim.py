@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nn2fpga import toolchain
-from nn2fpga.errors import CompileError, UserError
+from nn2fpga.ir.errors import CompileError, UserError
 from nn2fpga.ir.types import FixedType
 
 log = logging.getLogger(__name__)

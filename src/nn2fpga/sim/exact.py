@@ -82,7 +82,7 @@ def finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
         sb = b_t.frac - acc_t.frac
         acc = acc + ((br >> sb) if sb > 0 else (br << -sb))
     if acc.size and acc_t.width < 64 and not (acc_t.raw_min <= acc.min() and acc.max() <= acc_t.raw_max):
-        acc = acc_t._sign_extend(acc.view(np.uint64))  # the accumulator wraps (narrow ones are AP_WRAP)
+        acc = acc_t.sign_extend(acc.view(np.uint64))  # the accumulator wraps (narrow ones are AP_WRAP)
     if layer.activation == "relu":
         np.maximum(acc, 0, out=acc)
     return out_t.from_raw(out_t.cast_raw(acc, acc_t.frac))
@@ -114,5 +114,5 @@ def finish_exact(layer: Dense | Conv2D, y: np.ndarray, y_max: float) -> np.ndarr
     sym = out_t.overflow == Overflow.SAT_SYM and out_t.signed
     low_ok = layer.activation == "relu" or float(y.min(initial=0.0)) >= out_t.raw_min + sym
     if not (low_ok and float(y.max(initial=0.0)) <= out_t.raw_max):
-        return out_t.from_raw(out_t._overflow_int(y.astype(np.int64)))
+        return out_t.from_raw(out_t.overflow_int(y.astype(np.int64)))
     return np.multiply(y, math.ldexp(1.0, -out_t.frac), out=y)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nn2fpga.errors import UserError
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.layers import (
     Activation,
@@ -33,6 +33,7 @@ from nn2fpga.ir.layers import (
     Pool2D,
     Reshape,
     ZeroPad2D,
+    reciprocal,
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.windows import windows
@@ -184,11 +185,6 @@ def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
 def _(layer: ZeroPad2D, x: np.ndarray) -> np.ndarray:
     top, bottom, left, right = layer.padding
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-
-
-def reciprocal(layer: Pool2D | GlobalPool2D, n: int) -> float:
-    """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
-    return float(layer.types["recip"].quantize(1.0 / n))
 
 
 @execute.register

@@ -1,0 +1,39 @@
+"""Type arithmetic: the Xilinx result-type rules for products and sums, as pure functions of FixedType."""
+
+from __future__ import annotations
+
+import math
+
+from nn2fpga.ir.types import FixedType
+
+
+def _plus_integer(a: FixedType, b: FixedType) -> int:
+    return max(a.integer + (b.signed and not a.signed), b.integer + (a.signed and not b.signed))
+
+
+def product_type(a: FixedType, b: FixedType) -> FixedType:
+    """Exact type of `a * b`: W1+W2 bits, I1+I2 integer bits, signed if either is."""
+    if a.int_type and b.int_type:
+        return FixedType(a.width + b.width, a.width + b.width, a.signed or b.signed, int_type=True)
+    return FixedType(a.width + b.width, a.integer + b.integer, a.signed or b.signed)
+
+
+def union_type(a: FixedType, b: FixedType) -> FixedType:
+    """Smallest type holding every value of `a` and of `b` exactly."""
+    integer = _plus_integer(a, b)
+    frac = max(a.frac, b.frac)
+    return FixedType(integer + frac, integer, a.signed or b.signed)
+
+
+def add_type(a: FixedType, b: FixedType) -> FixedType:
+    """Exact type of `a + b`, one bit above `union_type` (the Xilinx `+` rule)."""
+    u = union_type(a, b)
+    return FixedType(u.width + 1, u.integer + 1, u.signed, int_type=a.int_type and b.int_type)
+
+
+def sum_type(t: FixedType, n_terms: int) -> FixedType:
+    """Exact type of a sum of `n_terms` values of type `t`: ceil(log2(n)) more integer bits."""
+    if n_terms < 1:
+        raise ValueError(f"sum_type needs at least one term, got {n_terms}")
+    grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
+    return FixedType(t.width + grow, t.integer + grow, t.signed, int_type=t.int_type)
