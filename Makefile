@@ -20,8 +20,9 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-# Set-up and the default test run (excludes tests marked slow).
+# Set-up, the import-layer contract (setup.cfg [importlinter]) and the default test run (excludes tests marked slow).
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-slow: $(STAMP)

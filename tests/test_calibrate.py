@@ -177,7 +177,8 @@ def test_explicit_settings_win_over_calibration(tagger, jet_data) -> None:
     assert str(g["fc2"].types["result"]) == "ap_fixed<18,8>"  # configured under the fused ReLU's name
     assert all(str(g[n].types["bias"]) == "ap_fixed<20,4>" for n in ("fc1", "fc2", "fc3", "output"))
     assert g["fc3"].types["weight"].width == 10 and g["fc3"].types["result"].width == 10
-    assert given.calibrated == {}  # the caller's config is left as given
+    assert given.to_dict() == Config(config).to_dict()  # the caller's config is left as given
+    assert g["fc3"].calibrated["weight"].width == 10  # the choices live on the graph
 
 
 @pytest.mark.keras

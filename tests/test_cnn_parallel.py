@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 from test_cnn import _branches, _depthwise, _pools, _strided, _three_way_add  # noqa: E402 - same architectures
 
 import nn2fpga  # noqa: E402
-from nn2fpga.codegen.render import PARALLEL_FEATURE_MAP_LIMIT  # noqa: E402
+from nn2fpga.passes.hardware import PARALLEL_FEATURE_MAP_LIMIT  # noqa: E402
 from nn2fpga.testing import assert_close_to_keras, assert_csim_matches_reference  # noqa: E402
 
 pytestmark = [pytest.mark.keras]

@@ -62,7 +62,7 @@ def test_top_level_defaults() -> None:
         None,
         "xcu250-figd2104-2L-e",
         5.0,
-        "io_parallel",
+        "auto",
         (),
     )
     assert cfg.to_dict() == {}
@@ -235,7 +235,7 @@ def test_top_level_values() -> None:
         ("Model: {ReuseFactor: '4'}", "Model.ReuseFactor: expected an integer >= 1, got str '4'"),
         ("Model: {Strategy: Latncy}",
          "Model.Strategy: expected one of Latency, Resource (did you mean 'latency'?), got str 'Latncy'"),
-        ("IOType: io_streem", "IOType: expected one of io_parallel, io_stream (did you mean 'io_stream'?)"),
+        ("IOType: io_streem", "IOType: expected one of auto, io_parallel, io_stream (did you mean 'io_stream'?)"),
         ("ClockPeriod: 0", "ClockPeriod: expected a number > 0, got int 0"),
         ("ClockPeriod: 5ns", "ClockPeriod: expected a number > 0, got str '5ns'"),
         ("ClockPeriod: .inf", "ClockPeriod: expected a number > 0, got float inf"),

@@ -3,9 +3,8 @@
 `import nn2fpga` never imports TensorFlow; only `nn2fpga.frontend` does, lazily.
 """
 
-__version__ = "0.1.0"
-
-from nn2fpga.ir.types import FixedType, Overflow, Rounding  # noqa: E402
+from nn2fpga.ir.types import FixedType, Overflow, Rounding
+from nn2fpga.version import __version__
 
 __all__ = ["FixedType", "Overflow", "Rounding", "__version__"]
 

@@ -11,8 +11,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from nn2fpga import __version__, toolchain
+from nn2fpga import toolchain
 from nn2fpga.ir.errors import UserError
+from nn2fpga.version import __version__
 
 EXIT_USAGE = 2
 

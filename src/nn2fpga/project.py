@@ -12,7 +12,6 @@ pass runs: the prefix is compiled for the accelerator, the rest becomes the floa
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import tempfile
@@ -25,7 +24,7 @@ from nn2fpga.ir.errors import ConfigError, UserError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
-from nn2fpga.passes.manager import run_flows
+from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
 from nn2fpga.runtime.head import OPS as HEAD_OPS
 from nn2fpga.runtime.head import Head
 from nn2fpga.sim import reference
@@ -35,10 +34,13 @@ log = logging.getLogger(__name__)
 BACKENDS = ("csim", "reference")
 
 
-def compile_graph(graph: Graph, config: Config) -> tuple[Graph, dict[str, float]]:
-    """Bind the config to the parsed graph, then run the optimize, quantize and hardware flows."""
+def compile_graph(graph: Graph, config: Config) -> tuple[Graph, Graph, dict[str, float]]:
+    """Bind the config to the parsed graph, then run the flows: (optimized float graph, final graph, seconds
+    per pass). The float graph (after "optimize") is what calibration and profiling evaluate in float."""
     config.bind(graph)
-    return run_flows(graph, config)
+    float_graph, timings = run_flows(graph, config, DEFAULT_FLOWS[:1])
+    final, more = run_flows(float_graph, config, DEFAULT_FLOWS[1:])
+    return float_graph, final, timings | more
 
 
 def convert(
@@ -48,8 +50,6 @@ def convert(
     from nn2fpga.frontend.keras import from_keras
 
     cfg = Config.from_yaml(config)
-    if cfg.calibration is not None:
-        cfg = copy.copy(cfg)  # the calibrate pass records its choices on the config: the caller's stays as given
     graph, head = from_keras(model), None
     if cfg.split is not None:
         graph, head_graph = split_graph(graph, cfg.split)
@@ -57,10 +57,9 @@ def convert(
         from nn2fpga.runtime.host import head_from_graph
 
         head = head_from_graph(head_graph)
-    source = graph
-    graph, timings = compile_graph(graph, cfg)
+    float_graph, graph, timings = compile_graph(graph, cfg)
     project = Project(graph, cfg, None, head=head)
-    project.source_graph = source
+    project.float_graph = float_graph
     project.timings = timings
     if cfg.calibration is not None:  # the accuracy report: float vs. the calibrated fixed point
         project.calibration = project.profile(progress=progress)
@@ -138,7 +137,7 @@ class Project:
         self.path = Path(path) if path is not None else None
         self.name = config.resolved_project_name(graph)
         self.timings: dict[str, float] = {}
-        self.source_graph: Graph | None = None  # the parsed float graph (None for a loaded project)
+        self.float_graph: Graph | None = None  # the optimized float graph (None for a loaded project)
         self.calibration = None  # nn2fpga.profile.Report when the config has a Calibration section
         self._csim = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -159,9 +158,13 @@ class Project:
 
     def write(self, output_dir: str | os.PathLike, force: bool = False, progress: bool = False) -> Path:
         from nn2fpga.codegen.render import write_project
+        from nn2fpga.runtime.host import write_serving
+
+        def serving(root: Path, ctx: dict) -> None:  # host/ (driver) and triton/ (model repository)
+            write_serving(root, self.graph, self.config, ctx, self.head)
 
         self.path = write_project(
-            self.graph, self.config, self.name, Path(output_dir), force=force, progress=progress, head=self.head
+            self.graph, self.config, self.name, Path(output_dir), force=force, progress=progress, extra=serving
         )
         if self.calibration is not None:
             from nn2fpga.profile import write_calibration
@@ -179,14 +182,14 @@ class Project:
     def compile(self, progress: bool = False):
         """Build (or reuse) the C simulation library and load it; returns the CSim handle."""
         if self._csim is None:
+            from nn2fpga.codegen.context import raw_container
             from nn2fpga.sim.csim import CSim, build
 
             path = self._directory()
-            report = json.loads((path / "report.json").read_text())
             lib = build(path, self.name, progress=progress)
             in_t = self.graph.inputs()[0].types["result"]
             out_t = self.graph[self.graph.outputs[0]].types["result"]
-            self._csim = CSim(lib, path, in_t, out_t, report["input"]["raw"], report["output"]["raw"])
+            self._csim = CSim(lib, path, in_t, out_t, raw_container(in_t), raw_container(out_t))
         return self._csim
 
     def _check(self, x) -> np.ndarray:
@@ -242,10 +245,7 @@ class Project:
         if labels is not None:
             n_classes = self.graph[self.graph.outputs[0]].size
             labels = check_labels(*load_array(labels, "labels", base), len(x), n_classes)
-        if self.source_graph is not None:
-            float_graph, _ = run_flows(self.source_graph, self.config, ("optimize",))
-        else:
-            float_graph = self.graph
+        float_graph = self.float_graph if self.float_graph is not None else self.graph
         report = profile_graphs(float_graph, self.graph, x, labels, progress=progress)
         if spec:
             report.calibration = {"bits": spec["bits"], "margin": spec["margin"], "data": str(spec["data"])

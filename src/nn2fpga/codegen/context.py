@@ -112,12 +112,11 @@ def _(layer: Reshape, base: LayerContext) -> LayerContext:
 @layer_context.register
 def _(layer: Dense, base: LayerContext) -> LayerContext:
     base.func = "dense"
-    n = layer.n_multiplications
     base.config.update(
         n_in=layer.n_in,
         n_out=layer.n_out,
         reuse_factor=layer.reuse_factor,
-        multiplier_limit=-(-n // layer.reuse_factor),
+        multiplier_limit=layer.multiplier_limit,
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
     )
@@ -176,14 +175,13 @@ def _(layer: Conv2D, base: LayerContext) -> LayerContext:
     src = base.inputs[0]
     depthwise = isinstance(layer, DepthwiseConv2D)
     base.func = "conv2d"
-    n = layer.n_multiplications
     base.config.update(
         window_config(layer, src.shape, layer.kernel, layer.strides, layer.padding),
         n_in=layer.n_in,
         n_out=layer.n_out,
         depthwise=depthwise,
         reuse_factor=layer.reuse_factor,
-        multiplier_limit=-(-n // layer.reuse_factor),
+        multiplier_limit=layer.multiplier_limit,
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
     )

@@ -11,20 +11,19 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
-from nn2fpga import __version__, toolchain
+from nn2fpga import toolchain
 from nn2fpga.codegen.context import project_context
 from nn2fpga.codegen.stream import stream_context
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Conv2D, GlobalPool2D, Pool2D
 from nn2fpga.ir.serialize import save_graph
-from nn2fpga.runtime.head import Head
-from nn2fpga.runtime.host import write_serving
+from nn2fpga.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +83,6 @@ def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context)
 
 
-PARALLEL_FEATURE_MAP_LIMIT = 4096  # values per sample: io_parallel partitions every feature map into registers
-
-
-def io_type(graph: Graph, config) -> str:
-    """The config's IOType when given; else io_parallel, except io_stream for a convolutional model
-    whose largest feature map (any layer's output) holds more than PARALLEL_FEATURE_MAP_LIMIT values."""
-    if "IOType" in config.to_dict():
-        return config.io_type
-    spatial = (Conv2D, Pool2D, GlobalPool2D)
-    if not any(isinstance(layer, spatial) for layer in graph.layers()):
-        return "io_parallel"
-    largest = max(layer.size for layer in graph.layers())
-    return "io_parallel" if largest <= PARALLEL_FEATURE_MAP_LIMIT else "io_stream"
-
-
 def write_project(
     graph: Graph,
     config,
@@ -106,9 +90,13 @@ def write_project(
     out_dir: Path,
     force: bool = False,
     progress: bool = False,
-    head: Head | None = None,
+    extra: Callable[[Path, dict], None] | None = None,
 ) -> Path:
-    """Write the generated project for `graph` (and the float CPU `head` of a split model) to `out_dir`."""
+    """Write the generated project for `graph` to `out_dir`; `extra(root, context)` adds files (the serving
+    part: host driver, Triton repository) before the project is renamed into place.
+
+    The graph carries every hardware decision (the hardware flow ran): this only renders them.
+    """
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and not force:
         raise UserError(f"output directory {out_dir} already exists; use --force (force=True) to replace it")
@@ -117,10 +105,12 @@ def write_project(
         raise UserError(f"cannot write {out_dir}: the parent directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write {out_dir}: the directory {parent} is not writable")
-    ctx = (stream_context if io_type(graph, config) == "io_stream" else project_context)(graph, project, config)
+    ctx = (stream_context if graph.io_type == "io_stream" else project_context)(graph, project, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     try:
-        _write_all(tmp, graph, config, ctx, progress, head)
+        _write_all(tmp, graph, config, ctx, progress)
+        if extra is not None:
+            extra(tmp, ctx)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=parent))
             os.replace(out_dir, old / "prj")
@@ -135,21 +125,12 @@ def write_project(
     return out_dir
 
 
-INLINE_LIMIT = 1_000_000  # WeightLiterals auto: inline literals up to this many constant values
 _BODY = "\x00literals\x00"
 
 
-def weight_literals(config, constants) -> str:
-    """Where synthesis gets its constants' C++ literals: "inline" (firmware/weights/*.h written now)
-    or "at_build" (written by build_prj.tcl from weights/*.npy; small projects, fast convert)."""
-    if config.weight_literals != "auto":
-        return config.weight_literals
-    return "inline" if sum(c.size for c in constants) <= INLINE_LIMIT else "at_build"
-
-
-def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head: Head | None = None) -> None:
+def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> None:
     project = ctx["project"]
-    ctx = {**ctx, "weight_literals": weight_literals(config, ctx["constants"])}
+    ctx = {**ctx, "weight_literals": graph.weight_literals}
     fw = root / "firmware"
     (fw / "weights").mkdir(parents=True)
     (root / "weights").mkdir()
@@ -205,10 +186,11 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool, head
                 "shape": list(lay.shape),
                 "types": {k: v.cpp() for k, v in lay.types.items()},
                 "reuse_factor": lay.reuse_factor if lay.HAS_MULTIPLIERS else None,
-                "multipliers": -(-lay.n_multiplications // lay.reuse_factor) if lay.HAS_MULTIPLIERS else 0,
+                "strategy": lay.strategy if lay.HAS_MULTIPLIERS else None,
+                "multipliers": lay.multiplier_limit,
+                "fifo_depths": list(lay.fifo_depths),
             }
             for lay in graph.layers()
         ],
     }
     (root / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_serving(root, graph, config, ctx, head)  # host/ (driver) and triton/ (model repository)

@@ -4,19 +4,12 @@ Python computes every number here (window geometry, exact sum types, reciprocals
 the template `top_stream.cpp.j2` only substitutes. Array-level configuration (Dense, activations,
 BatchNorm) is shared with io_parallel through `context.layer_context`.
 
-FIFO depths. Streams default to depth 2. Where a fork's branches meet again (a skip connection
-into Add/Concatenate), the faster branch must buffer what the slower branch consumes before it
-emits its first value, or the dataflow deadlocks in hardware. For each branch we add up the
-line-buffer fill of its windowed layers, (kh - 1) * padded_width + kw pixels, counted in the
-fork's pixels (scaled by each layer's input size relative to the fork's); a branch's stream then
-gets depth max_lag - own_lag + 2. No stream is ever sized to a whole feature map.
+FIFO depths come from the graph (`layer.fifo_depths`, set by `nn2fpga.passes.hardware.size_fifos`).
 """
 
 from __future__ import annotations
 
 import functools
-
-import numpy as np
 
 from nn2fpga.codegen.context import (
     LayerContext,
@@ -45,14 +38,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.rules import sum_type, union_type
-
-DEFAULT_DEPTH = 2
-
-
-def pixels(layer: Layer) -> tuple[int, int]:
-    """(number of pixels, channels per pixel) of a layer's output stream."""
-    shape = layer.shape
-    return (int(np.prod(shape[:-1])) if len(shape) > 1 else 1), int(shape[-1])
+from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 
 @functools.singledispatch
@@ -148,32 +134,10 @@ def _(layer: Reshape, base: LayerContext, g: Graph) -> LayerContext:
     return base
 
 
-def _fill(layer: Layer, g: Graph) -> float:
-    """Input pixels a layer consumes before its first output (line-buffer fill), 1 for others."""
-    if isinstance(layer, (Conv2D, Pool2D)):
-        kh, kw = layer.kernel if isinstance(layer, Conv2D) else layer.pool
-        width = g.producer(layer.name).shape[1] + layer.padding[2] + layer.padding[3]
-        return (kh - 1) * width + kw
-    if isinstance(layer, (GlobalPool2D, Dense, Reshape)):
-        return pixels(g.producer(layer.name))[0]
-    return 1
-
-
-def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
-    """FIFO depth of each fork output stream (keyed by consumer name); see the module docstring."""
-    fork_pixels = pixels(fork)[0]
-    lags: dict[str, float] = {}
-    for user in g.users(fork.name):
-        lag, layer = 0.0, user
-        while not isinstance(layer, (Add, Concatenate)):
-            lag += _fill(layer, g) * fork_pixels / max(pixels(g.producer(layer.name))[0], 1)
-            nxt = g.users(layer.name)
-            if len(nxt) != 1:
-                break
-            layer = nxt[0]
-        lags[user.name] = lag
-    top = max(lags.values())
-    return {name: int(np.ceil(top - lag)) + DEFAULT_DEPTH for name, lag in lags.items()}
+def depth_into(g: Graph, producer: Layer, consumer: Layer) -> int:
+    """The FIFO depth the hardware flow chose for the stream from `producer` into `consumer`."""
+    index = [p.name for p in g.producers(consumer.name)].index(producer.name)
+    return consumer.fifo_depths[index]
 
 
 def stream_context(graph: Graph, project: str, config) -> dict:
@@ -188,18 +152,18 @@ def stream_context(graph: Graph, project: str, config) -> dict:
     for layer in graph.layers():
         ident = names[layer.name]
         main = "in" if isinstance(layer, Input) else ("out" if layer.name == out_name else f"{ident}_out")
-        if main not in ("in", "out"):
-            streams.append({"name": main, "type": f"{ident}_pix_t", "depth": DEFAULT_DEPTH})
         users = graph.users(layer.name)
+        if main not in ("in", "out"):  # a fork's input stream, or the one edge to the only user
+            depth = DEFAULT_DEPTH if len(users) != 1 else depth_into(graph, layer, users[0])
+            streams.append({"name": main, "type": f"{ident}_pix_t", "depth": depth})
         if len(users) <= 1:
             for u in users:
                 edge[(layer.name, u.name)] = main
             continue
-        depths = branch_depths(graph, layer)
         outs = []
         for u in users:
             var = f"{ident}_to_{names[u.name]}"
-            streams.append({"name": var, "type": f"{ident}_pix_t", "depth": depths[u.name]})
+            streams.append({"name": var, "type": f"{ident}_pix_t", "depth": depth_into(graph, layer, u)})
             edge[(layer.name, u.name)] = var
             outs.append(var)
         forks.append(

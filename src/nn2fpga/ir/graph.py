@@ -25,6 +25,9 @@ class Graph:
         self.name = name
         self._g = nx.DiGraph()
         self.outputs: list[str] = []
+        # decisions of the hardware flow (nn2fpga.passes.hardware); None until it runs
+        self.io_type: str | None = None  # "io_parallel" | "io_stream"
+        self.weight_literals: str | None = None  # "inline" | "at_build"
 
     # ---- building -----------------------------------------------------------------------------------
 
@@ -145,8 +148,9 @@ class Graph:
     # ---- display ------------------------------------------------------------------------------------
 
     def summary(self) -> str:
-        """A table of layers, kinds, shapes, result types, reuse factors and strategies."""
-        rows = [("layer", "kind", "shape", "result", "accum", "reuse", "strategy")]
+        """A table of layers, kinds, shapes, result types and the hardware decisions: reuse factors,
+        strategies, multipliers, FIFO depths of the streams into each layer (io_stream)."""
+        rows = [("layer", "kind", "shape", "result", "accum", "reuse", "strategy", "mults", "fifos")]
         for layer in self.layers():
             kind = layer.kind + (f"({layer.fn})" if hasattr(layer, "fn") else "")
             kind += f"+{layer.activation}" if getattr(layer, "activation", "linear") != "linear" else ""
@@ -160,11 +164,15 @@ class Graph:
                     str(accum) if accum else "-",
                     str(layer.reuse_factor) if layer.HAS_MULTIPLIERS else "-",
                     layer.strategy if layer.HAS_MULTIPLIERS else "-",
+                    str(layer.multiplier_limit) if layer.HAS_MULTIPLIERS else "-",
+                    ",".join(map(str, layer.fifo_depths)) or "-",
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        if self.io_type is not None:
+            lines.append(f"IOType: {self.io_type}; WeightLiterals: {self.weight_literals}")
         return "\n".join(lines)
 
     def draw(self, path: str) -> str:

@@ -33,6 +33,12 @@ class Layer:
     strategy: str = "latency"
     # role -> type fixed by the model (a QKeras quantizer); Config.resolve returns it, LayerName may not differ
     fixed: dict[str, FixedType] = field(default_factory=dict)
+    # role -> type chosen from data by the calibrate pass; Config.resolve ranks it below LayerName/LayerType
+    calibrated: dict[str, FixedType] = field(default_factory=dict)
+    # hardware flow decisions (nn2fpga.passes.hardware): multipliers instantiated (Dense/Conv), and the
+    # FIFO depth of the stream on each input edge, in input order (io_stream; () for io_parallel)
+    multiplier_limit: int = 0
+    fifo_depths: tuple[int, ...] = ()
 
     # roles of `types` this kind uses (the config keys under `Precision:` derive from these)
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result",)

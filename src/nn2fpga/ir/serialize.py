@@ -13,7 +13,8 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Layer
 from nn2fpga.ir.types import FixedType
 
-FORMAT = 1
+FORMAT = 2  # 2: calibrated types, multiplier limits, FIFO depths, IOType and WeightLiterals
+TYPE_DICTS = ("types", "fixed", "calibrated")  # role -> FixedType fields
 _KINDS = {k.__name__: k for k in LAYER_KINDS}
 
 
@@ -35,7 +36,7 @@ def _encode(layer: Layer, arrays: dict[str, np.ndarray], prefix: str, shared: di
                 out[f.name] = {"array": key}
         elif isinstance(v, Layer):
             out[f.name] = {"layer": _encode(v, arrays, f"{prefix}.{f.name}", shared)}
-        elif f.name in ("types", "fixed"):
+        elif f.name in TYPE_DICTS:
             out[f.name] = {k: t.cpp() for k, t in v.items()}
         elif isinstance(v, tuple):
             out[f.name] = list(v)
@@ -59,9 +60,9 @@ def _decode(d: dict, directory: Path) -> Layer:
             v = FixedType.parse(v["raw"]).from_raw(data) if "raw" in v else data
         elif isinstance(v, dict) and "layer" in v:
             v = _decode(v["layer"], directory)
-        elif f.name in ("types", "fixed"):
+        elif f.name in TYPE_DICTS:
             v = {k: FixedType.parse(t) for k, t in v.items()}
-        elif f.name == "shape":
+        elif f.name in ("shape", "fifo_depths"):
             v = tuple(v)
         kwargs[f.name] = v
     return cls(**kwargs)
@@ -78,6 +79,7 @@ def save_graph(graph: Graph, directory: Path, shared: dict[tuple[str, str], str]
         entry["inputs"] = [p.name for p in graph.producers(layer.name)]
         layers.append(entry)
     doc = {"format": FORMAT, "name": graph.name, "outputs": graph.outputs, "layers": layers}
+    doc |= {"io_type": graph.io_type, "weight_literals": graph.weight_literals}
     (directory / "graph.json").write_text(json.dumps(doc, indent=1) + "\n")
     for key, value in arrays.items():
         np.save(directory / f"{key}.npy", value, allow_pickle=False)
@@ -95,4 +97,5 @@ def load_graph(directory: Path) -> Graph:
     for entry in doc["layers"]:
         g.add(_decode(entry, Path(directory)), entry["inputs"])
     g.outputs = list(doc["outputs"])
+    g.io_type, g.weight_literals = doc["io_type"], doc["weight_literals"]
     return g

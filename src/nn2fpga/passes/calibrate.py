@@ -15,7 +15,7 @@ Rules (docs/calibration.md):
 - `I` is the smallest integer-bit count whose range holds the observed minimum and maximum after
   rounding to the type's lsb, plus `margin` for results.
 
-The chosen types go into `cfg.calibrated` (layer name -> role -> FixedType), which `Config.resolve`
+The chosen types go onto the graph, `layer.calibrated` (role -> FixedType), which `Config.resolve`
 consults below LayerName and LayerType and above Model: explicit per-layer or per-kind settings win.
 """
 
@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from nn2fpga.config import Config
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.interpret import float_execute
@@ -215,7 +216,7 @@ def check_labels(y: np.ndarray, name: str, n_samples: int, n_classes: int) -> np
     return y
 
 
-def calibration_data(cfg, graph: Graph) -> np.ndarray:
+def calibration_data(cfg: Config, graph: Graph) -> np.ndarray:
     """The validated calibration inputs named by `cfg.calibration`."""
     base = Path(cfg.filename).parent if cfg.filename and Path(cfg.filename).is_file() else None
     x, name = load_array(cfg.calibration["data"], "calibration data", base)
@@ -225,12 +226,13 @@ def calibration_data(cfg, graph: Graph) -> np.ndarray:
 # ---- the pass -----------------------------------------------------------------------------------------
 
 
-def calibrate_precision(g: Graph, cfg) -> bool:
+def calibrate_precision(g: Graph, cfg: Config) -> bool:
     """Choose result, weight, bias and scale types from the float ranges of `cfg.calibration`'s data.
 
     Pre: the optimize flow ran (the graph is the one the hardware computes, still in float).
-    Post: `cfg.calibrated` maps layer name -> role -> FixedType; the graph is unchanged (the quantize
-    flow applies the types through `Config.resolve`). No-op without a `Calibration` section. Runs once.
+    Post: each calibrated layer's `calibrated` maps role -> FixedType (a fused activation's on the layer
+    kept in `fused`); the quantize flow applies them through `Config.resolve`. No-op without a
+    `Calibration` section. One sweep.
     """
     spec = getattr(cfg, "calibration", None)
     if not spec:
@@ -238,7 +240,10 @@ def calibrate_precision(g: Graph, cfg) -> bool:
     x = calibration_data(cfg, g)
     ranges = float_ranges(g, x, progress=len(x) * max(layer.size for layer in g.layers()) > 1 << 24)
     chosen = choose_types(g, ranges, spec["bits"], spec["margin"], spec.get("weight_bits"))
-    cfg.calibrated = chosen
+    by_name = {layer.name: layer for layer in g.layers()}
+    by_name |= {f.name: f for layer in g.layers() if isinstance(f := getattr(layer, "fused", None), Layer)}
+    for name, types in chosen.items():
+        by_name[name].calibrated = dict(types)
     overridden = [
         f"{name}.{role}"
         for name, types in chosen.items()

@@ -1,0 +1,195 @@
+"""Per-layer settings: precision roles and their defaults, the Model / LayerType / LayerName keys,
+and the checks of one level of settings against a layer kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nn2fpga.config.schema import Key, choice, fail, got, join, mapping, positive_int, unknown
+from nn2fpga.ir.errors import ConfigError
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer
+from nn2fpga.ir.types import FixedType
+
+EXACT = "exact"  # accumulator value: the pass computes a width where no product or sum is rounded
+
+
+@dataclass(frozen=True)
+class Role:
+    default: str
+    doc: str
+    data: bool = False  # set by a plain `Precision: <type>` string
+    exact: bool = False  # accepts "exact"
+
+
+DEFAULT_DATA = "ap_fixed<16,6>"
+ROLES: dict[str, Role] = {
+    "result": Role(DEFAULT_DATA, "layer output", data=True),
+    "weight": Role(DEFAULT_DATA, "weights", data=True),
+    "bias": Role(DEFAULT_DATA, "biases", data=True),
+    "scale": Role(DEFAULT_DATA, "BatchNorm scale", data=True),
+    "accum": Role(EXACT, "accumulator; exact = wide enough that no product or sum is rounded", exact=True),
+    "table": Role("ap_ufixed<18,1,AP_RND>", "sigmoid / tanh lookup-table entries"),
+    "exp_table": Role("ap_ufixed<18,1,AP_RND>", "softmax exp(x - max) table entries"),
+    "inv_table": Role("ap_ufixed<18,1,AP_RND>", "softmax 1 / sum table entries"),
+    "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope"),
+    "slope": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid slope"),
+    "offset": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid offset"),
+    "recip": Role("ap_ufixed<24,1,AP_RND>", "average pooling reciprocal 1/n (the sum is exact, then multiplied)"),
+}
+# Defaults that depend on the activation function: (layer class, fn, role) -> type.
+FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
+    (Activation, "tanh", "table"): "ap_fixed<18,2,AP_RND>",  # tanh is signed, in (-1, 1)
+}
+DATA_ROLES = tuple(r for r, spec in ROLES.items() if spec.data)
+KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_KINDS}
+ALL_ROLES = tuple(r for r in ROLES if any(r in cls.TYPE_ROLES for cls in LAYER_KINDS))
+
+
+def describe(layer: Layer) -> str:
+    """`Dense`, `Dense+relu`, `Activation(tanh)`: the kind as messages and comments name it."""
+    if isinstance(layer, Activation):
+        return f"{layer.kind}({layer.fn})"
+    fused = getattr(layer, "activation", "linear")
+    return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
+
+
+def default_precision(layer: Layer, role: str) -> FixedType | str:
+    """The built-in type of `role` in `layer` (FixedType, or "exact" for the accumulator)."""
+    text = FN_ROLE_DEFAULTS.get((type(layer), getattr(layer, "fn", ""), role)) or ROLES[role].default
+    return text if text == EXACT else FixedType.parse(text)
+
+
+def precision_value(value: Any, path: str, role: str | None) -> FixedType | str:
+    """One precision value; `role` None means a plain string applying to the data roles."""
+    if isinstance(value, str) and value.strip().lower() == EXACT:
+        if role is None or not ROLES[role].exact:
+            allowed = [r for r, spec in ROLES.items() if spec.exact]
+            fail(path, f"'exact' is only allowed for {', '.join(allowed)}")
+        return EXACT
+    if not isinstance(value, str):
+        fail(path, f"expected a type string like '{DEFAULT_DATA}', got {got(value)}")
+    try:
+        return FixedType.parse(value)
+    except ValueError as e:
+        # YAML splits `{Precision: ap_fixed<16,6>}` at the comma: flow mappings need the type quoted
+        hint = " (inside YAML {...} or [...], quote types: 'ap_fixed<16,6>')" if ">" not in value else ""
+        raise ConfigError(f"{path}: {e}{hint}") from e
+
+
+def precision(value: Any, path: str) -> FixedType | dict[str, FixedType | str]:
+    """A type string (every data role) or a mapping role -> type (roles of any kind; see `check_fits`)."""
+    if not isinstance(value, Mapping):
+        if not isinstance(value, str):
+            fail(path, f"expected a type string or a mapping role -> type, got {got(value)}")
+        return precision_value(value, path, None)  # type: ignore[return-value]  # never "exact" with role None
+    out: dict[str, FixedType | str] = {}
+    for role, v in value.items():
+        sub = join(path, role)
+        if role not in ALL_ROLES:
+            unknown(sub, role, ALL_ROLES, "precision role")
+        out[role] = precision_value(v, sub, role)
+    return out
+
+
+def dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[str, str]:
+    return str(spec) if isinstance(spec, FixedType) else {role: str(t) for role, t in spec.items()}
+
+
+strategy = choice("Latency", "Resource")
+
+# fmt: off
+# One row per key, formatted as the table it is.
+LAYER_KEYS: tuple[Key, ...] = (
+    Key("Precision", "precision", precision, None,
+        "type string (every data role) or mapping role -> type", dump=dump_precision),
+    Key("ReuseFactor", "reuse_factor", positive_int, 1,
+        "multipliers share each DSP this many times (1 = fully parallel)", multipliers_only=True),
+    Key("Strategy", "strategy", strategy, "latency",
+        "Latency (registers, lowest latency) | Resource (BRAM weights, large layers)",
+        dump=str.capitalize, multipliers_only=True),
+)
+# fmt: on
+LAYER_KEY = {k.name: k for k in LAYER_KEYS}
+
+
+def layer_settings(value: Any, path: str, kind: type[Layer] | None = None) -> dict[str, Any]:
+    """One level of layer settings (Model, LayerType.<kind>, LayerName.<name>): only the keys given."""
+    out = {}
+    for name, v in mapping(value, path).items():
+        sub = join(path, name)
+        key = LAYER_KEY.get(name)
+        if key is None:
+            unknown(sub, name, LAYER_KEY)
+        out[name] = key.check(v, sub)
+    if kind is not None:
+        check_fits(out, path, kind.__name__, kind.TYPE_ROLES, kind.HAS_MULTIPLIERS)
+    return out
+
+
+def check_fits(settings: dict[str, Any], path: str, owner: str, roles: tuple[str, ...], multipliers: bool) -> None:
+    """Raise if one level of settings sets something `owner` (a layer kind, or one layer) does not have."""
+    for name in settings:
+        if LAYER_KEY[name].multipliers_only and not multipliers:
+            fail(f"{path}.{name}", f"{owner} has no multipliers, so no {name}; allowed: Precision")
+    spec = settings.get("Precision")
+    if isinstance(spec, FixedType) and not set(roles) & set(DATA_ROLES):
+        fail(
+            f"{path}.Precision",
+            f"{owner} has none of the roles a plain type sets; its roles: {', '.join(roles) or 'none'}",
+        )
+    for role in spec if isinstance(spec, dict) else ():
+        if role not in roles:
+            fail(f"{path}.Precision.{role}", f"{owner} has no {role!r}; allowed: {', '.join(roles) or 'none'}")
+
+
+def layer_types(value: Any, path: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for kind, v in mapping(value, path).items():
+        if kind not in KINDS:
+            unknown(join(path, kind), kind, KINDS, "layer kind")
+        out[kind] = layer_settings(v, join(path, kind), KINDS[kind])
+    return out
+
+
+def layer_names(value: Any, path: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, v in mapping(value, path).items():
+        if not isinstance(name, str):
+            fail(join(path, name), f"layer names are strings, got {got(name)}")
+        out[name] = layer_settings(v, join(path, name))
+    return out
+
+
+def dump_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: LAYER_KEY[k].dump(v) for k, v in settings.items()}
+
+
+def dump_levels(levels: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: dump_settings(settings) for name, settings in levels.items()}
+
+
+def configurable_layers(graph: Graph) -> list[tuple[Layer, str]]:
+    """(layer, comment note) for every layer of `graph`, each followed by the layer fused into it, if any.
+
+    A pass that fuses an Activation into a Dense keeps it as `dense.fused` and resolves its settings by
+    its own name, so the config of a compiled graph still names it.
+    """
+    out: list[tuple[Layer, str]] = []
+    for layer in graph.layers():
+        out.append((layer, ""))
+        fused = getattr(layer, "fused", None)
+        if isinstance(fused, Layer):
+            out.append((fused, f"; fused into {layer.name}"))
+    return out
+
+
+def precision_at(spec: Any, role: str, path: str) -> tuple[FixedType | str, str] | None:
+    """The type a level's Precision sets for `role`, with its YAML path; None if it sets none."""
+    if isinstance(spec, FixedType):
+        return (spec, f"{path}.Precision") if ROLES[role].data else None
+    if isinstance(spec, dict) and role in spec:
+        return spec[role], f"{path}.Precision.{role}"
+    return None
