@@ -18,7 +18,7 @@ keras = pytest.importorskip("keras")
 
 from nn2fpga.frontend import keras_file  # noqa: E402
 from nn2fpga.frontend.keras import CONVERTERS, from_keras  # noqa: E402
-from nn2fpga.frontend.loading import _file_config  # noqa: E402
+from nn2fpga.frontend.loading import file_config  # noqa: E402
 from nn2fpga.ir.errors import ModelError  # noqa: E402
 from nn2fpga.ir.graph import Graph  # noqa: E402
 
@@ -98,7 +98,7 @@ def test_file_reader_builds_the_same_graph_as_keras(key: str, tmp_path: Path) ->
     model = MODELS[key]()
     path = tmp_path / f"{key}.keras"
     model.save(path)
-    flavor, config = _file_config(path)
+    flavor, config = file_config(path)
     assert keras_file.read(path, config, set(CONVERTERS)) is not None  # the Keras-free path is taken
     assert_same_graph(from_keras(path), from_keras(model))
 
@@ -121,7 +121,7 @@ def test_unknown_content_falls_back_to_keras(tmp_path: Path) -> None:
     i = L.Input((8, 3), name="x")
     path = tmp_path / "conv1d.keras"
     keras.Model(i, L.Conv1D(2, 3, name="c1")(i)).save(path)
-    assert keras_file.read(path, _file_config(path)[1], set(CONVERTERS)) is None
+    assert keras_file.read(path, file_config(path)[1], set(CONVERTERS)) is None
     with pytest.raises(ModelError, match=r"layer 'c1' \(Conv1D\) is not supported"):
         from_keras(path)  # Keras's error, as before
 
@@ -129,7 +129,7 @@ def test_unknown_content_falls_back_to_keras(tmp_path: Path) -> None:
     a = L.Input((4,), name="a")
     path = tmp_path / "shared.keras"
     keras.Model(a, shared(shared(a))).save(path)
-    assert keras_file.read(path, _file_config(path)[1], set(CONVERTERS)) is None
+    assert keras_file.read(path, file_config(path)[1], set(CONVERTERS)) is None
     with pytest.raises(ModelError, match="applied more than once"):
         from_keras(path)
 
@@ -147,7 +147,7 @@ def test_weights_that_do_not_match_the_config_fall_back(tmp_path: Path) -> None:
             if item == "config.json":  # the config now says fc1 has no bias; the file still stores one
                 data = data.replace(b'"use_bias": true', b'"use_bias": false', 1)
             dst.writestr(item, data)
-    assert keras_file.read(edited, _file_config(edited)[1], set(CONVERTERS)) is None
+    assert keras_file.read(edited, file_config(edited)[1], set(CONVERTERS)) is None
 
 
 def test_damaged_weights_are_a_clear_error(tmp_path: Path) -> None:

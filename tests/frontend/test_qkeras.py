@@ -195,7 +195,7 @@ def _inputs(name: str, shape: tuple[int, ...], n: int) -> np.ndarray:
 def worker(out: Path) -> None:
     """Build, save, predict and convert every model; write results.json (per case: ok or the error)."""
     import nn2fpga
-    from nn2fpga.frontend.qkeras import require_legacy_keras
+    from nn2fpga.frontend.loading import require_legacy_keras
 
     require_legacy_keras("the QKeras test worker")  # the API's own arrangement, before TensorFlow loads
     import qkeras as Q

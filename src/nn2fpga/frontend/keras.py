@@ -1,15 +1,11 @@
 """Keras frontend: a Keras 3 or tf_keras (Keras 2) model -> `nn2fpga.ir.graph.Graph`.
 
-`load_model` (`nn2fpga.frontend.loading`) takes an in-memory model or a path (`.keras`, `.h5`,
-SavedModel directory) and picks Keras 3 or tf_keras from the model object or the file itself; Lambda
-layers are refused before anything is deserialized. Keras 3 `.keras` files of supported layers are
-read without Keras at all (`nn2fpga.frontend.keras_file`).
-
-`from_keras` walks the model's functional graph (inbound nodes, so Sequential and Functional
-models are one case) from the outputs back to the inputs and converts each layer call with one
-function per Keras class (`CONVERTERS`). A converter returns the IR layers for that call, chained
-in order (the first consumes the call's inputs); an empty list is an inference no-op whose output
-is its input. Shapes exclude the batch dimension; `types` stay empty for the quantize flow.
+Models come from `load_model` (`nn2fpga.frontend.loading`: in memory or a file, Lambda layers refused
+before anything is deserialized); Keras 3 `.keras` files of supported layers are read without Keras at
+all (`nn2fpga.frontend.keras_file`). `from_keras` walks the model's functional graph (inbound nodes, so
+Sequential and Functional models are one case) from the outputs back to the inputs and converts each
+layer call with one function per Keras or QKeras class (`CONVERTERS`, from `nn2fpga.frontend.converters`
+and `nn2fpga.frontend.qkeras`), adding the IR layers it returns, chained, to the graph.
 
 TensorFlow / Keras are imported inside functions only, so `import nn2fpga` stays TF-free.
 """
@@ -19,67 +15,21 @@ from __future__ import annotations
 import importlib
 import os
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nn2fpga.frontend import keras_file
-from nn2fpga.frontend.loading import (
-    KERAS3,
-    _file_config,
-    _flavor_of,
-    _refuse_lambdas,
-    load_model,
-)
+from nn2fpga.frontend.converters import KERAS_CONVERTERS, Call, Converter
+from nn2fpga.frontend.loading import KERAS3, file_config, flavor_of, load_model, refuse_lambdas
+from nn2fpga.frontend.qkeras import QKERAS_CONVERTERS, fold_quantizers
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph, GraphError
-from nn2fpga.ir.layers import (
-    Activation,
-    Add,
-    BatchNorm,
-    Concatenate,
-    Conv2D,
-    Dense,
-    DepthwiseConv2D,
-    GlobalPool2D,
-    Input,
-    Layer,
-    Pool2D,
-    Reshape,
-    ZeroPad2D,
-)
+from nn2fpga.ir.layers import Input, Layer
+
+CONVERTERS: dict[str, Converter] = {**KERAS_CONVERTERS, **QKERAS_CONVERTERS}  # Keras class name -> converter
 
 # ---- walking the functional graph ------------------------------------------------------------------------
 
-
-@dataclass
-class Call:
-    """One application of a Keras layer, as a converter sees it."""
-
-    layer: Any  # a Keras layer, or a keras_file.FileLayer read from a .keras file without Keras
-    inputs: list[str]  # IR names of the layers producing the inputs, in order
-    in_shapes: list[tuple[int, ...]]  # input shapes without batch
-    shape: tuple[int, ...]  # output shape without batch
-    flavor: str  # KERAS3 or TF_KERAS
-
-    @property
-    def name(self) -> str:
-        return self.layer.name
-
-    @property
-    def cls(self) -> str:
-        """The Keras class name."""
-        return self.layer.class_name if isinstance(self.layer, keras_file.FileLayer) else type(self.layer).__name__
-
-    @property
-    def where(self) -> str:
-        return f"layer {self.name!r} ({self.cls})"
-
-
-Converter = Callable[[Call], list[Layer]]
 Key = Any  # a tensor's identity: (producing layer, node index, output index)
 
 
@@ -96,7 +46,7 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
         )  # fmt: skip
     else:
         model = load_model(source, custom_objects)
-        model_name, flavor = model.name, _flavor_of(model)
+        model_name, flavor = model.name, flavor_of(model)
         inputs, calls, outputs = _model_calls(model)
     graph = Graph(name or model_name)
     produced: dict[Key, str] = {}  # Keras tensor -> IR layer holding its value
@@ -108,20 +58,20 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
         last = _add(graph, call, _converter(call)(call))
         produced.update((k, last) for k in out_keys)
     graph.outputs = [produced[k] for k in outputs]  # 3. the outputs, by the IR layer now holding each value
-    qkeras.fold_quantizers(graph)
+    fold_quantizers(graph)
     graph.lint()
     return graph
 
 
 def _read_file(source: Any) -> keras_file.FileModel | None:
     """The Keras-free reading of a Keras 3 .keras file, or None (not such a file, or not one it handles)."""
-    if not isinstance(source, (str, os.PathLike)) or _flavor_of(source) is not None:
+    if not isinstance(source, (str, os.PathLike)) or flavor_of(source) is not None:
         return None
     path = Path(source)
     if not path.is_file() or not zipfile.is_zipfile(path):
         return None
-    flavor, config = _file_config(path)
-    _refuse_lambdas(config, path)
+    flavor, config = file_config(path)
+    refuse_lambdas(config, path)
     if flavor != KERAS3:
         return None
     return keras_file.read(path, config, set(CONVERTERS))
@@ -246,276 +196,3 @@ def _converter(call: Call) -> Converter:
     if not isinstance(layer, base):  # Keras 3 ops on Keras tensors (x * 2, keras.ops.add) are not layers
         raise ModelError(f"operation {layer.name!r} ({cls}, a keras.ops call) is not supported; supported: {supported}")
     raise ModelError(f"{call.where} is not supported; supported: {supported}")
-
-
-# ---- converters: one per Keras class ----------------------------------------------------------------------
-
-
-def _array(variable: Any) -> np.ndarray:
-    value = variable.numpy() if hasattr(variable, "numpy") else variable
-    return np.array(value, dtype=np.float64)
-
-
-def _noop(call: Call) -> list[Layer]:
-    return []
-
-
-def _dense(call: Call) -> list[Layer]:
-    layer, (in_shape,) = call.layer, call.in_shapes
-    if len(in_shape) != 1:
-        raise ModelError(
-            f"{call.where}: Dense on a rank-{len(in_shape)} input {in_shape} is not supported; Flatten first"
-        )
-    if getattr(layer, "quantization_mode", None):
-        raise ModelError(f"{call.where}: Keras-quantized ({layer.quantization_mode}) Dense layers are not supported")
-    bias = _array(layer.bias) if layer.use_bias else None
-    dense = Dense(call.name, shape=call.shape, weight=_array(layer.kernel), bias=bias)
-    act = _activation(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")
-    return [dense] if act.fn == "linear" else [dense, act]
-
-
-def _activation_layer(call: Call) -> list[Layer]:
-    return [_activation(call, call.layer.get_config().get("activation"), call.layer.activation, call.name)]
-
-
-def _relu(call: Call) -> list[Layer]:
-    cfg = call.layer.get_config()
-    max_value, threshold = cfg.get("max_value"), float(cfg.get("threshold") or 0.0)
-    slope = float(cfg.get("negative_slope") or 0.0)
-    if max_value is not None or threshold != 0.0 or slope < 0.0:
-        raise ModelError(
-            f"{call.where}: only ReLU() and ReLU(negative_slope>0) are supported, "
-            f"got max_value={max_value}, threshold={threshold}, negative_slope={slope}"
-        )
-    if slope > 0.0:
-        return [Activation(call.name, shape=call.shape, fn="leaky_relu", alpha=_decimal(slope))]
-    return [Activation(call.name, shape=call.shape, fn="relu")]
-
-
-def _leaky_relu(call: Call) -> list[Layer]:
-    cfg = call.layer.get_config()
-    alpha = cfg["negative_slope"] if "negative_slope" in cfg else cfg["alpha"]  # Keras 3 / tf_keras spelling
-    return [Activation(call.name, shape=call.shape, fn="leaky_relu", alpha=_decimal(alpha))]
-
-
-def _softmax(call: Call) -> list[Layer]:
-    (in_shape,) = call.in_shapes
-    if not _is_last_axis(call.layer.get_config().get("axis", -1), len(in_shape) + 1):
-        raise ModelError(f"{call.where}: softmax is supported over the last axis only")
-    return [Activation(call.name, shape=call.shape, fn="softmax")]
-
-
-def _batchnorm(call: Call) -> list[Layer]:
-    layer, (in_shape,) = call.layer, call.in_shapes
-    if not _is_last_axis(layer.axis, len(in_shape) + 1):
-        raise ModelError(f"{call.where}: BatchNormalization over axis {layer.axis} is not supported (last axis only)")
-    channels = in_shape[-1]
-    gamma = _array(layer.gamma) if layer.scale else np.ones(channels)
-    beta = _array(layer.beta) if layer.center else np.zeros(channels)
-    mean, var = _array(layer.moving_mean), _array(layer.moving_variance)
-    scale = gamma / np.sqrt(var + float(layer.epsilon))
-    return [BatchNorm(call.name, shape=call.shape, scale=scale, bias=beta - mean * scale)]
-
-
-def _reshape(call: Call) -> list[Layer]:
-    (in_shape,) = call.in_shapes
-    if getattr(call.layer, "data_format", "channels_last") == "channels_first" and len(in_shape) > 1:
-        raise ModelError(f"{call.where}: Flatten(data_format='channels_first') is not supported")
-    return [Reshape(call.name, shape=call.shape)]
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    v = list(value) if hasattr(value, "__iter__") else [value, value]
-    return int(v[0]), int(v[1])
-
-
-def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
-    """TensorFlow's 'same' padding along one axis: (before, after), the extra pixel after."""
-    total = max((-(-size // s) - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def _spatial(call: Call, kernel: tuple[int, int], strides: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Explicit (top, bottom, left, right) padding of a windowed layer; ModelError for unsupported options."""
-    cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
-    if len(in_shape) != 3:
-        raise ModelError(f"{call.where}: expected a rank-3 (height, width, channels) input, got {in_shape}")
-    if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
-        raise ModelError(f"{call.where}: data_format={cfg['data_format']!r} is not supported (channels_last only)")
-    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
-        raise ModelError(f"{call.where}: dilation_rate={cfg['dilation_rate']} is not supported (only 1)")
-    if int(cfg.get("groups", 1) or 1) != 1:
-        raise ModelError(f"{call.where}: groups={cfg['groups']} is not supported (only 1)")
-    padding = cfg.get("padding", "valid")
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding != "same":
-        raise ModelError(f"{call.where}: padding={padding!r} is not supported (valid or same)")
-    return (*_same_padding(in_shape[0], kernel[0], strides[0]), *_same_padding(in_shape[1], kernel[1], strides[1]))
-
-
-def _conv(call: Call) -> list[Layer]:
-    layer = call.layer
-    depthwise = call.cls == "DepthwiseConv2D"
-    # Keras 3 names the depthwise filter `kernel`, tf_keras `depthwise_kernel`; both are (kh, kw, c, 1)
-    weight = _array(
-        getattr(layer, "depthwise_kernel", None) if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel
-    )
-    if depthwise and int(layer.get_config().get("depth_multiplier", 1)) != 1:
-        raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
-    strides = _pair(layer.get_config()["strides"])
-    padding = _spatial(call, (int(weight.shape[0]), int(weight.shape[1])), strides)
-    bias = _array(layer.bias) if layer.use_bias else None
-    cls = DepthwiseConv2D if depthwise else Conv2D
-    conv = cls(call.name, shape=call.shape, weight=weight, bias=bias, strides=strides, padding=padding)
-    act = _activation(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")
-    return [conv] if act.fn == "linear" else [conv, act]
-
-
-def _pool(call: Call) -> list[Layer]:
-    cfg = call.layer.get_config()
-    op = "max" if "Max" in call.cls else "avg"
-    pool = _pair(cfg["pool_size"])
-    strides = _pair(cfg.get("strides") or cfg["pool_size"])
-    padding = _spatial(call, pool, strides)
-    if op == "avg" and any(padding):
-        raise ModelError(f"{call.where}: AveragePooling2D with padding='same' is not supported (use 'valid')")
-    return [Pool2D(call.name, shape=call.shape, op=op, pool=pool, strides=strides, padding=padding)]
-
-
-def _global_pool(call: Call) -> list[Layer]:
-    cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
-    if len(in_shape) != 3 or cfg.get("data_format", "channels_last") not in (None, "channels_last"):
-        raise ModelError(f"{call.where}: only channels_last rank-3 inputs are supported")
-    op = "max" if "Max" in call.cls else "avg"
-    return [GlobalPool2D(call.name, shape=call.shape, op=op)]
-
-
-def _zero_pad(call: Call) -> list[Layer]:
-    cfg = call.layer.get_config()
-    if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
-        raise ModelError(f"{call.where}: data_format={cfg['data_format']!r} is not supported (channels_last only)")
-    (top, bottom), (left, right) = (_pair(p) for p in cfg["padding"])
-    return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
-
-
-def _add_layer(call: Call) -> list[Layer]:
-    if len({tuple(s) for s in call.in_shapes}) != 1:
-        raise ModelError(f"{call.where}: inputs of different shapes {call.in_shapes} (broadcasting is not supported)")
-    return [Add(call.name, shape=call.shape)]
-
-
-def _concatenate(call: Call) -> list[Layer]:
-    if not _is_last_axis(call.layer.get_config().get("axis", -1), len(call.shape) + 1):
-        raise ModelError(f"{call.where}: concatenation is supported along the last (channel) axis only")
-    return [Concatenate(call.name, shape=call.shape)]
-
-
-def _is_last_axis(axis: Any, rank: int) -> bool:
-    """True when `axis` (an int or a one-element list, batch axis counted) is the last of `rank` axes."""
-    axes = list(axis) if hasattr(axis, "__iter__") else [axis]  # tf_keras keeps a ListWrapper
-    return len(axes) == 1 and int(axes[0]) % rank == rank - 1
-
-
-CONVERTERS: dict[str, Converter] = {
-    "Activation": _activation_layer,
-    "Add": _add_layer,
-    "AveragePooling2D": _pool,
-    "Concatenate": _concatenate,
-    "Conv2D": _conv,
-    "DepthwiseConv2D": _conv,
-    "GlobalAveragePooling2D": _global_pool,
-    "GlobalMaxPooling2D": _global_pool,
-    "MaxPooling2D": _pool,
-    "ZeroPadding2D": _zero_pad,
-    "ActivityRegularization": _noop,
-    "AlphaDropout": _noop,
-    "BatchNormalization": _batchnorm,
-    "Dense": _dense,
-    "Dropout": _noop,
-    "Flatten": _reshape,
-    "GaussianDropout": _noop,
-    "GaussianNoise": _noop,
-    "Identity": _noop,
-    "InputLayer": _noop,
-    "LeakyReLU": _leaky_relu,
-    "ReLU": _relu,
-    "Reshape": _reshape,
-    "Softmax": _softmax,
-    "SpatialDropout1D": _noop,
-    "SpatialDropout2D": _noop,
-    "SpatialDropout3D": _noop,
-}
-
-# ---- activation functions ---------------------------------------------------------------------------------
-
-_PROBE = np.array([[-4.0, -2.5, -1.0, -0.25, 0.0, 0.5, 1.0, 2.0, 4.0]], dtype=np.float32)
-
-
-def _activation(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> Activation:
-    """The IR Activation for Keras activation `spec` (its serialized name) with function `fn`.
-
-    `name` may hold "{fn}" (fused activations are named f"{layer}_{fn}"). Parameters that differ
-    between Keras versions (leaky_relu slope, hard_sigmoid slope/offset) are measured from `fn`.
-    """
-    if not isinstance(spec, str) or spec not in _ACTIVATION_PARAMS:
-        raise ModelError(
-            f"{call.where}: activation {spec!r} is not supported; supported: {', '.join(sorted(_ACTIVATION_PARAMS))}"
-        )
-    params = _ACTIVATION_PARAMS[spec](call, fn)
-    return Activation(name.format(fn=spec), shape=call.shape, fn=spec, **params)
-
-
-def _evaluate(call: Call, fn: Callable[[Any], Any]) -> np.ndarray:
-    """fn(_PROBE) as float64, through the model's own Keras (NumPy for a file read without Keras)."""
-    if isinstance(call.layer, keras_file.FileLayer):
-        return np.asarray(fn(_PROBE.astype(np.float64)), dtype=np.float64)
-    if call.flavor == KERAS3:
-        import keras
-
-        return np.asarray(keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(_PROBE))), dtype=np.float64)
-    import tensorflow as tf
-
-    return np.asarray(fn(tf.constant(_PROBE)).numpy(), dtype=np.float64)
-
-
-def _no_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
-    return {}
-
-
-def _leaky_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
-    y, x = _evaluate(call, fn), _PROBE.astype(np.float64)
-    return {"alpha": _decimal(y[0, 2] / x[0, 2])}  # slope at x = -1 (Keras 3 default 0.2)
-
-
-def _hard_sigmoid_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
-    y, x = _evaluate(call, fn), _PROBE.astype(np.float64)
-    offset = y[0, 4]  # f(0)
-    slope = (y[0, 6] - y[0, 4]) / x[0, 6]  # (f(1) - f(0)) / 1, inside the linear part for both versions
-    # snap to the exact constants Keras uses (float32 evaluation blurs 1/6)
-    slope = next((s for s in (1 / 6, 0.2) if abs(slope - s) < 1e-6), slope)
-    offset = 0.5 if abs(offset - 0.5) < 1e-6 else offset
-    if not np.allclose(np.clip(slope * x + offset, 0.0, 1.0), y, atol=1e-6):
-        raise ModelError(f"{call.where}: hard_sigmoid is not clip(a*x + b, 0, 1) for any a, b")
-    return {"slope": float(slope), "offset": float(offset)}
-
-
-def _decimal(value: Any) -> float:
-    """The shortest decimal that rounds to the same float32 (0.30000001192 -> 0.3): Keras stores float32."""
-    return float(str(np.float32(float(value))))
-
-
-_ACTIVATION_PARAMS: dict[str, Callable[[Call, Callable[[Any], Any]], dict[str, float]]] = {
-    "linear": _no_params,
-    "relu": _no_params,
-    "leaky_relu": _leaky_params,
-    "sigmoid": _no_params,
-    "tanh": _no_params,
-    "softmax": _no_params,
-    "hard_sigmoid": _hard_sigmoid_params,
-}
-
-# QKeras layers: their converters (nn2fpga.frontend.qkeras) build on the helpers above.
-from nn2fpga.frontend import qkeras  # noqa: E402
-
-CONVERTERS.update(qkeras.QKERAS_CONVERTERS)

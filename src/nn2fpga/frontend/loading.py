@@ -1,13 +1,15 @@
 """Loading Keras models: an in-memory Keras 3 / tf_keras model, or a `.keras` / `.h5` file or SavedModel
 directory, with the Keras version picked from the file itself. Before anything is deserialized, the stored
 config is scanned and Lambda layers are refused, so no code from the file runs; the Keras loaders also
-run with `safe_mode=True`."""
+run with `safe_mode=True`. QKeras models need tf_keras as `tf.keras` (`require_legacy_keras`)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,20 @@ from typing import Any
 
 from nn2fpga.ir.errors import ModelError
 
+log = logging.getLogger(__name__)
+
 ACCEPTED = "expected a .keras or .h5 file or a SavedModel directory"
 KERAS3, TF_KERAS = "keras", "tf_keras"  # the two flavors, named by their top-level module
+# Class names QKeras serializes (layers and quantizers): a stored config naming one of them needs QKeras.
+QKERAS_CLASSES = frozenset({
+    "QActivation", "QAdaptiveActivation", "QAveragePooling2D", "QBatchNormalization", "QBidirectional", "QConv1D",
+    "QConv2D", "QConv2DBatchnorm", "QConv2DTranspose", "QDense", "QDenseBatchnorm", "QDepthwiseConv2D",
+    "QDepthwiseConv2DBatchnorm", "QGRU", "QGlobalAveragePooling2D", "QInitializer", "QLSTM", "QSeparableConv1D",
+    "QSeparableConv2D", "QSimpleRNN", "quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2",
+    "quantized_tanh", "quantized_sigmoid", "quantized_ulaw", "binary", "ternary", "stochastic_binary",
+    "stochastic_ternary", "bernoulli",
+})  # fmt: skip
+_LEGACY = "TF_USE_LEGACY_KERAS"
 
 # ---- loading ---------------------------------------------------------------------------------------------
 
@@ -27,19 +41,17 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
     `custom_objects` goes to the Keras loader (QKeras layers and quantizers, for instance).
     Raises ModelError naming the file for missing, unreadable or unsafe (Lambda) models.
     """
-    if _flavor_of(source) is not None:
+    if flavor_of(source) is not None:
         return source
     if not isinstance(source, (str, os.PathLike)):
         raise ModelError(f"cannot convert a {type(source).__name__}: expected a Keras model, or a path ({ACCEPTED})")
     path = Path(source)
     if not path.exists():
         raise ModelError(f"{path}: no such file or directory ({ACCEPTED})")
-    flavor, config = (TF_KERAS, _saved_model_config(path)) if path.is_dir() else _file_config(path)
-    _refuse_lambdas(config, path)
-    from nn2fpga.frontend import qkeras  # (it builds on the Keras frontend, which imports this module)
-
-    if flavor == TF_KERAS and qkeras.uses_qkeras({cls for _, cls in _classes(config, "the model")}):
-        custom_objects = qkeras.custom_objects(str(path), custom_objects)  # sets TF_USE_LEGACY_KERAS first
+    flavor, config = (TF_KERAS, _saved_model_config(path)) if path.is_dir() else file_config(path)
+    refuse_lambdas(config, path)
+    if flavor == TF_KERAS and QKERAS_CLASSES & {cls for _, cls in _classes(config, "the model")}:
+        custom_objects = qkeras_objects(str(path), custom_objects)  # sets TF_USE_LEGACY_KERAS first
     module = importlib.import_module(flavor)
     loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
     try:
@@ -49,7 +61,34 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
         raise ModelError(f"{path}: {flavor} could not load the model: {e}") from e
 
 
-def _file_config(path: Path) -> tuple[str, Any]:
+def require_legacy_keras(what: str) -> None:
+    """Make `tf.keras` tf_keras for QKeras: set TF_USE_LEGACY_KERAS=1 if TensorFlow is not imported yet,
+    else check that it was imported that way (ModelError naming `what` and the remedy otherwise)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        if os.environ.get(_LEGACY) not in (None, "1", "true", "True"):
+            log.warning("%s=%s overridden with 1: QKeras needs tf_keras as tf.keras", _LEGACY, os.environ[_LEGACY])
+        os.environ[_LEGACY] = "1"
+        return
+    if not getattr(tf, "_tf_uses_legacy_keras", False):
+        raise ModelError(
+            f"{what} needs QKeras, which needs {_LEGACY}=1 before TensorFlow is imported, but TensorFlow is "
+            f"already imported with Keras 3 as tf.keras; set {_LEGACY}=1 in the environment (or in os.environ "
+            "before importing tensorflow), or convert in a fresh process (e.g. with the nn2fpga command)"
+        )
+
+
+def qkeras_objects(what: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """QKeras layers and quantizers for the tf_keras loader (after `require_legacy_keras`), plus `extra`."""
+    require_legacy_keras(what)
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict[str, Any] = {}
+    _add_supported_quantized_objects(objects)
+    return objects | dict(extra or {})
+
+
+def file_config(path: Path) -> tuple[str, Any]:
     """(flavor, model config) of a `.keras` zip or an `.h5` file, sniffed by content."""
     import h5py
 
@@ -91,7 +130,7 @@ def _saved_model_config(path: Path) -> list[Any]:
         raise ModelError(f"{path}: unreadable keras_metadata.pb ({e}); {ACCEPTED}") from e
 
 
-def _refuse_lambdas(config: Any, path: Path) -> None:
+def refuse_lambdas(config: Any, path: Path) -> None:
     """Raise ModelError if the stored config holds a Lambda layer or a serialized Python lambda."""
     for owner, cls in _classes(config, owner="the model"):
         if cls in ("Lambda", "__lambda__"):
@@ -123,7 +162,7 @@ def _flavor_of_version(version: str) -> str:
     return KERAS3 if major >= 3 else TF_KERAS
 
 
-def _flavor_of(obj: Any) -> str | None:
+def flavor_of(obj: Any) -> str | None:
     """KERAS3 / TF_KERAS for Keras models (subclasses included, by the defining modules), else None."""
     for cls in type(obj).__mro__:
         root = cls.__module__.split(".")[0]

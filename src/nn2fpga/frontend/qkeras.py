@@ -21,19 +21,17 @@ folding mode). Anything else (data-dependent scales on activations, stochastic r
 real tanh/sigmoid, quantized_po2 as an activation, ...) raises ModelError naming the layer and the quantizer.
 
 QKeras builds on `tf.keras`, which must be tf_keras: `TF_USE_LEGACY_KERAS=1` before TensorFlow is
-imported. `require_legacy_keras` arranges that, or says clearly why it cannot.
+imported. `nn2fpga.frontend.loading.require_legacy_keras` arranges that, or says clearly why it cannot.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from typing import Any
 
 import numpy as np
 
-from nn2fpga.frontend.keras import Call, _activation, _pair, _spatial
+from nn2fpga.frontend.converters import Call, activation, is_last_axis, pair, spatial
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Input, Layer
@@ -41,51 +39,7 @@ from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
 
-# Class names QKeras serializes (layers and quantizers): a stored config naming one of them needs QKeras.
-QKERAS_CLASSES = frozenset({
-    "QActivation", "QAdaptiveActivation", "QAveragePooling2D", "QBatchNormalization", "QBidirectional", "QConv1D",
-    "QConv2D", "QConv2DBatchnorm", "QConv2DTranspose", "QDense", "QDenseBatchnorm", "QDepthwiseConv2D",
-    "QDepthwiseConv2DBatchnorm", "QGRU", "QGlobalAveragePooling2D", "QInitializer", "QLSTM", "QSeparableConv1D",
-    "QSeparableConv2D", "QSimpleRNN", "quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2",
-    "quantized_tanh", "quantized_sigmoid", "quantized_ulaw", "binary", "ternary", "stochastic_binary",
-    "stochastic_ternary", "bernoulli",
-})  # fmt: skip
 MAX_CONSTANT_WIDTH = 32  # widest type fitted to quantized constants (wider means not a fixed-point grid)
-_LEGACY = "TF_USE_LEGACY_KERAS"
-
-# ---- TF_USE_LEGACY_KERAS -----------------------------------------------------------------------------
-
-
-def uses_qkeras(classes: list[str] | set[str]) -> bool:
-    return bool(QKERAS_CLASSES & set(classes))
-
-
-def require_legacy_keras(what: str) -> None:
-    """Make `tf.keras` tf_keras for QKeras: set TF_USE_LEGACY_KERAS=1 if TensorFlow is not imported yet,
-    else check that it was imported that way (ModelError naming `what` and the remedy otherwise)."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None:
-        if os.environ.get(_LEGACY) not in (None, "1", "true", "True"):
-            log.warning("%s=%s overridden with 1: QKeras needs tf_keras as tf.keras", _LEGACY, os.environ[_LEGACY])
-        os.environ[_LEGACY] = "1"
-        return
-    if not getattr(tf, "_tf_uses_legacy_keras", False):
-        raise ModelError(
-            f"{what} needs QKeras, which needs {_LEGACY}=1 before TensorFlow is imported, but TensorFlow is "
-            f"already imported with Keras 3 as tf.keras; set {_LEGACY}=1 in the environment (or in os.environ "
-            "before importing tensorflow), or convert in a fresh process (e.g. with the nn2fpga command)"
-        )
-
-
-def custom_objects(what: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """QKeras layers and quantizers for the tf_keras loader (after `require_legacy_keras`), plus `extra`."""
-    require_legacy_keras(what)
-    from qkeras.utils import _add_supported_quantized_objects
-
-    objects: dict[str, Any] = {}
-    _add_supported_quantized_objects(objects)
-    return objects | dict(extra or {})
-
 
 # ---- quantizer -> FixedType ---------------------------------------------------------------------------
 
@@ -261,7 +215,7 @@ def _outputs(call: Call, act: Any, name: str) -> list[Layer]:
     if isinstance(act, BaseQuantizer):
         return output_activation(call, act, name.format(fn=type(act).__name__))
     spec = getattr(act, "__name__", None)
-    layer = _activation(call, spec, act, name)
+    layer = activation(call, spec, act, name)
     return [] if layer.fn == "linear" else [layer]
 
 
@@ -287,9 +241,9 @@ def _folded(call: Call) -> tuple[Any, Any]:
     kernel * gamma / sqrt(var + eps) and (bias - mean) * gamma / sqrt(var + eps) + beta, in float32, and then
     quantizes both: `get_folded_weights` is that same float32 arithmetic (the quantizers follow in `_linear`)."""
     layer, (in_shape,) = call.layer, call.in_shapes
-    axes = list(layer.batchnorm.axis) if hasattr(layer.batchnorm.axis, "__iter__") else [layer.batchnorm.axis]
-    if len(axes) != 1 or int(axes[0]) % (len(in_shape) + 1) != len(in_shape):
-        raise ModelError(f"{call.where}: batch normalization over axis {axes} is not supported (last axis only)")
+    if not is_last_axis(layer.batchnorm.axis, len(in_shape) + 1):
+        raise ModelError(f"{call.where}: batch normalization over axis {layer.batchnorm.axis} is not supported "
+                         "(last axis only)")  # fmt: skip
     kernel, bias = layer.get_folded_weights()
     weight_role = "depthwise" if hasattr(layer, "depthwise_kernel") else "kernel"
     for role, ir_role in ((weight_role, "weight"), ("bias", "bias")):
@@ -318,8 +272,8 @@ def _qconv(call: Call) -> list[Layer]:
     if depthwise and int(layer.depth_multiplier) != 1:
         raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
     kernel = layer.depthwise_kernel if depthwise else layer.kernel
-    strides = _pair(layer.get_config()["strides"])
-    padding = _spatial(call, (int(kernel.shape[0]), int(kernel.shape[1])), strides)
+    strides = pair(layer.get_config()["strides"])
+    padding = spatial(call, (int(kernel.shape[0]), int(kernel.shape[1])), strides)
     cls = DepthwiseConv2D if depthwise else Conv2D
     if type(layer).__name__.endswith("Batchnorm"):
         kernel, bias = _folded(call)
@@ -337,8 +291,7 @@ def _qbatchnorm(call: Call) -> list[Layer]:
     """QKeras computes batch normalization in float from quantized gamma, beta, mean and variance: a BatchNorm
     whose scale and bias are not quantizer outputs, so their types come from the config (or it folds)."""
     layer, (in_shape,) = call.layer, call.in_shapes
-    axes = list(layer.axis) if hasattr(layer.axis, "__iter__") else [layer.axis]
-    if len(axes) != 1 or int(axes[0]) % (len(in_shape) + 1) != len(in_shape):
+    if not is_last_axis(layer.axis, len(in_shape) + 1):
         raise ModelError(f"{call.where}: batch normalization over axis {layer.axis} is not supported (last axis only)")
 
     def value(name: str, present: bool, default: float) -> np.ndarray:
