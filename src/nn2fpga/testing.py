@@ -12,6 +12,7 @@ import functools
 import numpy as np
 
 from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.interpret import float_execute, windows
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -31,7 +32,6 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
-from nn2fpga.ir.windows import windows
 from nn2fpga.sim import reference
 
 # Keras computes in float32: allow a few float32 ulps of the output on top of the fixed-point bound.
@@ -132,17 +132,6 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     )
 
 
-_FLOAT_FN = {
-    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
-    "tanh": np.tanh,
-}
-
-
-def _softmax(v: np.ndarray) -> np.ndarray:
-    z = np.exp(v - v.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 @_propagate.register
 def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     t, fn, q = layer.types, layer.fn, quantization_step(layer.types["result"])
@@ -152,14 +141,14 @@ def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         return max(1.0, abs(layer.alpha)) * e + quantization_step(t["alpha"]) * (np.abs(x) + e) + q
     if fn == "hard_sigmoid":
         return layer.slope * e + quantization_step(t["slope"]) * (np.abs(x) + e) + quantization_step(t["offset"]) + q
-    tables = activation_tables(fn, t, layer.shape[-1])
-    if fn in _FLOAT_FN:
+    if fn in ("sigmoid", "tanh"):
         # Lipschitz constant times the input error, plus the table's own error at these inputs.
         lip = 0.25 if fn == "sigmoid" else 1.0
-        return lip * e + np.abs(tables["table"].lookup(x) - _FLOAT_FN[fn](x)) + q
+        table = activation_tables(fn, t, layer.shape[-1])["table"]
+        return lip * e + np.abs(table.lookup(x) - float_execute(layer, x)) + q
     # softmax: the Jacobian's infinity norm is at most 1/2; the tables' error is measured exactly.
     table_out = reference.execute(layer, x)
-    return 0.5 * e.max(axis=-1, keepdims=True) + np.abs(table_out - _softmax(x)) + q
+    return 0.5 * e.max(axis=-1, keepdims=True) + np.abs(table_out - float_execute(layer, x)) + q
 
 
 def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:

@@ -1,104 +1,41 @@
 """The float64 interpreter: the meaning of each layer kind without any quantization.
 
-One function per layer kind (`float_execute`). Calibration, profiling, the CPU head of a split
-model and the error bounds of `nn2fpga.testing` evaluate float graphs with it.
+One function per layer kind (`FLOAT_OPS`, keyed by the kind name `Layer.kind`); `float_execute` runs
+one layer. Calibration, profiling, the error bounds of `nn2fpga.testing` and the CPU head of a split
+model (`nn2fpga.runtime.head`) all evaluate float graphs with it, so each kind's float semantics exist
+once. The functions read only the layer's own fields (`weight`, `strides`, `fn`, ...), so they run on
+IR layers and on the head's records alike.
+
+This module imports only NumPy (the layer classes only for type hints): a generated project carries a
+verbatim copy as `host/interpret.py`, which its CPU head runs without nn2fpga installed. `windows`,
+the sliding windows of the spatial kinds, lives here for the same reason.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nn2fpga.ir.layers import (
-    Activation,
-    Add,
-    BatchNorm,
-    Concatenate,
-    Conv2D,
-    Dense,
-    DepthwiseConv2D,
-    GlobalPool2D,
-    Input,
-    Layer,
-    Pool2D,
-    Reshape,
-    ZeroPad2D,
-)
-from nn2fpga.ir.windows import windows
+if TYPE_CHECKING:
+    from nn2fpga.ir.layers import Activation, Add, Concatenate, Conv2D, Dense, GlobalPool2D, Layer, Pool2D
 
 
-@functools.singledispatch
+def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], padding, fill: float) -> np.ndarray:
+    """(B, Ho, Wo, kh, kw, C) windows of x (B, H, W, C) padded (top, bottom, left, right) with `fill`:
+    one definition of how a spatial layer's kernel, strides and padding map onto its input."""
+    top, bottom, left, right = padding
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
+    win = np.lib.stride_tricks.sliding_window_view(xp, tuple(kernel), axis=(1, 2))  # (B, H', W', C, kh, kw)
+    return win[:, :: strides[0], :: strides[1]].transpose(0, 1, 2, 4, 5, 3)
+
+
 def float_execute(layer: Layer, *inputs: np.ndarray, preact: bool = False) -> np.ndarray:
-    """float64 output of `layer`; with `preact`, a Dense/Conv returns its sum before the fused activation."""
-    raise NotImplementedError(f"no float evaluation for {layer.kind} ({layer.name!r})")
-
-
-@float_execute.register
-def _(layer: Input, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    return x
-
-
-@float_execute.register
-def _(layer: Reshape, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    return x.reshape((x.shape[0], *layer.shape))
-
-
-def _activate(layer: Dense | Conv2D | Add, acc: np.ndarray, preact: bool) -> np.ndarray:
-    return np.maximum(acc, 0.0) if layer.activation == "relu" and not preact else acc
-
-
-@float_execute.register
-def _(layer: Dense, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    acc = x @ layer.weight
-    return _activate(layer, acc if layer.bias is None else acc + layer.bias, preact)
-
-
-@float_execute.register
-def _(layer: Conv2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
-    if isinstance(layer, DepthwiseConv2D):
-        acc = np.einsum("bhwijc,ijc->bhwc", win, layer.weight[..., 0])
-    else:
-        b, ho, wo = win.shape[:3]
-        rows = np.ascontiguousarray(win).reshape(b * ho * wo, -1)
-        acc = (rows @ layer.weight.reshape(-1, layer.n_out)).reshape(b, ho, wo, layer.n_out)
-    return _activate(layer, acc if layer.bias is None else acc + layer.bias, preact)
-
-
-@float_execute.register
-def _(layer: ZeroPad2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    top, bottom, left, right = layer.padding
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-
-
-@float_execute.register
-def _(layer: Pool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    if layer.op == "max":
-        return windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4))
-    return windows(x, layer.pool, layer.strides, layer.padding, 0.0).mean(axis=(3, 4))
-
-
-@float_execute.register
-def _(layer: GlobalPool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    out = x.max(axis=(1, 2)) if layer.op == "max" else x.mean(axis=(1, 2))
-    return out.reshape((x.shape[0], *layer.shape))
-
-
-@float_execute.register
-def _(layer: Add, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
-    return _activate(layer, np.sum(xs, axis=0), preact)
-
-
-@float_execute.register
-def _(layer: Concatenate, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
-    return np.concatenate(xs, axis=-1)
-
-
-@float_execute.register
-def _(layer: BatchNorm, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    return x * layer.scale + layer.bias
+    """float64 output of `layer`; with `preact`, a Dense/Conv/Add returns its sum before the fused activation."""
+    if layer.kind not in FLOAT_OPS:
+        raise NotImplementedError(f"no float evaluation for {layer.kind} ({layer.name!r})")
+    return FLOAT_OPS[layer.kind](layer, *inputs, preact=preact)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -106,7 +43,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-_FLOAT_FN: dict[str, Callable[[Activation, np.ndarray], np.ndarray]] = {
+# Activation.fn (and the fused `activation` of Dense/Conv/Add) -> its float function
+ACTIVATIONS: dict[str, Callable[[Layer, np.ndarray], np.ndarray]] = {
     "linear": lambda layer, x: x,
     "relu": lambda layer, x: np.maximum(x, 0.0),
     "leaky_relu": lambda layer, x: np.where(x >= 0, x, x * layer.alpha),
@@ -117,6 +55,69 @@ _FLOAT_FN: dict[str, Callable[[Activation, np.ndarray], np.ndarray]] = {
 }
 
 
-@float_execute.register
-def _(layer: Activation, x: np.ndarray, preact: bool = False) -> np.ndarray:
-    return _FLOAT_FN[layer.fn](layer, x)
+def _activate(layer: Dense | Conv2D | Add, acc: np.ndarray, preact: bool) -> np.ndarray:
+    return acc if preact else ACTIVATIONS[layer.activation](layer, acc)
+
+
+def _dense(layer: Dense, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    acc = x @ layer.weight
+    return _activate(layer, acc if layer.bias is None else acc + layer.bias, preact)
+
+
+def _conv(layer: Conv2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    kernel, n_out = layer.weight.shape[:2], layer.weight.shape[-1]  # weight: (kh, kw, c_in, c_out)
+    win = windows(x, kernel, layer.strides, layer.padding, 0.0)
+    b, ho, wo = win.shape[:3]
+    rows = np.ascontiguousarray(win).reshape(b * ho * wo, -1)
+    acc = (rows @ layer.weight.reshape(-1, n_out)).reshape(b, ho, wo, n_out)
+    return _activate(layer, acc if layer.bias is None else acc + layer.bias, preact)
+
+
+def _depthwise(layer: Conv2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    win = windows(x, layer.weight.shape[:2], layer.strides, layer.padding, 0.0)  # weight: (kh, kw, c, 1)
+    acc = np.einsum("bhwijc,ijc->bhwc", win, layer.weight[..., 0])
+    return _activate(layer, acc if layer.bias is None else acc + layer.bias, preact)
+
+
+def _pool(layer: Pool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    if layer.op == "max":
+        return windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4))
+    return windows(x, layer.pool, layer.strides, layer.padding, 0.0).mean(axis=(3, 4))
+
+
+def _global_pool(layer: GlobalPool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    out = x.max(axis=(1, 2)) if layer.op == "max" else x.mean(axis=(1, 2))
+    return out.reshape((x.shape[0], *layer.shape))
+
+
+def _zero_pad(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    top, bottom, left, right = layer.padding
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+def _add(layer: Add, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
+    return _activate(layer, np.sum(xs, axis=0), preact)
+
+
+def _concatenate(layer: Concatenate, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
+    return np.concatenate(xs, axis=-1)
+
+
+def _activation(layer: Activation, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    return ACTIVATIONS[layer.fn](layer, x)
+
+
+FLOAT_OPS: dict[str, Callable[..., np.ndarray]] = {
+    "Input": lambda layer, x, preact=False: x,
+    "Reshape": lambda layer, x, preact=False: x.reshape((x.shape[0], *layer.shape)),
+    "Dense": _dense,
+    "Conv2D": _conv,
+    "DepthwiseConv2D": _depthwise,
+    "ZeroPad2D": _zero_pad,
+    "Pool2D": _pool,
+    "GlobalPool2D": _global_pool,
+    "Add": _add,
+    "Concatenate": _concatenate,
+    "BatchNorm": lambda layer, x, preact=False: x * layer.scale + layer.bias,
+    "Activation": _activation,
+}

@@ -1,45 +1,34 @@
-"""Numerical profiling: every tensor's float range against its fixed-point type, and fixed vs. float error.
+"""Profile data: every tensor's float range against its fixed-point type, and fixed vs. float error.
 
-`profile_graphs(float_graph, fixed_graph, x)` runs the float64 interpreter of the optimized graph and
-the bit-exact reference of the compiled graph side by side, layer by layer, batch by batch (tensors
-are freed as soon as their users ran, so ResNet-50 fits in memory), and returns a `Report`:
-
-- per layer output, weight, bias, scale and accumulator: observed float range, the type, how many
-  values lie outside the type's range (they saturate or wrap), whether all lie below its lsb (all
-  precision lost), a sample of log2|value| for box plots;
-- per layer output: max and mean |fixed - float|;
-- top-1 agreement of float and fixed outputs, and one-vs-rest macro ROC AUC when labels are given;
-- warnings: tensors out of range, tensors below the lsb, narrow accumulators that overflow on the data.
+`profile_graphs(float_graph, fixed_graph, x)` runs the float64 interpreter (`nn2fpga.ir.interpret`) of
+the optimized graph and the bit-exact reference of the compiled graph side by side, layer by layer,
+batch by batch (tensors are freed as soon as their users ran, so ResNet-50 fits in memory), and returns
+a `Report` of `TensorProfile`s: observed float range, type, values out of range (they saturate or wrap),
+whether all lie below the lsb, a sample of log2|value| for the plots, and |fixed - float| per output.
 
 Accumulator ranges are the exact sums of the fixed-point inputs and constants. A narrower accumulator
 (AP_TRN, AP_WRAP) gives the right result exactly when that final sum fits: wrapping is modular, so
-intermediate partial sums may leave the range. `write_profile` writes PNG plots (matplotlib, Agg) and
-Markdown / HTML summaries; `write_calibration` writes calibration.json / calibration.md into a project.
+intermediate partial sums may leave the range.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nn2fpga.config import describe
-from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.interpret import float_execute
 from nn2fpga.ir.layers import Conv2D, Dense, Input, Layer
 from nn2fpga.ir.types import FixedType
 from nn2fpga.passes.calibrate import BATCH, CONSTANT_ROLES, batches
+from nn2fpga.profile.metrics import roc_auc_ovr
 from nn2fpga.sim import reference
 
 SAMPLE = 4096  # values kept per tensor for the box plots
-COLUMNS = ("layer", "kind", "tensor", "type", "min", "max", "out of range", "all below lsb", "max abs err",
-           "mean abs err")  # fmt: skip
 
 
 @dataclass
@@ -150,54 +139,6 @@ class Report:
         out += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(out)
 
-    def markdown(self, images: list[str] = ()) -> str:
-        rows = [_row(t) for t in self.tensors]
-        head = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines = [f"# Numerical profile of {self.model}", "", *_summary_lines(self), ""]
-        lines += [f"![{Path(i).stem}]({i})" for i in images] + ([""] if images else [])
-        lines += ["## Tensors", "", *head, *("| " + " | ".join(r) + " |" for r in rows), ""]
-        return "\n".join(lines)
-
-    def html(self, images: list[str] = ()) -> str:
-        esc = html.escape
-        cells = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _row(t)) + "</tr>\n" for t in self.tensors)
-        header = "".join(f"<th>{h}</th>" for h in COLUMNS)
-        summary = "".join(f"<li>{esc(line.lstrip('- '))}</li>" for line in _summary_lines(self))
-        imgs = "".join(f'<p><img src="{esc(i)}" alt="{esc(Path(i).stem)}"></p>' for i in images)
-        return (
-            f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{esc(self.model)} profile</title>"
-            "<style>body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;"
-            "padding:2px 6px;font-size:12px} img{max-width:100%}</style></head><body>\n"
-            f"<h1>Numerical profile of {esc(self.model)}</h1><ul>{summary}</ul>{imgs}\n"
-            f"<h2>Tensors</h2><table><tr>{header}</tr>\n{cells}</table></body></html>\n"
-        )
-
-
-def _fmt(v: float | None) -> str:
-    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
-
-
-def _row(t: TensorProfile) -> list[str]:
-    return [t.layer, t.kind, t.role, t.type or "(input's)", _fmt(t.lo), _fmt(t.hi), str(t.out_of_range),
-            "yes" if t.below_lsb else "", _fmt(t.err_max), _fmt(t.err_mean)]  # fmt: skip
-
-
-def _summary_lines(r: Report) -> list[str]:
-    out = [f"- samples: {r.n_samples}"]
-    if r.calibration:
-        out.append(f"- calibration: {r.calibration['bits']} bits, margin {r.calibration['margin']}")
-    if r.top1_agreement is not None:
-        out.append(f"- top-1 agreement float vs fixed: {r.top1_agreement:.2%}")
-    if r.auc_fixed is not None:
-        out.append(f"- ROC AUC (one-vs-rest macro): float {r.auc_float:.4f}, fixed {r.auc_fixed:.4f}")
-    sat = ", ".join(f"{t.layer}.{t.role}" for t in r.saturating()) or "none"
-    low = ", ".join(f"{t.layer}.{t.role}" for t in r.underflowing()) or "none"
-    out += [f"- tensors out of range (saturate / wrap): {sat}", f"- tensors entirely below their lsb: {low}"]
-    return out + [f"- warning: {w}" for w in r.warnings]
-
-
-# ---- measurement ----------------------------------------------------------------------------------------
-
 
 def _type(layer: Layer, role: str) -> str:
     t = layer.types.get(role)
@@ -277,121 +218,3 @@ def _warnings(report: Report) -> list[str]:
             out.append(f"layer {t.layer!r}: every {t.role} value is below the lsb of {ft} ({ft.lsb:.3g}; "
                        f"largest |value| {t.peak:.3g}): all precision is lost")  # fmt: skip
     return out
-
-
-def roc_auc_ovr(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """One-vs-rest macro ROC AUC (Mann-Whitney U with average ranks for ties); classes lacking positives or
-    negatives are skipped. None when no class can be scored."""
-    labels = np.asarray(labels)
-    aucs = []
-    for c in range(scores.shape[1]):
-        pos = labels == c
-        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-        if n_pos == 0 or n_neg == 0:
-            continue
-        ranks = _average_ranks(scores[:, c])
-        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return float(np.mean(aucs)) if aucs else None
-
-
-def _average_ranks(v: np.ndarray) -> np.ndarray:
-    """1-based ranks of `v`, ties sharing their average rank."""
-    order = np.argsort(v, kind="mergesort")
-    sorted_v = v[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_v)) + 1]
-    ends = np.r_[starts[1:], len(v)]
-    avg = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(len(v))
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
-# ---- output files ---------------------------------------------------------------------------------------
-
-
-def write_calibration(report: Report, directory: Path) -> list[Path]:
-    """calibration.json and calibration.md in a project directory."""
-    paths = [Path(directory) / "calibration.json", Path(directory) / "calibration.md"]
-    paths[0].write_text(json.dumps(report.to_dict(), indent=1) + "\n")
-    paths[1].write_text(report.markdown())
-    return paths
-
-
-def write_profile(report: Report, directory: str | Path) -> list[Path]:
-    """PNG plots, summary.md, summary.html and profile.json in `directory` (created if needed)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    constants = [t for t in report.tensors if t.role in CONSTANT_ROLES]
-    activations = [t for t in report.tensors if t.role in ("result", "accum")]
-    images = []
-    for name, tensors, title in (("weights.png", constants, "weights, biases, scales"),
-                                 ("activations.png", activations, "layer outputs and accumulators")):  # fmt: skip
-        if tensors:
-            plot_ranges(tensors, directory / name, f"{report.model}: {title} (log2 |value|; grey: type range)")
-            images.append(name)
-    plot_errors(report.results(), directory / "errors.png", f"{report.model}: |fixed - float| per layer output")
-    images.append("errors.png")
-    (directory / "summary.md").write_text(report.markdown(images))
-    (directory / "summary.html").write_text(report.html(images))
-    (directory / "profile.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
-    return [directory / n for n in (*images, "summary.md", "summary.html", "profile.json")]
-
-
-# ---- plots (matplotlib, imported here only: the Agg backend, no display needed) --------------------------
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise UserError("nn2fpga profile draws its plots with matplotlib: pip install 'matplotlib>=3.7'") from e
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_ranges(tensors: list[TensorProfile], path: Path, title: str) -> None:
-    """Horizontal box plots of log2|value| per tensor, the type's range [lsb, max] as a grey band behind."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * len(tensors)))
-    rows = list(range(len(tensors), 0, -1))  # first tensor on top
-    for row, t in zip(rows, tensors):
-        ft = t.fixed_type
-        if ft is not None:
-            ax.barh(row, math.log2(ft.max) - math.log2(ft.lsb), left=math.log2(ft.lsb), height=0.8,
-                    color="0.85", edgecolor="0.6", zorder=0)  # fmt: skip
-    data = [t.log2_values() for t in tensors]
-    import matplotlib
-
-    horizontal = {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
-    ax.boxplot([d if len(d) else [np.nan] for d in data], positions=rows, **horizontal, widths=0.5,
-               showfliers=True, flierprops={"markersize": 2}, manage_ticks=False, zorder=2)  # fmt: skip
-    ax.set_yticks(rows, [f"{t.layer} {t.role}" for t in tensors], fontsize=7)
-    ax.set_ylim(0.3, len(tensors) + 0.7)
-    ax.set_xlabel("log2 |value|")
-    ax.set_title(title, fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_errors(tensors: list[TensorProfile], path: Path, title: str) -> None:
-    """Max and mean |fixed - float| of every layer output on a log2 axis."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * len(tensors)))
-    rows = np.arange(len(tensors), 0, -1)
-    tiny = 2.0**-40  # exact layers (error 0) still get a visible marker
-    for attr, marker, label in (("err_max", "o", "max"), ("err_mean", "x", "mean")):
-        values = [max(getattr(t, attr) or 0.0, tiny) for t in tensors]
-        ax.scatter(np.log2(values), rows, marker=marker, s=14, label=label)
-    ax.set_yticks(rows, [t.layer for t in tensors], fontsize=7)
-    ax.set_xlabel("log2 |fixed - float|")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -1,72 +1,48 @@
-"""The CPU head of a split model: a float64 NumPy interpreter over a JSON + .npz layer list.
+"""The CPU head of a split model: the float64 interpreter (`nn2fpga.ir.interpret`) over a JSON + .npz layer list.
 
 With `Split: <layer>`, the model up to that layer runs on the accelerator and the rest (the
 "head", e.g. a classifier) runs here, in float64 with the original float weights, as in the
 seed paper (ResNet-50 featurizer on the FPGA, classifier on the CPU).
 
-This module imports only NumPy: the generated project carries a verbatim copy as
-`host/head.py`, so the host driver runs without nn2fpga installed. The format (written by
-`nn2fpga.runtime.host.write_head`):
+The head stores each layer as a `Record` carrying the IR layer's own fields and runs it with
+`interpret.float_execute`, the function calibration and profiling use: the float meaning of a kind
+exists once. This module and the interpreter import only NumPy: the generated project carries
+verbatim copies as `host/head.py` and `host/interpret.py`, so the host driver runs without nn2fpga
+installed. The format (written by `nn2fpga.runtime.host.head_from_graph`):
 
-    head.json  {"format": 1, "input": {"name", "shape"}, "outputs": [name],
-                "layers": [{"name", "kind", "inputs": [names], "shape", <scalar fields>,
-                            "arrays": {field: npz key}}]}
+    head.json  {"format": 1, "arrays": npz file, "input": {"name", "shape"}, "outputs": [name],
+                "layers": [{"name", "kind", "inputs": [names], "shape", <the kind's scalar fields,
+                            null for none>, "arrays": {field: npz key}}]}
     head.npz   the arrays, loaded with allow_pickle=False
-
-One function per layer kind (`OPS`, keyed by the IR kind name, the `kind` the JSON stores).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+_INTERPRETER = Path(__file__).resolve().with_name("interpret.py")
+if _INTERPRETER.is_file():  # a project's host/head.py: host/interpret.py is the verbatim copy of the interpreter
+    _spec = importlib.util.spec_from_file_location("_nn2fpga_host_interpret", _INTERPRETER)  # not in sys.modules
+    interpret = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(interpret)
+else:  # inside the package
+    from nn2fpga.ir import interpret
+
 FORMAT = 1
+OPS = interpret.FLOAT_OPS  # the kinds the head runs: every kind the float interpreter defines
 
 
-def _dense(layer: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    y = x @ layer["weight"]
-    if layer.get("bias") is not None:
-        y = y + layer["bias"]
-    return _ACTIVATIONS[layer.get("activation", "linear")](layer, y)
+class Record(SimpleNamespace):
+    """One head layer as the interpreter reads it: the IR layer's fields as attributes (`kind`, `weight`, ...)."""
 
-
-def _softmax(layer: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-_ACTIVATIONS: dict[str, Callable[[dict[str, Any], np.ndarray], np.ndarray]] = {
-    "linear": lambda layer, x: x,
-    "relu": lambda layer, x: np.maximum(x, 0.0),
-    "leaky_relu": lambda layer, x: np.where(x >= 0, x, float(layer.get("alpha", 0.3)) * x),
-    "sigmoid": lambda layer, x: 1.0 / (1.0 + np.exp(-x)),
-    "tanh": lambda layer, x: np.tanh(x),
-    "softmax": _softmax,
-    "hard_sigmoid": lambda layer, x: np.clip(float(layer["slope"]) * x + float(layer["offset"]), 0.0, 1.0),
-}
-
-
-def _activation(layer: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    fn = layer.get("fn", "linear")
-    if fn not in _ACTIVATIONS:
-        raise ValueError(f"head layer {layer['name']!r}: activation {fn!r} is not supported on the CPU head")
-    return _ACTIVATIONS[fn](layer, x)
-
-
-OPS: dict[str, Callable[..., np.ndarray]] = {
-    "Dense": _dense,
-    "Activation": _activation,
-    "BatchNorm": lambda layer, x: x * layer["scale"] + layer["bias"],
-    "Reshape": lambda layer, x: x.reshape((x.shape[0], *layer["shape"])),
-    "GlobalPool2D": lambda layer, x: (x.max if layer.get("op") == "max" else x.mean)(axis=(1, 2)),
-    "Add": lambda layer, *xs: _ACTIVATIONS[layer.get("activation", "linear")](layer, sum(xs[1:], xs[0])),
-    "Concatenate": lambda layer, *xs: np.concatenate(xs, axis=-1),
-}
+    def __getitem__(self, field: str) -> Any:  # records read as the dicts they are stored as, too
+        return getattr(self, field)
 
 
 class Head:
@@ -79,17 +55,18 @@ class Head:
         self.input_name = doc["input"]["name"]
         self.input_shape = tuple(doc["input"]["shape"])
         self.outputs = list(doc["outputs"])
-        self.layers = []
+        self.layers: list[Record] = []
         for entry in doc["layers"]:
             if entry["kind"] not in OPS:
                 raise ValueError(
                     f"head layer {entry['name']!r}: {entry['kind']} cannot run on the CPU head; "
                     f"supported: {', '.join(sorted(OPS))}"
                 )
-            layer = {k: v for k, v in entry.items() if k != "arrays"}
-            layer.update({field: arrays[key] for field, key in entry.get("arrays", {}).items()})
-            self.layers.append(layer)
-        self.shape = tuple(next(lay["shape"] for lay in self.layers if lay["name"] == self.outputs[0]))
+            fields = {"bias": None}  # heads written before null fields were stored leave out a missing bias
+            fields.update((k, v) for k, v in entry.items() if k != "arrays")
+            fields.update((f, arrays[key]) for f, key in entry.get("arrays", {}).items())
+            self.layers.append(Record(**fields))
+        self.shape = tuple(next(lay.shape for lay in self.layers if lay.name == self.outputs[0]))
 
     @classmethod
     def load(cls, json_path: str | Path) -> Head:
@@ -112,5 +89,5 @@ class Head:
         x = np.asarray(x, dtype=np.float64)
         env = {self.input_name: x.reshape((x.shape[0], *self.input_shape))}
         for layer in self.layers:  # stored in topological order
-            env[layer["name"]] = OPS[layer["kind"]](layer, *(env[i] for i in layer["inputs"]))
+            env[layer.name] = interpret.float_execute(layer, *(env[i] for i in layer.inputs))
         return env[self.outputs[0]]

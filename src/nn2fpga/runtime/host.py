@@ -3,6 +3,7 @@
     host/driver.py    verbatim copy of nn2fpga/runtime/driver.py (NumPy + ctypes, pyxrt for a card)
     host/fixed.py     verbatim copy of nn2fpga/ir/types.py: the driver packs with FixedType itself
     host/head.py      verbatim copy of nn2fpga/runtime/head.py (float CPU head of a split model)
+    host/interpret.py verbatim copy of nn2fpga/ir/interpret.py: the float interpreter the head runs
     host/model.json   the kernel's input/output names, shapes, types and raw word types
     host/head.json, host/head.npz   the CPU head, when the config splits the model
     triton/<project>/config.pbtxt, triton/<project>/1/model.py   Python-backend model calling the driver
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+import nn2fpga.ir.interpret
 import nn2fpga.ir.types
 import nn2fpga.runtime.driver
 import nn2fpga.runtime.head
@@ -29,7 +31,8 @@ from nn2fpga.ir.layers import Input, Layer
 from nn2fpga.runtime.head import FORMAT, Head
 
 FLOAT32_EXACT_BITS = 24  # values of a fixed-point type this narrow are exact in float32
-_SKIP_FIELDS = ("name", "shape", "types", "reuse_factor", "strategy", "fused")
+# fields every kind shares: the head stores name and shape; the rest are precision and hardware decisions
+_COMMON_FIELDS = {f.name for f in dataclasses.fields(Layer)}
 
 
 def _copy_module(module: Any, dest: Path) -> None:
@@ -38,7 +41,8 @@ def _copy_module(module: Any, dest: Path) -> None:
 
 
 def head_from_graph(head: Graph) -> Head:
-    """The runnable CPU head of float graph `head`, whose one Input stands for the accelerator's output."""
+    """The runnable CPU head of float graph `head` (its Input stands for the accelerator's output): each layer's
+    name, shape and its kind's own fields (arrays in the .npz, None as null), what `nn2fpga.ir.interpret` reads."""
     arrays: dict[str, np.ndarray] = {}
     layers = []
     (inp,) = head.inputs()
@@ -54,7 +58,7 @@ def head_from_graph(head: Graph) -> Head:
         }
         for f in dataclasses.fields(layer):
             value = getattr(layer, f.name)
-            if f.name in _SKIP_FIELDS or isinstance(value, Layer) or value is None:
+            if f.name in _COMMON_FIELDS or isinstance(value, Layer):
                 continue
             if isinstance(value, np.ndarray):
                 key = f"{i:04d}.{f.name}"
@@ -91,6 +95,7 @@ def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None
     _copy_module(nn2fpga.runtime.driver, host / "driver.py")
     _copy_module(nn2fpga.ir.types, host / "fixed.py")
     _copy_module(nn2fpga.runtime.head, host / "head.py")
+    _copy_module(nn2fpga.ir.interpret, host / "interpret.py")
     inp, out = graph.inputs()[0], graph[graph.outputs[0]]
     model_output = (
         {"name": head.outputs[0], "shape": list(head.shape), "type": None}
