@@ -9,7 +9,7 @@ import pytest
 from nn2fpga.config import Config
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Add, Conv2D, Dense, GlobalPool2D, Input
+from nn2fpga.ir.layers import Dense, Input
 from nn2fpga.passes.hardware import (
     DEFAULT_DEPTH,
     INLINE_LIMIT,
@@ -21,25 +21,7 @@ from nn2fpga.passes.hardware import (
 )
 
 
-def _conv(name: str, c_in: int, c_out: int, k: int, hw: int) -> Conv2D:
-    pad = (k // 2, k // 2, k // 2, k // 2)
-    return Conv2D(name, shape=(hw, hw, c_out), weight=np.ones((k, k, c_in, c_out)), padding=pad)
-
-
-def skip_graph(hw: int) -> Graph:
-    """input -> a (1x1) -> fork: b (3x3) -> c (3x3) -> add(a, c) -> global pool: the skip must buffer."""
-    g = Graph("skip")
-    g.add(Input("x", shape=(hw, hw, 4)))
-    g.add(_conv("a", 4, 4, 1, hw), ["x"])
-    g.add(_conv("b", 4, 4, 3, hw), ["a"])
-    g.add(_conv("c", 4, 4, 3, hw), ["b"])
-    g.add(Add("add", shape=(hw, hw, 4)), ["a", "c"])
-    g.add(GlobalPool2D("gap", shape=(4,)), ["add"])
-    g.outputs = ["gap"]
-    return g
-
-
-def test_io_type_auto_follows_the_largest_feature_map() -> None:
+def test_io_type_auto_follows_the_largest_feature_map(skip_graph) -> None:
     cfg = Config.from_yaml(None)
     small, large = skip_graph(8), skip_graph(40)
     assert 8 * 8 * 4 <= PARALLEL_FEATURE_MAP_LIMIT < 40 * 40 * 4
@@ -50,7 +32,7 @@ def test_io_type_auto_follows_the_largest_feature_map() -> None:
     assert large.io_type == "io_parallel"
 
 
-def test_fifo_depths_buffer_the_skip_branch() -> None:
+def test_fifo_depths_buffer_the_skip_branch(skip_graph) -> None:
     g = skip_graph(16)
     g.io_type = "io_stream"
     size_fifos(g, Config.from_yaml(None))
@@ -74,7 +56,7 @@ def test_reuse_sets_the_multiplier_limit() -> None:
         apply_reuse(g, Config.from_yaml({"LayerName": {"d": {"ReuseFactor": 5}}}))
 
 
-def test_weight_literals_auto_by_constant_count() -> None:
+def test_weight_literals_auto_by_constant_count(skip_graph) -> None:
     small = skip_graph(8)
     place_weights(small, Config.from_yaml(None))
     assert small.weight_literals == "inline"
