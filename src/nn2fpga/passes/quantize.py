@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 
+from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Layer, Reshape, ZeroPad2D, exact_accumulator
@@ -15,10 +16,8 @@ from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
 
-EXACT = "exact"
 
-
-def infer_precision(g: Graph, cfg) -> bool:
+def infer_precision(g: Graph, cfg: Config) -> bool:
     """Set every layer's `types` from the config, compute exact accumulators, quantize constants.
 
     Pre: the optimize flow ran (BatchNorm folded where possible, ReLU fused). Post: every layer has
@@ -44,19 +43,19 @@ def infer_precision(g: Graph, cfg) -> bool:
 
 
 @functools.singledispatch
-def _quantize(layer: Layer, types: dict, in_type: FixedType | None, settings) -> None:
+def _quantize(layer: Layer, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     """Kinds without constants: the configured types are all there is."""
 
 
 @_quantize.register(Reshape)
 @_quantize.register(ZeroPad2D)
-def _(layer: Layer, types: dict, in_type: FixedType | None, settings) -> None:
+def _(layer: Layer, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     types["result"] = in_type  # moves values (or adds zeros), never converts them
 
 
 @_quantize.register(Dense)
 @_quantize.register(Conv2D)
-def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings) -> None:
+def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     w_t, b_t = types["weight"], types["bias"]
     _check_range(layer, "weight", layer.weight, w_t)
     layer.weight = w_t.quantize(layer.weight)
@@ -70,7 +69,7 @@ def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings) -
 
 
 @_quantize.register
-def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings) -> None:
+def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     for role in ("scale", "bias"):
         values = getattr(layer, role)
         _check_range(layer, role, values, types[role])
@@ -78,7 +77,7 @@ def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings) -> Non
 
 
 @_quantize.register
-def _(layer: Activation, types: dict, in_type: FixedType | None, settings) -> None:
+def _(layer: Activation, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     for role in ("alpha", "slope", "offset"):
         if role in types:
             _check_range(layer, role, np.array([getattr(layer, role)]), types[role])
