@@ -39,7 +39,7 @@ def tiny_project(tmp_path: Path, input_type: str, n_in: int = 6) -> Project:
     g.add(Dense("d", shape=(3,), weight=rng.normal(size=(n_in, 3)), bias=rng.normal(size=3)), ["x"])
     g.outputs = ["d"]
     cfg = Config({"LayerType": {"Input": {"Precision": input_type}}})
-    graph, _ = compile_graph(g, cfg)
+    _, graph, _ = compile_graph(g, cfg)
     project = Project(graph, cfg, None)
     project.write(tmp_path / "tiny")
     return project

@@ -1,9 +1,9 @@
 """Host driver of an nn2fpga project: float in, packed kernel words, float out (DESIGN section 6).
 
 The generated project carries a verbatim copy of this file as `host/driver.py`, next to
-`host/fixed.py` (a verbatim copy of `nn2fpga/ir/types.py`), `host/head.py` and `host/model.json`
-(the kernel's shapes and types). It needs only NumPy and ctypes (`pyxrt` for a card), so it runs
-where nn2fpga is not installed:
+`host/fixed.py` (a verbatim copy of `nn2fpga/ir/types.py`), `host/binding.py` (of `nn2fpga/sim/binding.py`,
+the ctypes binding of the csim library), `host/head.py` and `host/model.json` (the kernel's shapes and
+types). It needs only NumPy and ctypes (`pyxrt` for a card), so it runs where nn2fpga is not installed:
 
     import importlib.util, sys
     spec = importlib.util.spec_from_file_location("prj_driver", "prj/host/driver.py")
@@ -18,14 +18,14 @@ NumPy model of the conversion), every backend consumes and produces raw words, `
 output words into exact float64 values. With a split model (`Split:` in the config), `predict`
 runs the CPU head (`host/head.py`) on the kernel's outputs; `accelerate` returns them as they are.
 
-Backends (`BACKENDS`): `csim` calls the kernel entry point of the project's g++-built shared
-library; `reference` runs the bit-exact NumPy interpreter (imports nn2fpga); `xrt` runs the kernel
-of an xclbin on an Alveo card through pyxrt, with several runs in flight.
+Backends (`BACKENDS`): `csim` calls the batch entry point of the project's g++-built shared
+library (the kernel on one or more threads); `reference` runs the bit-exact NumPy interpreter
+(imports nn2fpga); `xrt` runs the kernel of an xclbin on an Alveo card through pyxrt, with several
+runs in flight.
 """
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import json
 import os
@@ -36,16 +36,6 @@ from typing import Any
 import numpy as np
 
 _HERE = Path(__file__).resolve().parent
-RAW_DTYPES = {
-    "int8_t": np.int8,
-    "uint8_t": np.uint8,
-    "int16_t": np.int16,
-    "uint16_t": np.uint16,
-    "int32_t": np.int32,
-    "uint32_t": np.uint32,
-    "int64_t": np.int64,
-    "uint64_t": np.uint64,
-}
 
 
 def _sibling(name: str) -> Any:
@@ -60,44 +50,35 @@ def _sibling(name: str) -> Any:
 
 
 FixedType = _sibling("fixed").FixedType
+if (_HERE / "binding.py").is_file():  # a project's host/binding.py, a verbatim copy of nn2fpga/sim/binding.py
+    binding = _sibling("binding")
+else:  # inside the package
+    from nn2fpga.sim import binding
 
 
 class _CSim:
-    """The project's C simulation library: the same kernel entry point the hardware has."""
+    """The project's C simulation library (the kernel the hardware has), built or reused from the cache by nn2fpga
+    when it is importable, else the newest csim/lib<project>-*.so."""
 
     def __init__(self, driver: Driver, threads: int = 1, **_: Any) -> None:
-        meta, project_dir = driver.meta, driver.project_dir
-        self.lib = ctypes.CDLL(str(_csim_library(project_dir, meta["project"])))
-        if self.lib.n2f_load_weights(str(project_dir / "weights").encode()) != 0:
-            raise RuntimeError(f"{project_dir}/weights: missing or truncated weight files (see stderr)")
-        self.kernel = getattr(self.lib, meta["kernel"])
-        self.kernel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
-        self.kernel.restype = None
-        self.lib.n2f_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
+        meta, project_dir, project = driver.meta, driver.project_dir, driver.meta["project"]
+        try:
+            from nn2fpga.sim.csim import build
+        except ImportError:
+            libs = sorted((project_dir / "csim").glob(f"lib{project}-*.so"), key=lambda p: p.stat().st_mtime)
+            if not libs:
+                raise RuntimeError(f"{project_dir}/csim has no lib{project}-*.so: build it with nn2fpga") from None
+            path = libs[-1]
+        else:
+            path = build(project_dir, project)
+        self.lib = binding.Library(path, project_dir / "weights", meta["input"]["raw"], meta["output"]["raw"])
         self.threads = threads
 
     def run(self, raw: np.ndarray, out: np.ndarray) -> None:
-        if self.threads > 1:  # n2f_predict splits the batch across threads, each calling the kernel
-            self.lib.n2f_predict(raw.ctypes.data, out.ctypes.data, raw.shape[0], self.threads)
-        else:
-            self.kernel(raw.ctypes.data, out.ctypes.data, raw.shape[0])
+        out[...] = self.lib.predict_raw(raw, self.threads)
 
     def close(self) -> None:
         pass
-
-
-def _csim_library(project_dir: Path, project: str) -> Path:
-    """The csim library: built (or reused from the cache) by nn2fpga when importable, else one in csim/."""
-    try:
-        from nn2fpga.sim.csim import build
-    except ImportError:
-        libs = sorted((project_dir / "csim").glob(f"lib{project}-*.so"), key=lambda p: p.stat().st_mtime)
-        if not libs:
-            raise RuntimeError(
-                f"{project_dir}/csim holds no lib{project}-*.so; build it with nn2fpga (nn2fpga predict) first"
-            ) from None
-        return libs[-1]
-    return build(project_dir, project)
 
 
 class _Reference:
@@ -107,14 +88,12 @@ class _Reference:
         from nn2fpga.ir.serialize import load_graph
         from nn2fpga.sim import reference
 
-        self.graph, self.reference = load_graph(driver.project_dir / "ir"), reference
-        self.in_type, self.out_type = driver.input_type, driver.output_type
-        self.in_shape = driver.kernel_input_shape
+        self.graph, self.reference, self.driver = load_graph(driver.project_dir / "ir"), reference, driver
 
     def run(self, raw: np.ndarray, out: np.ndarray) -> None:
-        x = self.in_type.from_raw(raw).reshape((raw.shape[0], *self.in_shape))
-        y = self.reference.predict(self.graph, x)
-        out[...] = self.out_type.to_raw(y.reshape(out.shape))
+        d = self.driver
+        x = d.input_type.from_raw(raw).reshape((raw.shape[0], *d.kernel_input_shape))
+        out[...] = d.output_type.to_raw(self.reference.predict(self.graph, x).reshape(out.shape))
 
     def close(self) -> None:
         pass
@@ -153,9 +132,8 @@ class _Xrt:
             run.wait()
             nbytes = out[start : start + count].nbytes
             bo_out.sync(px.xclBOSyncDirection.XCL_BO_SYNC_BO_FROM_DEVICE, nbytes, 0)
-            out[start : start + count] = np.frombuffer(bytes(bo_out.read(nbytes, 0)), dtype=out.dtype).reshape(
-                count, -1
-            )
+            words = np.frombuffer(bytes(bo_out.read(nbytes, 0)), dtype=out.dtype)
+            out[start : start + count] = words.reshape(count, -1)
 
     def close(self) -> None:
         self.kernel = self.device = None
@@ -177,7 +155,7 @@ class Driver:
         kin, kout = self.meta["input"], self.meta["output"]
         self.input_name, self.kernel_input_shape = kin["name"], tuple(kin["shape"])
         self.input_type, self.output_type = FixedType.parse(kin["type"]), FixedType.parse(kout["type"])
-        self.in_dtype, self.out_dtype = np.dtype(RAW_DTYPES[kin["raw"]]), np.dtype(RAW_DTYPES[kout["raw"]])
+        self.in_dtype, self.out_dtype = binding.RAW_DTYPES[kin["raw"]], binding.RAW_DTYPES[kout["raw"]]
         self.kernel_output_shape = tuple(kout["shape"])
         self.n_in, self.n_out = int(np.prod(self.kernel_input_shape)), int(np.prod(self.kernel_output_shape))
         head = self.meta.get("head")

@@ -1,78 +1,51 @@
 """C simulation: build a project with g++ into one shared library (cached by source hash) and call it.
 
 The library exports the same kernel the hardware has (raw words in, raw words out) plus
-`n2f_predict`, which splits a batch across threads. Constants are loaded at run time from the
-project's weights/*.bin, so even large models compile quickly.
+`n2f_predict`, which splits a batch across threads (called through `nn2fpga.sim.binding`, the one
+ctypes binding). Constants are loaded at run time from the project's weights/*.npy, so even large
+models compile quickly.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from nn2fpga import toolchain
 from nn2fpga.ir.errors import CompileError, UserError
 from nn2fpga.ir.types import FixedType
+from nn2fpga.sim.binding import Library
 
 log = logging.getLogger(__name__)
 
 CXX = os.environ.get("CXX", "g++")
 # -march=native: 4x faster dense loops (bench/dense_csim.py); the cache key includes the CPU's flags.
-OPT_FLAGS = [
-    "-O2",
-    "-march=native",
-    "-ffp-contract=off",
-    "-fPIC",
-    "-shared",
-    "-pthread",
-    "-DN2F_WEIGHTS_FROM_FILES",
-    "-w",
-]
-_CTYPES = {
-    "int8_t": ctypes.c_int8,
-    "uint8_t": ctypes.c_uint8,
-    "int16_t": ctypes.c_int16,
-    "uint16_t": ctypes.c_uint16,
-    "int32_t": ctypes.c_int32,
-    "uint32_t": ctypes.c_uint32,
-    "int64_t": ctypes.c_int64,
-    "uint64_t": ctypes.c_uint64,
-}
+OPT_FLAGS = "-O2 -march=native -ffp-contract=off -fPIC -shared -pthread -DN2F_WEIGHTS_FROM_FILES -w".split()
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("NN2FPGA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "nn2fpga"
-    )
-    return Path(root) / "csim"
+    """Where built libraries are kept: $NN2FPGA_CACHE/csim, else $XDG_CACHE_HOME/nn2fpga/csim (~/.cache)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(os.environ.get("NN2FPGA_CACHE") or Path(cache) / "nn2fpga") / "csim"
 
 
 def _sources(project_dir: Path, project: str) -> list[Path]:
-    return [
-        project_dir / "firmware" / f"{project}.cpp",
-        project_dir / "firmware" / "kernel.cpp",
-        project_dir / "csim" / "bridge.cpp",
-    ]
+    firmware = project_dir / "firmware"
+    return [firmware / f"{project}.cpp", firmware / "kernel.cpp", project_dir / "csim" / "bridge.cpp"]
 
 
 def _command(project_dir: Path, project: str, out: Path) -> list[str]:
-    return [
-        CXX,
-        *OPT_FLAGS,
-        *toolchain.cflags(),
-        f"-I{project_dir / 'firmware'}",
-        *map(str, _sources(project_dir, project)),
-        "-o",
-        str(out),
-    ]
+    include = f"-I{project_dir / 'firmware'}"
+    return [CXX, *OPT_FLAGS, *toolchain.cflags(), include, *map(str, _sources(project_dir, project)), "-o", str(out)]
 
 
 def source_hash(project_dir: Path, project: str) -> str:
@@ -84,7 +57,7 @@ def source_hash(project_dir: Path, project: str) -> str:
     files += sorted(p for d in toolchain.include_dirs() for p in Path(d).glob("*.h"))
     for f in files:
         if f.parent.name == "weights" and f.parent.parent.name == "firmware":
-            continue  # synthesis literals; csim reads weights/*.bin
+            continue  # synthesis literals; csim reads weights/*.npy
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:24]
@@ -93,38 +66,23 @@ def source_hash(project_dir: Path, project: str) -> str:
 def _cpu_flags() -> str:
     """The host CPU's feature flags (a library built with -march=native runs only on such CPUs)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
+        return next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith(("flags", "Features")))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def _run_with_progress(cmd: list[str], desc: str, progress: bool) -> subprocess.CompletedProcess:
     """subprocess.run, with a seconds-elapsed progress bar on stderr while it runs (when `progress`)."""
-    if not progress:
-        return subprocess.run(cmd, capture_output=True, text=True)
-    import threading
-
-    from tqdm import tqdm
-
-    done = threading.Event()
-    with tqdm(desc=desc, unit="s", bar_format="{desc}: {elapsed}", leave=False) as bar:
-
-        def tick() -> None:
-            while not done.wait(0.5):
+    with (
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc,
+        tqdm(desc=desc, bar_format="{desc}: {elapsed}", leave=False, disable=not progress) as bar,
+    ):
+        while True:
+            try:  # retrying communicate() after its timeout loses no output
+                out, err = proc.communicate(timeout=0.5)
+                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
                 bar.refresh()
-
-        ticker = threading.Thread(target=tick, daemon=True)
-        ticker.start()
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True)
-        finally:
-            done.set()
-            ticker.join()
 
 
 def build(project_dir: Path, project: str, progress: bool = False) -> Path:
@@ -154,28 +112,17 @@ def build(project_dir: Path, project: str, progress: bool = False) -> Path:
     return private
 
 
-class CSim:
-    """A loaded C simulation library with its weights."""
+class CSim(Library):
+    """A loaded C simulation library with its weights and the project's input and output types."""
 
     def __init__(
         self, library: Path, project_dir: Path, input_type: FixedType, output_type: FixedType, in_raw: str, out_raw: str
     ) -> None:
-        self.lib = ctypes.CDLL(str(library))
+        try:
+            super().__init__(library, Path(project_dir) / "weights", in_raw, out_raw)
+        except ValueError as e:
+            raise UserError(str(e)) from e
         self.input_type, self.output_type = input_type, output_type
-        self.in_dtype, self.out_dtype = np.dtype(_CTYPES[in_raw]), np.dtype(_CTYPES[out_raw])
-        self.lib.n2f_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
-        self.lib.n2f_load_weights.argtypes = [ctypes.c_char_p]
-        n_in, n_out = ctypes.c_int(), ctypes.c_int()
-        self.lib.n2f_sizes(ctypes.byref(n_in), ctypes.byref(n_out))
-        self.n_in, self.n_out = n_in.value, n_out.value
-        if self.lib.n2f_load_weights(str(Path(project_dir) / "weights").encode()) != 0:
-            raise UserError(f"{project_dir}/weights: missing or truncated weight files (see stderr)")
-
-    def predict_raw(self, raw: np.ndarray, threads: int = 1) -> np.ndarray:
-        raw = np.ascontiguousarray(raw, dtype=self.in_dtype).reshape(-1, self.n_in)
-        out = np.empty((raw.shape[0], self.n_out), dtype=self.out_dtype)
-        self.lib.n2f_predict(raw.ctypes.data, out.ctypes.data, raw.shape[0], threads)
-        return out
 
     def predict(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Float inputs (batch, ...) -> float outputs (batch, n_out), bit-exact with the kernel."""

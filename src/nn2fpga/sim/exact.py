@@ -3,19 +3,22 @@
 Values are exact fixed-point numbers held in float64. A sum of products is exact in float64 when
 every partial sum, in units of the products' lsb, stays below 2**52: `fits_float` checks that bound
 from the data (max|x|) and the weights (largest column sum of |w|). `exact_int_matmul` is the exact
-fallback on integers. `finish` / `finish_exact` add the bias, wrap, apply a fused ReLU and cast to the
-result type, bit for bit as the C++ layers do.
+fallback on integers. `finish_exact` adds the bias, wraps, applies a fused ReLU and casts to the result
+type in place on float64 sums, bit for bit as `nn2fpga.sim.integer.finish` does on raw integers.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 
 from nn2fpga.ir.layers import Conv2D, Dense
 from nn2fpga.ir.types import Overflow, Rounding
+from nn2fpga.sim.integer import finish
 
 FLOAT_EXACT_BITS = 53
 
@@ -30,18 +33,22 @@ def abs_max(x: np.ndarray) -> float:
     return max(-float(x.min(initial=0.0)), float(x.max(initial=0.0)))
 
 
-_L1_CACHE: dict[int, tuple[weakref.ref, float]] = {}
+_PER_WEIGHT: dict[tuple[int, Hashable], tuple[weakref.ref, Any]] = {}
 
 
-def column_l1(key: np.ndarray, columns: np.ndarray) -> float:
-    """max over output columns of sum |w| for `columns` (a view of the layer's weight array `key`),
-    computed once per weight array: a graph's weights do not change while it runs."""
-    hit = _L1_CACHE.get(id(key))
-    if hit is not None and hit[0]() is key:
-        return hit[1]
-    value = float(np.abs(columns).sum(axis=tuple(range(columns.ndim - 1))).max(initial=0.0))
-    _L1_CACHE[id(key)] = (weakref.ref(key), value)
-    return value
+def per_weight(weight: np.ndarray, key: Hashable, compute: Callable[[], Any]) -> Any:
+    """compute() once per weight array and key, dropped with the array (weights do not change while a graph runs)."""
+    slot = (id(weight), key)
+    hit = _PER_WEIGHT.get(slot)
+    if hit is None or hit[0]() is not weight:
+        hit = _PER_WEIGHT[slot] = (weakref.ref(weight, lambda _: _PER_WEIGHT.pop(slot, None)), compute())
+    return hit[1]
+
+
+def column_l1(weight: np.ndarray, columns: np.ndarray) -> float:
+    """max over output columns of sum |w| for `columns` (a view of the layer's `weight` array), once per array."""
+    axes = tuple(range(columns.ndim - 1))
+    return per_weight(weight, "l1", lambda: float(np.abs(columns).sum(axis=axes).max(initial=0.0)))
 
 
 def raw(values: np.ndarray, lsb: int) -> np.ndarray:
@@ -52,9 +59,7 @@ def raw(values: np.ndarray, lsb: int) -> np.ndarray:
 def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b for int64 matrices, exactly, with float64 BLAS: b is split into base-2**k digits small
     enough that every partial sum of a @ digit stays below 2**53 (k from the data)."""
-    n = a.shape[1]
-    a_bits = int(np.abs(a).max(initial=0)).bit_length()
-    k = 52 - a_bits - max(n, 1).bit_length()
+    k = 52 - int(np.abs(a).max(initial=0)).bit_length() - max(a.shape[1], 1).bit_length()
     if k < 1:  # operands too wide for any split: plain integer matmul
         return a @ b
     af = a.astype(np.float64)
@@ -66,26 +71,6 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         digit = rest & ((1 << k) - 1)  # in [0, 2**k)
         acc += (af @ digit.astype(np.float64)).astype(np.int64) << shift
         rest, shift = rest >> k, shift + k
-
-
-def finish(layer: Dense | Conv2D, acc: np.ndarray) -> np.ndarray:
-    """Raw product sums (at the accumulator's lsb) -> add the bias, wrap, activate, cast to the result.
-
-    Casting each product to a coarser accumulator floors it (AP_TRN) and the total wraps (AP_WRAP);
-    both commute with adding values already on the accumulator's grid, so the C++ loop order of the
-    strategies does not matter.
-    """
-    t = layer.types
-    b_t, acc_t, out_t = t["bias"], t["accum"], t["result"]
-    if layer.bias is not None:
-        br = b_t.to_raw(layer.bias).astype(np.int64)
-        sb = b_t.frac - acc_t.frac
-        acc = acc + ((br >> sb) if sb > 0 else (br << -sb))
-    if acc.size and acc_t.width < 64 and not (acc_t.raw_min <= acc.min() and acc.max() <= acc_t.raw_max):
-        acc = acc_t.sign_extend(acc.view(np.uint64))  # the accumulator wraps (narrow ones are AP_WRAP)
-    if layer.activation == "relu":
-        np.maximum(acc, 0, out=acc)
-    return out_t.from_raw(out_t.cast_raw(acc, acc_t.frac))
 
 
 def finish_exact(layer: Dense | Conv2D, y: np.ndarray, y_max: float) -> np.ndarray:

@@ -5,7 +5,8 @@ products run as one float64 BLAS product when the data bound them below 2**52 ls
 call: max|x| times the largest column sum of |w|), otherwise as an exact digit-split integer product;
 the accumulator's cast, wrap and the result cast then act on raw int64 values, or in place on the
 float64 sums where that is exact. Stride-1 3x3 convolutions use Winograd F(2x2, 3x3), exact under its
-own bound, else im2col. Accumulators coarser than the products (AP_TRN per product) use a raw int64 loop.
+own bound, else im2col. Accumulators coarser than the products (AP_TRN per product) use the raw int64 loop of
+`nn2fpga.sim.integer`, the slow definition that every fast path here equals bit for bit.
 """
 
 from __future__ import annotations
@@ -37,17 +38,16 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.windows import windows
-from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish, finish_exact, fits_float, raw
+from nn2fpga.sim import integer
+from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish_exact, fits_float, raw
+from nn2fpga.sim.integer import finish
 from nn2fpga.sim.winograd import winograd_conv, winograd_fits
 
 
 def _as_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
-    inputs = graph.inputs()
-    if isinstance(x, dict):
-        return {k: np.asarray(v, dtype=np.float64) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return {layer.name: np.asarray(v, dtype=np.float64) for layer, v in zip(inputs, x)}
-    return {inputs[0].name: np.asarray(x, dtype=np.float64)}
+    if not isinstance(x, dict):
+        x = dict(zip([i.name for i in graph.inputs()], x if isinstance(x, (list, tuple)) else [x]))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in x.items()}
 
 
 def check_input(graph: Graph, x: dict[str, np.ndarray]) -> None:
@@ -57,9 +57,8 @@ def check_input(graph: Graph, x: dict[str, np.ndarray]) -> None:
             raise UserError(f"missing input {layer.name!r}; the model's inputs are {[i.name for i in graph.inputs()]}")
         v = x[layer.name]
         if v.shape[1:] != tuple(layer.shape) or v.ndim != len(layer.shape) + 1:
-            raise UserError(
-                f"input {layer.name!r} has shape {v.shape}; expected (batch, {', '.join(map(str, layer.shape))})"
-            )
+            expected = ", ".join(map(str, layer.shape))
+            raise UserError(f"input {layer.name!r} has shape {v.shape}; expected (batch, {expected})")
         if not np.isfinite(v).all():
             raise UserError(f"input {layer.name!r} contains NaN or Inf values")
 
@@ -96,9 +95,9 @@ def _run(graph: Graph, feeds: dict[str, np.ndarray], trace: bool) -> dict[str, n
 
 
 def predict(graph: Graph, x) -> np.ndarray | list[np.ndarray]:
+    """The model's output (batch, *shape) float64, or the list of its outputs."""
     out = run(graph, x)
-    values = [out[n] for n in graph.outputs]
-    return values[0] if len(values) == 1 else values
+    return out[graph.outputs[0]] if len(graph.outputs) == 1 else [out[n] for n in graph.outputs]
 
 
 @functools.singledispatch
@@ -125,35 +124,27 @@ def _linear(layer: Dense | Conv2D, x: np.ndarray, weight: np.ndarray, x_max: flo
     """cast<result>(act(cast<accum>(bias) + x @ weight)) for rows of terms x (N, n_in), weight (n_in, n_out);
     x_max bounds |x|."""
     t = layer.types
-    in_t, w_t, acc_t = t["input"], t["weight"], t["accum"]
-    p = in_t.frac + w_t.frac  # the products' lsb
-    s = p - acc_t.frac  # product lsb -> accumulator lsb
-    if s <= 0:  # no product is rounded: the sum of products, exactly, then the accumulator's cast
-        l1 = column_l1(layer.weight, weight)
-        if fits_float(x_max, l1, p):
-            return finish_exact(layer, x @ weight, x_max * l1)
-        acc = exact_int_matmul(in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64))
-        return finish(layer, acc << -s)
-    xr, wr = in_t.to_raw(x).astype(np.int64), w_t.to_raw(weight).astype(np.int64)
-    acc = np.zeros((x.shape[0], weight.shape[1]), dtype=np.int64)
-    for i in range(weight.shape[0]):
-        acc += (xr[:, i : i + 1] * wr[i]) >> s
-    return finish(layer, acc)
+    p = t["input"].frac + t["weight"].frac  # the products' lsb
+    s = p - t["accum"].frac  # product lsb -> accumulator lsb
+    if s > 0:  # each product truncated to the accumulator: the definition's loop
+        return integer.sum_of_products(layer, x.T[..., None], weight)
+    l1 = column_l1(layer.weight, weight)
+    if fits_float(x_max, l1, p):  # the sum of products, exactly, then the accumulator's cast
+        return finish_exact(layer, x @ weight, x_max * l1)
+    acc = exact_int_matmul(t["input"].to_raw(x).astype(np.int64), t["weight"].to_raw(weight).astype(np.int64))
+    return finish(layer, acc << -s)
 
 
 @execute.register
 def _(layer: Conv2D, x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
-    if winograd_fits(layer, lo, hi):
-        return winograd_conv(layer, x, max(-lo, hi))
-    return _im2col(layer, x, max(-lo, hi))
+    return (winograd_conv if winograd_fits(layer, lo, hi) else _im2col)(layer, x, max(-lo, hi))
 
 
 def _im2col(layer: Conv2D, x: np.ndarray, x_max: float) -> np.ndarray:
     """The convolution as one product of the (pixels, kh * kw * C) windows with the weights; x_max bounds |x|."""
     if layer.kernel == (1, 1) and not any(layer.padding):  # pointwise: the pixels are the rows
-        sh, sw = layer.strides
-        win = x[:, ::sh, ::sw] if (sh, sw) != (1, 1) else x
+        win = x[:, :: layer.strides[0], :: layer.strides[1]]
     else:
         win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)
     b, ho, wo = win.shape[:3]
@@ -164,21 +155,12 @@ def _im2col(layer: Conv2D, x: np.ndarray, x_max: float) -> np.ndarray:
 
 @execute.register
 def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
-    win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
-    w = layer.weight[..., 0]  # (kh, kw, C)
-    t = layer.types
+    t, w = layer.types, layer.weight[..., 0]  # (kh, kw, C)
     p = t["input"].frac + t["weight"].frac
-    s = p - t["accum"].frac
-    if s <= 0 and fits_float(abs_max(x), column_l1(layer.weight, w), p):
-        acc = raw(np.einsum("bhwijc,ijc->bhwc", win, w), p) << -s
-        return finish(layer, acc)
-    xr, wr = t["input"].to_raw(win).astype(np.int64), t["weight"].to_raw(w).astype(np.int64)
-    acc = np.zeros(win.shape[:3] + win.shape[-1:], dtype=np.int64)
-    for i in range(w.shape[0]):
-        for j in range(w.shape[1]):
-            p = xr[:, :, :, i, j, :] * wr[i, j]
-            acc += (p >> s) if s > 0 else (p << -s)
-    return finish(layer, acc)
+    if p <= t["accum"].frac and fits_float(abs_max(x), column_l1(layer.weight, w), p):
+        win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
+        return finish(layer, raw(np.einsum("bhwijc,ijc->bhwc", win, w), p) << (t["accum"].frac - p))
+    return integer.execute(layer, x)
 
 
 @execute.register

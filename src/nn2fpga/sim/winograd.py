@@ -3,12 +3,10 @@ checked on every call (otherwise the reference uses im2col)."""
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from nn2fpga.ir.layers import Conv2D
-from nn2fpga.sim.exact import column_l1, finish_exact, fits_float
+from nn2fpga.sim.exact import column_l1, finish_exact, fits_float, per_weight
 
 # Winograd F(2x2, 3x3) (Lavin and Gray, 2016) for stride-1 3x3 convolutions: a 4x4 input tile d and the
 # filter g give the 2x2 output tile A^T [(G g G^T) * (B^T d B)] A, 16 multiplications instead of 36.
@@ -18,32 +16,24 @@ _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
 _G2 = np.array([[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]])  # 2G
 _COEF = np.einsum("ai,bj->abij", _BT, _BT)  # V[a, b] = sum_ij _COEF[a, b, i, j] d[i, j]
 _N_POS, _N_NEG = (_COEF > 0).sum(axis=(2, 3)), (_COEF < 0).sum(axis=(2, 3))
-_Y_TERMS = [
-    (slice(0, 3), slice(0, 3)),
-    (slice(0, 3), slice(1, 4)),
-    (slice(1, 4), slice(0, 3)),
-    (slice(1, 4), slice(1, 4)),
-]
+_Y_TERMS = [(slice(r, r + 3), slice(c, c + 3)) for r in (0, 1) for c in (0, 1)]  # the 9 M[a, b] of each output
 WINOGRAD_WEIGHT_BITS = 48  # raw weights up to this width: 2G g 2G^T stays below 2**51 (exact in float64)
-_WINOGRAD_CACHE: dict[int, tuple[weakref.ref, int, tuple[np.ndarray, np.ndarray] | None]] = {}
 
 
 def _winograd_filter(layer: Conv2D) -> tuple[np.ndarray, np.ndarray] | None:
     """(U = G g G^T as (16, C, K) float64, the (4, 4) column sums max_k sum_c |U|) of the layer's weight,
     computed once per weight array and weight type; None when the weights are too wide for exact U."""
     w_t = layer.types["weight"]
-    hit = _WINOGRAD_CACHE.get(id(layer.weight))
-    if hit is not None and hit[0]() is layer.weight and hit[1] == w_t.frac:
-        return hit[2]
-    value = None
-    if w_t.width <= WINOGRAD_WEIGHT_BITS:
+    if w_t.width > WINOGRAD_WEIGHT_BITS:
+        return None
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
         raw = w_t.to_raw(layer.weight).astype(np.int64)  # exact: the weights lie on their type's grid
         u4 = np.einsum("ai,bj,ijck->abck", _G2, _G2, raw)  # 4U at the weight lsb, integers below 9 * 2**47
         u = np.ascontiguousarray(np.ldexp(u4.astype(np.float64), -w_t.frac - 2).reshape(16, *raw.shape[2:]))
-        value = (u, np.abs(u).sum(axis=1).max(axis=1, initial=0.0).reshape(4, 4))
-    key = id(layer.weight)  # U is 16/9 the weight's size: drop it with the weight array
-    _WINOGRAD_CACHE[key] = (weakref.ref(layer.weight, lambda _: _WINOGRAD_CACHE.pop(key, None)), w_t.frac, value)
-    return value
+        return u, np.abs(u).sum(axis=1).max(axis=1, initial=0.0).reshape(4, 4)
+
+    return per_weight(layer.weight, w_t, compute)  # U is 16/9 the weight's size: dropped with the weight array
 
 
 def winograd_fits(layer: Conv2D, lo: float, hi: float) -> bool:
