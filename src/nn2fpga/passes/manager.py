@@ -1,6 +1,8 @@
 """Pass manager: named flows of plain pass functions `pass(graph, config) -> bool` (changed).
 
-The manager copies the graph once, runs each pass, lints the graph after every pass, times the
+The manager copies the graph once, runs each pass to a fixed point (a pass rewrites every match
+per sweep and is swept again until it reports no change, at most MAX_SWEEPS times: a pass still
+changing the graph then is a bug, raised as PassError), lints the graph after every pass, times the
 passes, and on failure names the pass and the chain that ran before it. `config.disabled_passes`
 switches passes off by function name. `NN2FPGA_DUMP=dir` writes the graph after every pass.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.passes.calibrate import calibrate_precision
-from nn2fpga.passes.hardware import apply_reuse
+from nn2fpga.passes.hardware import apply_reuse, choose_io_type, place_weights, size_fifos
 from nn2fpga.passes.optimize import fold_batchnorm, fold_zeropad, fuse_activation, remove_noops
 from nn2fpga.passes.quantize import infer_precision
 
@@ -28,10 +30,11 @@ FLOWS: dict[str, tuple[Pass, ...]] = {
     "optimize": (remove_noops, fold_zeropad, fold_batchnorm, fuse_activation),
     "calibrate": (calibrate_precision,),  # a no-op without a Calibration section
     "quantize": (infer_precision,),
-    "hardware": (apply_reuse,),
+    "hardware": (apply_reuse, choose_io_type, size_fifos, place_weights),
 }
 DEFAULT_FLOWS = ("optimize", "calibrate", "quantize", "hardware")
 ALL_PASSES = {p.__name__: p for flow in FLOWS.values() for p in flow}
+MAX_SWEEPS = 10  # a one-sweep pass converges in two; chains of rewrites that enable others in a few more
 
 
 class PassError(RuntimeError):
@@ -55,18 +58,21 @@ def run_flows(graph: Graph, config: object, flows: Sequence[str] = DEFAULT_FLOWS
             if name in disabled:
                 log.info("pass %s disabled by config", name)
                 continue
+            before = " -> ".join(chain) or "(none)"
             start = time.perf_counter()
             try:
-                # A pass returns True while it changes the graph; run it to a fixed point.
-                for _ in range(100):
-                    if not p(g, config):
-                        break
+                # any() stops at the first sweep that changes nothing: the fixed point
+                converged = any(not p(g, config) for _ in range(MAX_SWEEPS))
                 g.lint()
             except UserError:
                 raise
             except Exception as e:
-                before = " -> ".join(chain) or "(none)"
                 raise PassError(f"pass {name!r} failed (after {before}): {e}") from e
+            if not converged:
+                raise PassError(
+                    f"pass {name!r} did not converge: it still changed the graph after {MAX_SWEEPS} "
+                    f"sweeps (after {before})"
+                )
             timings[name] = time.perf_counter() - start
             chain.append(name)
             step += 1

@@ -1,4 +1,9 @@
-"""Float-level graph rewrites that run before quantization (flow "optimize")."""
+"""Float-level graph rewrites that run before quantization (flow "optimize").
+
+Each pass rewrites every match in one sweep over one topological listing (a removed layer is only
+ever the one being visited, so the listing stays valid) and returns whether it changed the graph;
+the manager runs it again until it returns False.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,14 @@ LINEAR_KINDS = (Dense, Conv2D)  # layers computing acc = bias + sum(x * w) (Dept
 def remove_noops(g: Graph, cfg: object) -> bool:
     """Remove linear Activation layers (identity before quantization).
 
-    Post: no Activation(linear) remains unless it is the only layer after an Input-only graph, or
-    a quantizer fixes its result type (then it is a cast).
+    Post: no Activation(linear) remains unless a quantizer fixes its result type (then it is a cast).
     """
+    changed = False
     for layer in g.layers():
         if isinstance(layer, Activation) and layer.fn == "linear" and "result" not in layer.fixed:  # keep quantizers
             g.remove(layer.name)
-            return True
-    return False
+            changed = True
+    return changed
 
 
 def fold_batchnorm(g: Graph, cfg: object) -> bool:
@@ -30,6 +35,7 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
     Pre: the producer has a linear activation, feeds only this BatchNorm (fan-out guard) and is
     not a graph output. Post: the BatchNorm is gone; the producer computes its values.
     """
+    changed = False
     for bn in g.layers():
         if not isinstance(bn, BatchNorm):
             continue
@@ -46,8 +52,8 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
         # folded constants are no longer on a quantizer's grid: their types come from the config again
         dense.fixed = {role: t for role, t in dense.fixed.items() if role not in ("weight", "bias")}
         g.remove(bn.name)
-        return True
-    return False
+        changed = True
+    return changed
 
 
 def fuse_activation(g: Graph, cfg: object) -> bool:
@@ -57,6 +63,7 @@ def fuse_activation(g: Graph, cfg: object) -> bool:
     Activation is gone; `dense.fused` keeps it, so its configured result precision still applies.
     For Add (the ResNet block's add + ReLU) this also removes a rounding: the sum is cast once.
     """
+    changed = False
     for act in g.layers():
         if not isinstance(act, Activation) or act.fn != "relu":
             continue
@@ -69,8 +76,8 @@ def fuse_activation(g: Graph, cfg: object) -> bool:
         dense.fused = act
         dense.shape = act.shape
         g.remove(act.name)
-        return True
-    return False
+        changed = True
+    return changed
 
 
 def fold_zeropad(g: Graph, cfg: object) -> bool:
@@ -78,9 +85,10 @@ def fold_zeropad(g: Graph, cfg: object) -> bool:
 
     Pre: the pad feeds only convolutions and is not an output. Post: the pad is gone; each
     convolution's `padding` grew by the pad's. Pads before pooling stay (max pooling ignores its
-    own padding, so zeros there are not equivalent).
+    own padding, so zeros there are not equivalent). Consumers first, so a chain of pads folds in one sweep.
     """
-    for pad in g.layers():
+    changed = False
+    for pad in reversed(g.layers()):
         if not isinstance(pad, ZeroPad2D) or g.is_output(pad.name):
             continue
         users = g.users(pad.name)
@@ -89,5 +97,5 @@ def fold_zeropad(g: Graph, cfg: object) -> bool:
         for conv in users:
             conv.padding = tuple(a + b for a, b in zip(conv.padding, pad.padding))
         g.remove(pad.name)
-        return True
-    return False
+        changed = True
+    return changed
