@@ -1,8 +1,11 @@
-"""CNNs end to end: csim == reference bit for bit, reference ~ Keras within the derived bound."""
+"""CNNs end to end: the graph conversion makes of each (layers, options, shapes, edges), csim == reference bit
+for bit, reference ~ Keras within the derived bound."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,61 +15,140 @@ keras = pytest.importorskip("keras")
 
 import nn2fpga  # noqa: E402
 from nn2fpga.ir.errors import ModelError  # noqa: E402
+from nn2fpga.ir.graph import Graph  # noqa: E402
 from nn2fpga.testing import assert_close_to_keras, assert_csim_matches_reference  # noqa: E402
 
 pytestmark = [pytest.mark.keras, pytest.mark.csim]
 L = keras.layers
 
 
-def _strided(i):
-    x = L.Conv2D(6, 3, strides=2, padding="same", activation="relu")(i)
-    x = L.Conv2D(4, (3, 2), strides=(1, 2), padding="valid")(x)
-    return L.Flatten()(x)
+# the options the frontend and the passes decide, shown where a layer has them
+OPTIONS = ("kernel", "strides", "padding", "pool", "op", "activation", "fn")
 
 
-def _depthwise(i):
-    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(i)
-    x = L.DepthwiseConv2D(2, strides=2)(x)
-    return L.GlobalAveragePooling2D()(x)
+def _layout(graph: Graph) -> list[str]:
+    """One line per layer in graph order: name, kind, options, output shape and inputs. Compared whole, so
+    a layer that conversion got wrong (padding, a fold, a fusion, a shape) shows in the diff by name."""
+    lines = []
+    for layer in graph:
+        options = [f"{o}={getattr(layer, o)}" for o in OPTIONS if hasattr(layer, o)]
+        inputs = [p.name for p in graph.producers(layer.name)]
+        lines.append(
+            " ".join([layer.name, layer.kind, *options, str(layer.shape), *(["<-", *inputs] if inputs else [])])
+        )
+    return lines
 
 
-def _pools(i):
-    x = L.Conv2D(5, 1)(i)
-    x = L.MaxPooling2D(3, strides=2, padding="same")(x)
-    x = L.AveragePooling2D(2)(x)
-    x = L.ZeroPadding2D(((1, 0), (2, 1)))(x)
-    x = L.MaxPooling2D(2)(x)
-    return L.GlobalMaxPooling2D()(x)
+def _strided(i: keras.KerasTensor) -> keras.KerasTensor:
+    x = L.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c1")(i)
+    x = L.Conv2D(4, (3, 2), strides=(1, 2), padding="valid", name="c2")(x)
+    return L.Flatten(name="flat")(x)
 
 
-def _branches(i):
-    a = L.Conv2D(4, 3, padding="same", activation="relu")(i)
-    b = L.Conv2D(4, 3, padding="same")(a)
-    b = L.BatchNormalization()(b)
-    s = L.Activation("relu")(L.Add()([a, b]))
-    c = L.Concatenate()([s, L.Conv2D(3, 1)(a)])
-    x = L.MaxPooling2D(2)(c)
-    return L.Dense(3, activation="softmax")(L.Flatten()(x))
+STRIDED = [  # 'same' at stride 2 pads only the bottom and right
+    "x Input (12, 10, 3)",
+    "c1 Conv2D kernel=(3, 3) strides=(2, 2) padding=(0, 1, 0, 1) activation=relu (6, 5, 6) <- x",
+    "c2 Conv2D kernel=(3, 2) strides=(1, 2) padding=(0, 0, 0, 0) activation=linear (4, 2, 4) <- c1",
+    "flat Reshape (32,) <- c2",
+]
 
 
-def _three_way_add(i):
-    a = L.Conv2D(4, 1)(i)
-    b = L.Conv2D(4, 3, padding="same")(i)
-    c = L.Conv2D(4, 5, padding="same")(i)
-    return L.GlobalAveragePooling2D()(L.Add()([a, b, c]))
+def _depthwise(i: keras.KerasTensor) -> keras.KerasTensor:
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="d1")(i)
+    x = L.DepthwiseConv2D(2, strides=2, name="d2")(x)
+    return L.GlobalAveragePooling2D(name="gap")(x)
+
+
+DEPTHWISE = [
+    "x Input (12, 10, 3)",
+    "d1 DepthwiseConv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=relu (12, 10, 3) <- x",
+    "d2 DepthwiseConv2D kernel=(2, 2) strides=(2, 2) padding=(0, 0, 0, 0) activation=linear (6, 5, 3) <- d1",
+    "gap GlobalPool2D op=avg (3,) <- d2",
+]
+
+
+def _pools(i: keras.KerasTensor) -> keras.KerasTensor:
+    x = L.Conv2D(5, 1, name="c")(i)
+    x = L.MaxPooling2D(3, strides=2, padding="same", name="mp1")(x)
+    x = L.AveragePooling2D(2, name="ap")(x)
+    x = L.ZeroPadding2D(((1, 0), (2, 1)), name="zp")(x)
+    x = L.MaxPooling2D(2, name="mp2")(x)
+    return L.GlobalMaxPooling2D(name="gmp")(x)
+
+
+POOLS = [  # the ZeroPad2D stays: it folds into a convolution only
+    "x Input (12, 10, 3)",
+    "c Conv2D kernel=(1, 1) strides=(1, 1) padding=(0, 0, 0, 0) activation=linear (12, 10, 5) <- x",
+    "mp1 Pool2D strides=(2, 2) padding=(0, 1, 0, 1) pool=(3, 3) op=max (6, 5, 5) <- c",
+    "ap Pool2D strides=(2, 2) padding=(0, 0, 0, 0) pool=(2, 2) op=avg (3, 2, 5) <- mp1",
+    "zp ZeroPad2D padding=(1, 0, 2, 1) (4, 5, 5) <- ap",
+    "mp2 Pool2D strides=(2, 2) padding=(0, 0, 0, 0) pool=(2, 2) op=max (2, 2, 5) <- zp",
+    "gmp GlobalPool2D op=max (5,) <- mp2",
+]
+
+
+def _branches(i: keras.KerasTensor) -> keras.KerasTensor:
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="a")(i)
+    b = L.Conv2D(4, 3, padding="same", name="b")(a)
+    b = L.BatchNormalization(name="bn")(b)
+    s = L.Activation("relu", name="relu")(L.Add(name="sum")([a, b]))
+    c = L.Concatenate(name="cat")([s, L.Conv2D(3, 1, name="c")(a)])
+    x = L.MaxPooling2D(2, name="mp")(c)
+    return L.Dense(3, activation="softmax", name="fc")(L.Flatten(name="flat")(x))
+
+
+BRANCHES = [  # bn folded into b, relu fused into sum; the softmax stays a layer of its own
+    "x Input (12, 10, 3)",
+    "a Conv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=relu (12, 10, 4) <- x",
+    "b Conv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=linear (12, 10, 4) <- a",
+    "sum Add activation=relu (12, 10, 4) <- a b",
+    "c Conv2D kernel=(1, 1) strides=(1, 1) padding=(0, 0, 0, 0) activation=linear (12, 10, 3) <- a",
+    "cat Concatenate (12, 10, 7) <- sum c",
+    "mp Pool2D strides=(2, 2) padding=(0, 0, 0, 0) pool=(2, 2) op=max (6, 5, 7) <- cat",
+    "flat Reshape (210,) <- mp",
+    "fc Dense activation=linear (3,) <- flat",
+    "fc_softmax Activation fn=softmax (3,) <- fc",
+]
+
+
+def _three_way_add(i: keras.KerasTensor) -> keras.KerasTensor:
+    a = L.Conv2D(4, 1, name="a")(i)
+    b = L.Conv2D(4, 3, padding="same", name="b")(i)
+    c = L.Conv2D(4, 5, padding="same", name="c")(i)
+    return L.GlobalAveragePooling2D(name="gap")(L.Add(name="sum")([a, b, c]))
+
+
+THREE_WAY_ADD = [
+    "x Input (12, 10, 3)",
+    "a Conv2D kernel=(1, 1) strides=(1, 1) padding=(0, 0, 0, 0) activation=linear (12, 10, 4) <- x",
+    "b Conv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=linear (12, 10, 4) <- x",
+    "c Conv2D kernel=(5, 5) strides=(1, 1) padding=(2, 2, 2, 2) activation=linear (12, 10, 4) <- x",
+    "sum Add activation=linear (12, 10, 4) <- a b c",
+    "gap GlobalPool2D op=avg (4,) <- sum",
+]
 
 
 # architecture
-@pytest.mark.parametrize("build", [_strided, _depthwise, _pools, _branches, _three_way_add], ids=lambda f: f.__name__)
-def test_small_cnns(build, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("build", "layout"),
+    [
+        (_strided, STRIDED),
+        (_depthwise, DEPTHWISE),
+        (_pools, POOLS),
+        (_branches, BRANCHES),
+        (_three_way_add, THREE_WAY_ADD),
+    ],
+    ids=["strided", "depthwise", "pools", "branches", "three_way_add"],
+)
+def test_small_cnns(build: Callable[[keras.KerasTensor], keras.KerasTensor], layout: list[str], tmp_path: Path) -> None:
     keras.utils.set_random_seed(3)
-    i = keras.Input((12, 10, 3))
+    i = keras.Input((12, 10, 3), name="x")
     model = keras.Model(i, build(i))
     x = np.random.default_rng(0).normal(size=(20, 12, 10, 3))
     # io_stream pinned: these maps are small enough for the io_parallel default (tests/test_cnn_parallel.py)
     config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}}
     project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "p")
-    assert project.graph.layers()  # converted
+    assert _layout(project.graph) == layout
     assert_csim_matches_reference(project, x)
     assert_close_to_keras(project, model, x)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,16 +26,20 @@ pytestmark = [pytest.mark.keras]
 TCLSH = shutil.which("tclsh")
 needs_tcl = pytest.mark.skipif(TCLSH is None, reason="Tcl (tclsh) is not installed")
 
-# Vitis HLS commands build_prj.tcl uses: each stand-in records its call as one line of a list
-VITIS_STANDINS = """
+# Vitis HLS commands build_prj.tcl uses: each stand-in records its call as one Tcl list; at `exit` every
+# call is printed as one line, its words separated by \x1f, so arguments holding spaces stay whole
+VITIS_COMMANDS = (
+    "open_project", "set_top", "add_files", "open_solution", "set_part", "create_clock",
+    "csim_design", "csynth_design", "cosim_design", "export_design",
+)  # fmt: skip
+VITIS_STANDINS = r"""
 set n2f_calls {}
-foreach cmd {open_project set_top add_files open_solution set_part create_clock
-             csim_design csynth_design cosim_design export_design} {
-    proc $cmd {args} "lappend ::n2f_calls \\[list $cmd {*}\\$args\\]"
+foreach cmd {COMMANDS} {
+    proc $cmd {args} "lappend ::n2f_calls \[list $cmd {*}\$args\]"
 }
 rename exit n2f_exit
-proc exit {args} { puts [join $::n2f_calls \\n]; n2f_exit {*}$args }
-"""
+proc exit {args} { foreach call $::n2f_calls { puts [join $call "\x1f"] }; n2f_exit {*}$args }
+""".replace("COMMANDS", " ".join(VITIS_COMMANDS))
 
 
 def _cnn():
@@ -46,12 +51,13 @@ def _cnn():
     return keras.Model(i, keras.layers.Dense(3, activation="softmax")(x))
 
 
-def _project(model, tmp_path: Path, literals: str, io_type: str = "io_stream"):
+def _project(model, tmp_path: Path, literals: str, io_type: str = "io_stream", **keys):
     config = {
         "ProjectName": "cnn",
         "IOType": io_type,
         "WeightLiterals": literals,
         "Model": {"Precision": "ap_fixed<16,6>"},
+        **keys,
     }
     return nn2fpga.convert(model, config=config, output_dir=tmp_path / f"{literals}_{io_type}")
 
@@ -62,7 +68,8 @@ def _run_build_script(root: Path, *args: str) -> list[list[str]]:
     script.write_text(VITIS_STANDINS + f"set argv {{{' '.join(args)}}}\nsource build_prj.tcl\n")
     proc = subprocess.run([TCLSH, script.name], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [line.split() for line in proc.stdout.splitlines() if line.split()[0] in VITIS_STANDINS]
+    calls = [line.split("\x1f") for line in proc.stdout.splitlines()]
+    return [call for call in calls if call[0] in VITIS_COMMANDS]  # not the lines weights.tcl prints
 
 
 @needs_tcl
@@ -95,15 +102,46 @@ def test_at_build_literals_equal_inline_ones(tmp_path: Path) -> None:
 
 
 @needs_tcl
-def test_build_script_options(tmp_path: Path) -> None:
-    project = _project(_cnn(), tmp_path, "inline")
-    assert [c[0] for c in _run_build_script(project.path)][-1] == "csynth_design"  # the default: synthesis only
-    calls = [c[0] for c in _run_build_script(project.path, "synth=0", "cosim=1", "export=1")]
-    assert "csynth_design" not in calls and calls[-2:] == ["cosim_design", "export_design"]
+@pytest.mark.csim
+# IO types
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_build_script_synthesizes_the_kernel_for_the_configured_part(io_type: str, tmp_path: Path) -> None:
+    """build_prj.tcl hands Vitis HLS the project's own sources with their include path, its kernel as the
+    top, the configured part and clock, then runs synthesis (the default) or the steps asked for; the
+    sources it adds compile under the flags it gives, with the Xilinx headers Vitis HLS would use."""
+    part, period = "xcvu13p-fhga2104-2L-e", 3.3  # not the defaults, so the config is what reaches Tcl
+    project = _project(_cnn(), tmp_path, "inline", io_type, Part=part, ClockPeriod=period)
+    cflags = ["-cflags", "-std=c++14 -Ifirmware"]
+    setup = [
+        ["open_project", "-reset", "cnn_prj"],
+        ["set_top", "cnn_kernel"],
+        ["add_files", "firmware/cnn.cpp", *cflags],
+        ["add_files", "firmware/kernel.cpp", *cflags],
+        ["add_files", "-tb", "tb/cnn_test.cpp", *cflags],
+        ["open_solution", "-reset", "solution1", "-flow_target", "vitis"],
+        ["set_part", part],
+        ["create_clock", "-period", str(period), "-name", "default"],
+    ]
+    assert _run_build_script(project.path) == [*setup, ["csynth_design"]]  # the default: synthesis only
+    steps = _run_build_script(project.path, "csim=1", "synth=0", "cosim=1", "export=1")
+    assert steps == [*setup, ["csim_design"], ["cosim_design"], ["export_design", "-format", "xo"]]
     proc = subprocess.run([TCLSH, "build_prj.tcl", "bogus=1"], cwd=project.path, capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown argument 'bogus=1'" in proc.stdout
 
+    # the top is the kernel the sources define, and each added source compiles from the project root
+    # with the recorded flags against the Xilinx headers (not ours, which csim uses)
+    assert re.search(r"\bvoid cnn_kernel\(", (project.path / "firmware" / "kernel.cpp").read_text())
+    xilinx = f"-I{toolchain.xilinx_reference_include_dir()}"
+    for call in (c for c in setup if c[0] == "add_files"):
+        source, flags = call[-3], call[-1].split()
+        build = subprocess.run(
+            ["g++", "-fsyntax-only", *flags, xilinx, source], cwd=project.path, capture_output=True, text=True
+        )
+        assert build.returncode == 0, f"{source}: {build.stderr[-3000:]}"
 
+
+@pytest.mark.csim
+# IO types
 @pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
 def test_firmware_compiles_with_its_literals(io_type: str, tmp_path: Path) -> None:
     """The synthesis sources (literals, no run-time weight files) build with g++ and compute exactly
