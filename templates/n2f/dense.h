@@ -47,8 +47,11 @@ Product:
     dense_output<res_T, CONFIG_T>(acc, y);
 }
 
-// Resource strategy: n_in * n_out / reuse_factor multipliers, each used reuse_factor times, one
-// reuse step per clock (weights in block RAM, cyclically partitioned by the block size).
+// Resource strategy: block = n_in * n_out / reuse_factor multipliers, each used reuse_factor times,
+// one reuse step per clock. Step r reads the contiguous slice w[r * block .. r * block + block - 1].
+// The pragma reshapes w by `block factor = block`, which puts w[j], w[j + reuse_factor], ... in word j;
+// a cyclic reshape by the same factor would put exactly step j's slice in word j. Which one reaches
+// II = 1 has not been checked with Vitis HLS here.
 template <class data_T, class res_T, typename CONFIG_T>
 void dense_resource(const data_T x[CONFIG_T::n_in], res_T y[CONFIG_T::n_out],
                     const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
