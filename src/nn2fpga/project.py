@@ -25,7 +25,6 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
 from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
-from nn2fpga.runtime.head import OPS as HEAD_OPS
 from nn2fpga.runtime.head import Head
 from nn2fpga.sim import reference
 
@@ -106,9 +105,6 @@ def split_graph(graph: Graph, layer: str) -> tuple[Graph, Graph]:
                 f"Split: layer {lay.name!r} after the cut reads {crossing[0]!r} from before it; split at a layer "
                 "that every path from the input to the output goes through"
             )
-        if lay.kind not in HEAD_OPS:
-            raise ConfigError(f"Split: layer {lay.name!r} ({lay.kind}) cannot run on the CPU head; supported there: "
-                              + ", ".join(sorted(HEAD_OPS)))  # fmt: skip
         head.add(lay, inputs)
     prefix.outputs, head.outputs = [layer], list(graph.outputs)
     prefix.lint()

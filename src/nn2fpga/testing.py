@@ -25,8 +25,6 @@ from nn2fpga.ir.layers import (
     Input,
     Layer,
     Pool2D,
-    Reshape,
-    ZeroPad2D,
     exact_accumulator,
     reciprocal,
 )
@@ -45,6 +43,8 @@ def quantization_step(t: FixedType) -> float:
 
 @functools.singledispatch
 def _propagate(layer: Layer, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    if layer.MOVES_VALUES:  # values are moved, never converted: each error moves with its value
+        return float_execute(layer, *e) if isinstance(e, list) else float_execute(layer, e)
     raise NotImplementedError(f"no error model for {layer.kind}")
 
 
@@ -70,12 +70,6 @@ def _(layer: Conv2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     mag = np.ascontiguousarray(win_m).reshape(b * ho * wo, -1).sum(axis=1, keepdims=True)
     out = _accumulation_error(layer, rows_e @ np.abs(layer.weight.reshape(-1, layer.n_out)), mag)
     return out.reshape(b, ho, wo, layer.n_out)
-
-
-@_propagate.register
-def _(layer: ZeroPad2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-    top, bottom, left, right = layer.padding
-    return np.pad(e, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
 def _mean_error(layer: Pool2D | GlobalPool2D, sums: np.ndarray, mean_e: np.ndarray, n: int) -> np.ndarray:
@@ -109,11 +103,6 @@ def _(layer: Add, xs: list, es: list) -> np.ndarray:
 @_propagate.register
 def _(layer: Concatenate, xs: list, es: list) -> np.ndarray:
     return np.concatenate(es, axis=-1) + quantization_step(layer.types["result"])
-
-
-@_propagate.register
-def _(layer: Reshape, x: np.ndarray, e: np.ndarray) -> np.ndarray:
-    return e.reshape((e.shape[0], *layer.shape))
 
 
 @_propagate.register
@@ -172,7 +161,7 @@ def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
         else:
             src = graph.producer(layer.name).name
             err[layer.name] = _propagate(layer, trace[src], err[src])
-        if at_limit.any() and not isinstance(layer, Activation | Reshape | ZeroPad2D | Pool2D | GlobalPool2D):
+        if at_limit.any() and not (layer.MOVES_VALUES or isinstance(layer, Activation | Pool2D | GlobalPool2D)):
             raise AssertionError(
                 f"layer {layer.name!r} reaches the limits of {out_t} on {int(at_limit.sum())} values: the error bound "
                 "assumes no saturation; widen the integer bits"

@@ -55,10 +55,12 @@ def hard_values(t: FixedType, n: int, seed: int) -> np.ndarray:
     return np.concatenate([ties, edges, wild, [np.inf, -np.inf]])
 
 
-def test_host_fixed_is_a_verbatim_copy_of_fixedtype(tmp_path) -> None:
+# copied module: the FixedType the driver packs with, the one ctypes binding of the csim library
+@pytest.mark.parametrize("copy, source", [("fixed.py", "ir/types.py"), ("binding.py", "sim/binding.py")])
+def test_host_modules_are_verbatim_copies(tmp_path, copy: str, source: str) -> None:
     tiny_project(tmp_path, "ap_fixed<16,6>")
-    copied = (tmp_path / "tiny" / "host" / "fixed.py").read_text()
-    assert copied.split("\n", 1)[1] == (ROOT / "src" / "nn2fpga" / "ir" / "types.py").read_text()
+    copied = (tmp_path / "tiny" / "host" / copy).read_text()
+    assert copied.split("\n", 1)[1] == (ROOT / "src" / "nn2fpga" / source).read_text()
 
 
 # input types: every rounding and overflow family, signed and unsigned, narrow and wide

@@ -44,6 +44,10 @@ class Layer:
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result",)
     # True for kinds that carry multipliers and so take a reuse factor / strategy
     HAS_MULTIPLIERS: ClassVar[bool] = False
+    # True for kinds whose output values are input values (or zeros), moved and never converted: their
+    # result type is the input's, their bit-exact reference is the float interpreter, their errors move
+    # with the values (quantize, sim.reference and testing need no rule of their own)
+    MOVES_VALUES: ClassVar[bool] = False
 
     @property
     def kind(self) -> str:
@@ -144,6 +148,7 @@ class Reshape(Layer):
     """
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+    MOVES_VALUES: ClassVar[bool] = True
 
 
 @dataclass(eq=False)
@@ -208,6 +213,7 @@ class ZeroPad2D(Layer):
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+    MOVES_VALUES: ClassVar[bool] = True
 
 
 @dataclass(eq=False)

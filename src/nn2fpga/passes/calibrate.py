@@ -44,8 +44,6 @@ from nn2fpga.ir.layers import (
     Input,
     Layer,
     Pool2D,
-    Reshape,
-    ZeroPad2D,
 )
 from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
@@ -113,7 +111,7 @@ def non_negative(graph: Graph, layer: Layer, data_lo: float) -> bool:
         return layer.activation == "relu"
     if isinstance(layer, Activation):
         return layer.fn in ("relu", "sigmoid", "softmax", "hard_sigmoid")
-    if isinstance(layer, (Pool2D, GlobalPool2D, Reshape, ZeroPad2D, Add, Concatenate)):
+    if layer.MOVES_VALUES or isinstance(layer, (Pool2D, GlobalPool2D, Add, Concatenate)):
         return all(non_negative(graph, p, data_lo) for p in graph.producers(layer.name))
     return False
 

@@ -10,7 +10,7 @@ import numpy as np
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Layer, Reshape, ZeroPad2D, exact_accumulator
+from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Layer, exact_accumulator
 from nn2fpga.ir.rules import product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
@@ -44,13 +44,10 @@ def infer_precision(g: Graph, cfg: Config) -> bool:
 
 @functools.singledispatch
 def _quantize(layer: Layer, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
-    """Kinds without constants: the configured types are all there is."""
-
-
-@_quantize.register(Reshape)
-@_quantize.register(ZeroPad2D)
-def _(layer: Layer, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
-    types["result"] = in_type  # moves values (or adds zeros), never converts them
+    """Kinds without constants: the configured types are all there is; a kind that moves values (or adds
+    zeros) never converts them, so its result type is its input's."""
+    if layer.MOVES_VALUES:
+        types["result"] = in_type
 
 
 @_quantize.register(Dense)

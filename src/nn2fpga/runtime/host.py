@@ -4,6 +4,7 @@
     host/fixed.py     verbatim copy of nn2fpga/ir/types.py: the driver packs with FixedType itself
     host/head.py      verbatim copy of nn2fpga/runtime/head.py (float CPU head of a split model)
     host/interpret.py verbatim copy of nn2fpga/ir/interpret.py: the float interpreter the head runs
+    host/binding.py   verbatim copy of nn2fpga/sim/binding.py: the ctypes binding of the csim library
     host/model.json   the kernel's input/output names, shapes, types and raw word types
     host/head.json, host/head.npz   the CPU head, when the config splits the model
     triton/<project>/config.pbtxt, triton/<project>/1/model.py   Python-backend model calling the driver
@@ -26,6 +27,7 @@ import nn2fpga.ir.interpret
 import nn2fpga.ir.types
 import nn2fpga.runtime.driver
 import nn2fpga.runtime.head
+import nn2fpga.sim.binding
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Input, Layer
 from nn2fpga.runtime.head import FORMAT, Head
@@ -95,6 +97,7 @@ def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None
     _copy_module(nn2fpga.runtime.driver, host / "driver.py")
     _copy_module(nn2fpga.ir.types, host / "fixed.py")
     _copy_module(nn2fpga.runtime.head, host / "head.py")
+    _copy_module(nn2fpga.sim.binding, host / "binding.py")
     _copy_module(nn2fpga.ir.interpret, host / "interpret.py")
     inp, out = graph.inputs()[0], graph[graph.outputs[0]]
     model_output = (

@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
+from nn2fpga.ir.interpret import windows
 from nn2fpga.ir.layers import Conv2D, Dense, DepthwiseConv2D, Layer
-from nn2fpga.ir.windows import windows
 
 
 def sum_of_products(layer: Dense | Conv2D, x: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
+from nn2fpga.ir.interpret import float_execute, windows
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -32,12 +33,9 @@ from nn2fpga.ir.layers import (
     Input,
     Layer,
     Pool2D,
-    Reshape,
-    ZeroPad2D,
     reciprocal,
 )
 from nn2fpga.ir.tables import activation_tables
-from nn2fpga.ir.windows import windows
 from nn2fpga.sim import integer
 from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish_exact, fits_float, raw
 from nn2fpga.sim.integer import finish
@@ -102,17 +100,14 @@ def predict(graph: Graph, x) -> np.ndarray | list[np.ndarray]:
 
 @functools.singledispatch
 def execute(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
+    if layer.MOVES_VALUES:  # values moved (or zeros), never converted: the float meaning is exact
+        return float_execute(layer, *inputs)
     raise NotImplementedError(f"the reference has no implementation for {layer.kind} ({layer.name!r})")
 
 
 @execute.register
 def _(layer: Input, x: np.ndarray) -> np.ndarray:
     return layer.types["result"].quantize(x)
-
-
-@execute.register
-def _(layer: Reshape, x: np.ndarray) -> np.ndarray:
-    return x.reshape((x.shape[0], *layer.shape))
 
 
 @execute.register
@@ -161,12 +156,6 @@ def _(layer: DepthwiseConv2D, x: np.ndarray) -> np.ndarray:
         win = windows(x, layer.kernel, layer.strides, layer.padding, 0.0)  # (B, Ho, Wo, kh, kw, C)
         return finish(layer, raw(np.einsum("bhwijc,ijc->bhwc", win, w), p) << (t["accum"].frac - p))
     return integer.execute(layer, x)
-
-
-@execute.register
-def _(layer: ZeroPad2D, x: np.ndarray) -> np.ndarray:
-    top, bottom, left, right = layer.padding
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
 @execute.register
