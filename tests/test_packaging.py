@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
+    # build from a clean copy: a stale build/ in the checkout would hide a package missing from setup.cfg
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
     wheels = tmp_path / "wheels"
     subprocess.run(
         [
@@ -23,7 +27,7 @@ def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
             "--no-build-isolation",
             "-w",
             str(wheels),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,
@@ -49,3 +53,11 @@ def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
     assert include.is_relative_to(site), include
     for header in ("ap_fixed.h", "ap_int.h", "hls_stream.h"):
         assert (include / header).is_file(), header
+    # every module of the source tree is in the wheel, and the API imports from there
+    modules = sorted(str(f.relative_to(ROOT / "src")) for f in (ROOT / "src" / "nn2fpga").rglob("*.py"))
+    assert [m for m in modules if not (site / m).is_file()] == []
+    code = "import nn2fpga.project, nn2fpga.cli, nn2fpga.profile, nn2fpga.testing; print(nn2fpga.project.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=elsewhere, env=env
+    )
+    assert Path(where.stdout.strip()).is_relative_to(site)

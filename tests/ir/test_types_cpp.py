@@ -69,7 +69,7 @@ def test_to_raw_equals_cpp_conversion(headers: str, cases, tmp_path: Path) -> No
         types, values = types[::9], values[::9]
         include = toolchain.xilinx_reference_include_dir()
     else:
-        # every 3rd type (3 is coprime to 28, so all mode pairs): tests/test_ap_headers.py compares the
+        # every 3rd type (3 is coprime to 28, so all mode pairs): tests/templates/test_ap_headers.py compares the
         # headers themselves with the reference on 215,600 cases; this test ties the Python model to them.
         types, values = types[::3], values[::3]
         include = toolchain.template_dir()

@@ -15,7 +15,7 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Activation, BatchNorm, Dense, Input, Layer, Reshape
 from nn2fpga.ir.types import FixedType
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 
 def build_graph() -> Graph:

@@ -1,6 +1,6 @@
 """Differential tests: nn2fpga's ap_int / ap_fixed / hls_stream C-simulation headers against the Xilinx reference.
 
-One harness (tests/cpp/ap_diff_harness.cpp) is compiled twice, against `templates/` and against the
+One harness (tests/templates/ap_diff_harness.cpp) is compiled twice, against `templates/` and against the
 reference `ap_types` (the oracle), then both binaries run the same seeded cases and print per-group hashes
 of every result bit. The type combinations are generated here (`generate_cases`), fixed by a seed, and
 cover widths 1..64, signed and unsigned, integer bits below 0 and above W, and all 7 x 4 mode pairs.
@@ -19,7 +19,7 @@ import pytest
 
 from nn2fpga.toolchain import template_dir, xilinx_reference_include_dir
 
-HARNESS = Path(__file__).parent / "cpp" / "ap_diff_harness.cpp"
+HARNESS = Path(__file__).parent / "ap_diff_harness.cpp"
 CXX = ["g++", "-std=c++17", "-O2", "-w"]
 Q_MODES = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 O_MODES = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")

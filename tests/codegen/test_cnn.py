@@ -145,7 +145,7 @@ def test_small_cnns(build: Callable[[keras.KerasTensor], keras.KerasTensor], lay
     i = keras.Input((12, 10, 3), name="x")
     model = keras.Model(i, build(i))
     x = np.random.default_rng(0).normal(size=(20, 12, 10, 3))
-    # io_stream pinned: these maps are small enough for the io_parallel default (tests/test_cnn_parallel.py)
+    # io_stream pinned: these maps are small enough for the io_parallel default (tests/codegen/test_cnn_parallel.py)
     config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}}
     project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "p")
     assert _layout(project.graph) == layout
