@@ -18,7 +18,6 @@ import numpy as np
 from nn2fpga.ir.rules import product_type, sum_type, union_type
 from nn2fpga.ir.types import FixedType
 
-STRATEGIES = ("latency", "resource")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid")
 
 
@@ -72,13 +71,15 @@ class Input(Layer):
 
 
 @dataclass(eq=False)
-class Dense(Layer):
-    """y = act(x @ weight + bias). `activation` is "linear" or "relu" (fused by a pass)."""
+class Linear(Layer):
+    """Common part of Dense and Conv2D: acc = bias + sum(x * weight), then the fused activation.
+    `activation` is "linear" or "relu" (fused by a pass); `fused` keeps the merged Activation layer (its
+    result precision applies)."""
 
     weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     bias: np.ndarray | None = None
     activation: str = "linear"
-    fused: Layer | None = None  # the Activation merged into this layer (its result precision applies)
+    fused: Layer | None = None
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "accum")
     HAS_MULTIPLIERS: ClassVar[bool] = True
@@ -89,17 +90,20 @@ class Dense(Layer):
 
     @property
     def n_out(self) -> int:
-        return int(self.weight.shape[1])
+        return int(self.weight.shape[-1])
 
     @property
     def n_multiplications(self) -> int:
+        """Multiplications per output value (Dense) or output pixel (Conv2D): the unit the reuse factor divides."""
         return self.n_in * self.n_out
 
     def weights(self) -> dict[str, np.ndarray]:
-        out = {"weight": self.weight}
-        if self.bias is not None:
-            out["bias"] = self.bias
-        return out
+        return {"weight": self.weight} | ({"bias": self.bias} if self.bias is not None else {})
+
+
+@dataclass(eq=False)
+class Dense(Linear):
+    """y = act(x @ weight + bias), weight (n_in, n_out)."""
 
 
 @dataclass(eq=False)
@@ -152,19 +156,13 @@ class Reshape(Layer):
 
 
 @dataclass(eq=False)
-class Conv2D(Layer):
+class Conv2D(Linear):
     """2-D convolution, channels-last. weight: (kh, kw, c_in, c_out); padding: (top, bottom, left, right)
     zero rows/columns added to the input (Keras 'same' is made explicit by the frontend)."""
 
     weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1)))
-    bias: np.ndarray | None = None
     strides: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-    activation: str = "linear"
-    fused: Layer | None = None
-
-    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "accum")
-    HAS_MULTIPLIERS: ClassVar[bool] = True
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -175,21 +173,6 @@ class Conv2D(Layer):
         """Terms summed per output value."""
         kh, kw = self.kernel
         return kh * kw * int(self.weight.shape[2])
-
-    @property
-    def n_out(self) -> int:
-        return int(self.weight.shape[-1])
-
-    @property
-    def n_multiplications(self) -> int:
-        """Multiplications per output pixel (the unit the reuse factor divides)."""
-        return self.n_in * self.n_out
-
-    def weights(self) -> dict[str, np.ndarray]:
-        out = {"weight": self.weight}
-        if self.bias is not None:
-            out["bias"] = self.bias
-        return out
 
 
 @dataclass(eq=False)

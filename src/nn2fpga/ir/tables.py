@@ -1,7 +1,7 @@
 """Lookup tables for sigmoid, tanh and softmax: the one place their contents and indexing are defined.
 
-Both the C++ library (templates/lib/n2f_activation.h) and the NumPy reference use these tables,
-and both compute indices the same way:
+Both the C++ library (templates/n2f/activation.h, indexing by `table_index` in templates/n2f/common.h) and
+the NumPy reference use these tables, and both compute indices the same way:
 
     index(x) = clip(floor(x * 2**K) + OFFSET, 0, N - 1)
 

@@ -152,10 +152,6 @@ def choose_types(
 # ---- calibration data ---------------------------------------------------------------------------------
 
 
-def _source_name(source: Any) -> str:
-    return str(source) if isinstance(source, (str, Path)) else "calibration data (array)"
-
-
 def load_array(source: Any, what: str, base: Path | None = None) -> tuple[np.ndarray, str]:
     """(array, name for messages) from a .npy path (relative paths against `base`) or an array."""
     if isinstance(source, (str, Path)):
