@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nn2fpga.config import Config
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.passes.calibrate import calibrate_precision
@@ -24,7 +25,7 @@ from nn2fpga.passes.quantize import infer_precision
 
 log = logging.getLogger(__name__)
 
-Pass = Callable[[Graph, object], bool]
+Pass = Callable[[Graph, Config], bool]
 
 FLOWS: dict[str, tuple[Pass, ...]] = {
     "optimize": (remove_noops, fold_zeropad, fold_batchnorm, fuse_activation),
@@ -41,10 +42,10 @@ class PassError(RuntimeError):
     """A pass raised or broke a graph invariant; the message names the pass and the chain before it."""
 
 
-def run_flows(graph: Graph, config: object, flows: Sequence[str] = DEFAULT_FLOWS) -> tuple[Graph, dict[str, float]]:
+def run_flows(graph: Graph, config: Config, flows: Sequence[str] = DEFAULT_FLOWS) -> tuple[Graph, dict[str, float]]:
     """Run the named flows on a copy of `graph`; returns the new graph and seconds per pass."""
     g = graph.copy()
-    disabled = set(getattr(config, "disabled_passes", ()) or ())
+    disabled = set(config.disabled_passes)
     unknown = disabled - set(ALL_PASSES)
     if unknown:
         raise UserError(f"DisabledPasses: unknown pass {sorted(unknown)[0]!r}; passes: {', '.join(ALL_PASSES)}")

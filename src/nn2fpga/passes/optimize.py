@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from nn2fpga.config import Config
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, DepthwiseConv2D, ZeroPad2D
 
 LINEAR_KINDS = (Dense, Conv2D)  # layers computing acc = bias + sum(x * w) (DepthwiseConv2D is a Conv2D)
 
 
-def remove_noops(g: Graph, cfg: object) -> bool:
+def remove_noops(g: Graph, cfg: Config) -> bool:
     """Remove linear Activation layers (identity before quantization).
 
     Post: no Activation(linear) remains unless a quantizer fixes its result type (then it is a cast).
@@ -28,7 +29,7 @@ def remove_noops(g: Graph, cfg: object) -> bool:
     return changed
 
 
-def fold_batchnorm(g: Graph, cfg: object) -> bool:
+def fold_batchnorm(g: Graph, cfg: Config) -> bool:
     """Fold BatchNorm into the preceding Dense/Conv: W' = W * scale (per output channel),
     b' = b * scale + bias, in float64 before quantization.
 
@@ -56,7 +57,7 @@ def fold_batchnorm(g: Graph, cfg: object) -> bool:
     return changed
 
 
-def fuse_activation(g: Graph, cfg: object) -> bool:
+def fuse_activation(g: Graph, cfg: Config) -> bool:
     """Fuse a ReLU into the preceding Dense/Conv/Add, which then computes cast<result>(relu(sum)).
 
     Pre: the producer is linear, feeds only this Activation and is not a graph output. Post: the
@@ -80,7 +81,7 @@ def fuse_activation(g: Graph, cfg: object) -> bool:
     return changed
 
 
-def fold_zeropad(g: Graph, cfg: object) -> bool:
+def fold_zeropad(g: Graph, cfg: Config) -> bool:
     """Fold ZeroPad2D into the convolution it feeds (zero padding is what convolutions pad with).
 
     Pre: the pad feeds only convolutions and is not an output. Post: the pad is gone; each
