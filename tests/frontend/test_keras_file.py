@@ -24,7 +24,7 @@ from nn2fpga.ir.graph import Graph  # noqa: E402
 
 pytestmark = pytest.mark.keras
 L = keras.layers
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the small CNNs of test_cnn.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "codegen"))  # the small CNNs of test_cnn.py
 from test_cnn import _branches, _depthwise, _pools, _strided, _three_way_add  # noqa: E402
 from test_keras import all_activations, jet_tagger  # noqa: E402
 
