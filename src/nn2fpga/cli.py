@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path  # already imported by nn2fpga.toolchain: no start-up cost
 
 from nn2fpga import toolchain
 from nn2fpga.ir.errors import UserError
@@ -48,8 +49,6 @@ def _with_calibration(config, args: argparse.Namespace, labels: bool = True):
     given = {k: v for k, v in flags.items() if v is not None}
     if not given:
         return config
-    from pathlib import Path
-
     from nn2fpga.config import Config
 
     cfg = Config.from_yaml(config)
@@ -71,8 +70,6 @@ def _add_calibration_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from nn2fpga.profile import write_profile
     from nn2fpga.project import Project, convert
 
@@ -102,8 +99,6 @@ def _cmd_config(args: argparse.Namespace) -> int:
     cfg.bind(graph)
     text = cfg.resolved_yaml(graph)
     if args.output:
-        from pathlib import Path
-
         Path(args.output).write_text(text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
@@ -129,6 +124,50 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}: {y.shape[0]} samples x {y.shape[1:]} ({args.backend})", file=sys.stderr)
     else:
         np.savetxt(sys.stdout, y.reshape(y.shape[0], -1), fmt="%.10g")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from nn2fpga.runtime.triton import serve_project
+
+    endpoints = {k: getattr(args, k) for k in ("host", "http_port", "grpc_port", "metrics_port")}
+    server = serve_project(args.project, backend=args.backend, **endpoints)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"starting Triton on {args.project} ...", file=sys.stderr)
+    with server.start(timeout=args.timeout):
+        print(f"serving: HTTP {server.http_url}  gRPC {server.grpc_url}  metrics {server.metrics_url}", flush=True)
+        print(f"log: {server.log_file}; Ctrl-C stops", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            if server.process.poll() is not None:
+                print(f"nn2fpga: error: tritonserver exited ({server.process.returncode}); log tail:", file=sys.stderr)
+                print(server.log_tail(), file=sys.stderr)
+                return 1
+        print("stopping Triton ...", file=sys.stderr)
+    return 0
+
+
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from nn2fpga.runtime.loadtest import loadtest, table, write_results
+
+    try:
+        clients = [int(c) for c in args.clients.split(",")]
+    except ValueError:
+        raise UserError(f"--clients: expected comma-separated integers like 1,2,4, got {args.clients!r}") from None
+    steps = loadtest(
+        args.url, args.model, clients, duration=args.duration, batch=args.batch, protocol=args.protocol,
+        processes=args.processes, max_requests=args.max_requests,
+    )  # fmt: skip
+    print(table(steps))
+    if args.output:
+        meta = {"url": args.url, "model": args.model, "protocol": args.protocol, "batch": args.batch,
+                "duration_s": args.duration}  # fmt: skip
+        for path in write_results(steps, args.output, meta):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -205,66 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("csim", "reference"), default="csim")
     p.set_defaults(func=_cmd_predict)
 
-    for register in _REGISTRARS:
-        register(sub)
-    return parser
-
-
-# Later modules add their sub-commands here (keeps this file free of heavy imports at start-up).
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
-    from nn2fpga.runtime.triton import serve_project
-
-    server = serve_project(
-        args.project,
-        backend=args.backend,
-        host=args.host,
-        http_port=args.http_port,
-        grpc_port=args.grpc_port,
-        metrics_port=args.metrics_port,
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    print(f"starting Triton on {args.project} ...", file=sys.stderr)
-    with server.start(timeout=args.timeout):
-        print(f"serving: HTTP {server.http_url}  gRPC {server.grpc_url}  metrics {server.metrics_url}", flush=True)
-        print(f"log: {server.log_file}; Ctrl-C stops", file=sys.stderr, flush=True)
-        while not stop.wait(0.5):
-            if server.process.poll() is not None:
-                print(f"nn2fpga: error: tritonserver exited ({server.process.returncode}); log tail:", file=sys.stderr)
-                print(server.log_tail(), file=sys.stderr)
-                return 1
-        print("stopping Triton ...", file=sys.stderr)
-    return 0
-
-
-def _cmd_loadtest(args: argparse.Namespace) -> int:
-    from nn2fpga.runtime.loadtest import loadtest, table, write_results
-
-    try:
-        clients = [int(c) for c in args.clients.split(",")]
-    except ValueError:
-        raise UserError(f"--clients: expected comma-separated integers like 1,2,4, got {args.clients!r}") from None
-    steps = loadtest(
-        args.url, args.model, clients, duration=args.duration, batch=args.batch, protocol=args.protocol,
-        processes=args.processes, max_requests=args.max_requests,
-    )  # fmt: skip
-    print(table(steps))
-    if args.output:
-        meta = {"url": args.url, "model": args.model, "protocol": args.protocol, "batch": args.batch,
-                "duration_s": args.duration}  # fmt: skip
-        for path in write_results(steps, args.output, meta):
-            print(f"wrote {path}", file=sys.stderr)
-    return 0
-
-
-def _register_serving(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="serve a converted project with NVIDIA Triton Inference Server",
@@ -296,9 +275,7 @@ def _register_serving(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-requests", type=int, default=1_000_000, help="bound on requests per client and count")
     p.add_argument("-o", "--output", help="directory for results.json and throughput.png")
     p.set_defaults(func=_cmd_loadtest)
-
-
-_REGISTRARS.append(_register_serving)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,12 +56,8 @@ def calibrate_batchnorm(model, x: np.ndarray, batch_size: int = 32):
     for bn in bns:
         probe = keras.Model(model.inputs, bn.input)
         # an eager call: no tf.function tracing per probe model (53 of them in ResNet-50)
-        values = np.concatenate(
-            [
-                np.asarray(probe(x[i : i + batch_size], training=False), dtype=np.float64)
-                for i in range(0, len(x), batch_size)
-            ]
-        )
+        batches = [probe(x[i : i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+        values = np.concatenate([np.asarray(b, dtype=np.float64) for b in batches])
         axes = tuple(range(values.ndim - 1))
         weights = []
         if bn.scale:

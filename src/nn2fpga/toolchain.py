@@ -28,9 +28,7 @@ def vendor_include_dir() -> Path | None:
 
 def include_dirs() -> list[Path]:
     """Include directories for generated code: the vendor's headers first when present, then ours."""
-    vendor = vendor_include_dir()
-    ours = template_dir()
-    return [vendor, ours] if vendor else [ours]
+    return [d for d in (vendor_include_dir(), template_dir()) if d is not None]
 
 
 def cflags() -> list[str]:

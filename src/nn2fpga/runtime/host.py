@@ -28,6 +28,7 @@ import nn2fpga.ir.types
 import nn2fpga.runtime.driver
 import nn2fpga.runtime.head
 import nn2fpga.sim.binding
+from nn2fpga.codegen.render import render
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Input, Layer
 from nn2fpga.runtime.head import FORMAT, Head
@@ -87,10 +88,15 @@ def triton_datatype(type_text: str | None) -> str:
     return "TYPE_FP32" if t.width <= FLOAT32_EXACT_BITS and -126 <= -t.frac <= 104 else "TYPE_FP64"
 
 
+def _write_triton_model(model_dir: Path, model_py: str, **config: Any) -> None:
+    """A Python-backend model directory: config.pbtxt (the config template filled with `config`), 1/model.py."""
+    (model_dir / "1").mkdir(parents=True)
+    (model_dir / "config.pbtxt").write_text(render("triton_config.pbtxt.j2", name=model_dir.name, **config))
+    (model_dir / "1" / "model.py").write_text(model_py)
+
+
 def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None = None) -> None:
     """Write `root/host/` and `root/triton/` for the compiled (prefix) `graph` and the optional CPU `head`."""
-    from nn2fpga.codegen.render import render
-
     project = ctx["project"]
     host = root / "host"
     host.mkdir()
@@ -100,57 +106,43 @@ def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None
     _copy_module(nn2fpga.sim.binding, host / "binding.py")
     _copy_module(nn2fpga.ir.interpret, host / "interpret.py")
     inp, out = graph.inputs()[0], graph[graph.outputs[0]]
+    kernel_output = {"name": out.name, "shape": list(out.shape), "type": ctx["output_type"]}
     model_output = (
-        {"name": head.outputs[0], "shape": list(head.shape), "type": None}
-        if head is not None
-        else {"name": out.name, "shape": list(out.shape), "type": ctx["output_type"]}
+        {"name": head.outputs[0], "shape": list(head.shape), "type": None} if head is not None else kernel_output
     )
     meta = {
         "project": project,
         "kernel": f"{project}_kernel",
         "input": {"name": inp.name, "shape": list(inp.shape), "type": ctx["input_type"], "raw": ctx["in_raw"]},
-        "output": {"name": out.name, "shape": list(out.shape), "type": ctx["output_type"], "raw": ctx["out_raw"]},
+        "output": {**kernel_output, "raw": ctx["out_raw"]},
         "head": head.save(host) if head is not None else None,
         "model_output": model_output,
     }
     (host / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
-    model_dir = root / "triton" / project
-    (model_dir / "1").mkdir(parents=True)
-    serving = config.serving
-    (model_dir / "config.pbtxt").write_text(
-        render(
-            "triton_config.pbtxt.j2",
-            name=project,
-            serving=serving,
-            input=meta["input"],
-            output=model_output,
-            output_datatype=triton_datatype(model_output["type"]),
-        )
+    _write_triton_model(
+        root / "triton" / project,
+        render("triton_model.py.j2", project=project),
+        serving=config.serving,
+        input=meta["input"],
+        output=model_output,
+        output_datatype=triton_datatype(model_output["type"]),
     )
-    (model_dir / "1" / "model.py").write_text(render("triton_model.py.j2", project=project))
 
 
 def identity_repository(directory: Path, name: str, shape: tuple[int, ...], max_batch_size: int = 64) -> Path:
     """A Triton repository with one Python-backend identity model (FP32 in = out): the engine's ceiling."""
-    from nn2fpga.codegen.render import render
-
     model_dir = Path(directory) / name
     if model_dir.exists():
         shutil.rmtree(model_dir)
-    (model_dir / "1").mkdir(parents=True)
     serving = {"MaxBatchSize": max_batch_size, "DynamicBatching": True, "PreferredBatchSizes": [],
                "MaxQueueDelayMicroseconds": 100, "Instances": 1, "Backend": "identity"}  # fmt: skip
-    io = {"name": "x", "shape": list(shape)}
-    (model_dir / "config.pbtxt").write_text(
-        render(
-            "triton_config.pbtxt.j2",
-            name=name,
-            serving=serving,
-            input=io,
-            output={"name": "y", "shape": list(shape)},
-            output_datatype="TYPE_FP32",
-        )
+    _write_triton_model(
+        model_dir,
+        render("triton_identity.py.j2"),
+        serving=serving,
+        input={"name": "x", "shape": list(shape)},
+        output={"name": "y", "shape": list(shape)},
+        output_datatype="TYPE_FP32",
     )
-    (model_dir / "1" / "model.py").write_text(render("triton_identity.py.j2"))
     return Path(directory)

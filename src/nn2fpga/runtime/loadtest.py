@@ -53,26 +53,18 @@ def _client_module(protocol: str) -> Any:
 
 def model_io(url: str, model: str, protocol: str = "grpc") -> tuple[str, list[int], str, str, int]:
     """(input name, input dims, input datatype, output name, max_batch_size) from the server's model config."""
-    if protocol == "grpc":
+    grpc = protocol == "grpc"
+    if grpc:
         import tritonclient.grpc as tc
-
-        client = tc.InferenceServerClient(url)
-        try:
-            config = client.get_model_config(model, as_json=True)["config"]
-        except Exception as e:
-            raise UserError(f"{url}: cannot read model {model!r}: {e}") from e
-        finally:
-            client.close()
     else:
         import tritonclient.http as tc
-
-        client = tc.InferenceServerClient(url)
-        try:
-            config = client.get_model_config(model)
-        except Exception as e:
-            raise UserError(f"{url}: cannot read model {model!r}: {e}") from e
-        finally:
-            client.close()
+    client = tc.InferenceServerClient(url)
+    try:  # gRPC answers a protobuf unless asked for JSON, which it wraps in {"config": ...}
+        config = client.get_model_config(model, as_json=True)["config"] if grpc else client.get_model_config(model)
+    except Exception as e:
+        raise UserError(f"{url}: cannot read model {model!r}: {e}") from e
+    finally:
+        client.close()
     (inp,), (out,) = config["input"], config["output"]
     datatype = inp.get("data_type", "TYPE_FP32").removeprefix("TYPE_")
     return inp["name"], [int(d) for d in inp["dims"]], datatype, out["name"], int(config.get("max_batch_size", 0))
@@ -181,19 +173,11 @@ def loadtest(
 
 
 def table(steps: list[Step]) -> str:
+    """The steps as an aligned text table, one row per client count (what `nn2fpga loadtest` prints)."""
     rows = [("clients", "inferences/s", "p50 ms", "p90 ms", "p99 ms", "requests", "failed")]
-    rows += [
-        (
-            str(s.clients),
-            f"{s.inferences_per_s:.0f}",
-            f"{s.p50_ms:.2f}",
-            f"{s.p90_ms:.2f}",
-            f"{s.p99_ms:.2f}",
-            str(s.requests),
-            str(s.failed),
-        )  # fmt: skip
-        for s in steps
-    ]
+    for s in steps:
+        latencies = (f"{ms:.2f}" for ms in (s.p50_ms, s.p90_ms, s.p99_ms))
+        rows.append((str(s.clients), f"{s.inferences_per_s:.0f}", *latencies, str(s.requests), str(s.failed)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -123,18 +123,10 @@ class TritonServer:
         cmd += [f"--model-repository={r}" for r in self.repositories]
         if backend_dir is not None:
             cmd.append(f"--backend-directory={backend_dir}")
-        cmd += [
-            f"--http-address={self.host}",
-            f"--grpc-address={self.host}",
-            f"--metrics-address={self.host}",
-            f"--http-port={self.http_port}",
-            f"--grpc-port={self.grpc_port}",
-            f"--metrics-port={self.metrics_port}",
-            "--allow-gpu-metrics=false",
-            "--strict-readiness=true",
-            "--exit-timeout-secs=5",
-            "--log-verbose=0",
-        ]
+        ports = {"http": self.http_port, "grpc": self.grpc_port, "metrics": self.metrics_port}
+        cmd += [f"--{kind}-address={self.host}" for kind in ports]
+        cmd += [f"--{kind}-port={port}" for kind, port in ports.items()]
+        cmd += ["--allow-gpu-metrics=false", "--strict-readiness=true", "--exit-timeout-secs=5", "--log-verbose=0"]
         return cmd
 
     def environment(self, install: TritonInstall) -> dict[str, str]:
@@ -157,9 +149,8 @@ class TritonServer:
             for f in ("libtriton_python.so", "triton_python_backend_utils.py"):
                 (backend_dir / "python" / f).symlink_to(install.python_backend / f)
             (backend_dir / "python" / "triton_python_backend_stub").symlink_to(install.stub)
-        log_path = self.log_file or Path(self._tmp.name) / "tritonserver.log"
-        self.log_file = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115  (closed in stop)
+        self.log_file = self.log_file or Path(self._tmp.name) / "tritonserver.log"
+        self._log = open(self.log_file, "ab")  # noqa: SIM115  (closed in stop)
         cmd = self.command(install, backend_dir)
         log.info("starting %s", " ".join(cmd))
         # Its own session, so a Ctrl-C in the terminal reaches us first and we stop it in order.
