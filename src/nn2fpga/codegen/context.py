@@ -1,7 +1,8 @@
 """Layer -> template dictionaries: Python computes every number, templates only substitute and loop.
 
-One function per layer kind (`layer_context`), plus `project_context` for the whole project.
-C++ identifiers come from `cpp_name`, which makes them legal, unique and stable.
+One function per layer kind (`layer_context`), plus `project_context` for the whole project; `base_context`
+and `io_context` are what io_stream (`stream.py`) shares with it. C++ identifiers come from `cpp_name`,
+which makes them legal, unique and stable.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class Constant:
 
 @dataclass
 class LayerContext:
+    """One call in the top function, and the config struct it is instantiated with."""
+
     name: str  # C++ identifier
     kind: str
     func: str  # n2f:: function
@@ -87,7 +90,7 @@ class LayerContext:
     typedefs: dict[str, str] = field(default_factory=dict)  # typedef members
     constants: list[Constant] = field(default_factory=list)
     alias: bool = False  # no code: out_var is the input's buffer (reshape)
-    inputs: list[Layer] = field(default_factory=list)  # the producers, in input order (io_parallel)
+    inputs: list[Layer] = field(default_factory=list)  # the producers, in input order
     template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
 
 
@@ -120,31 +123,33 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
     )
-    return linear_constants(layer, base, layer.weight)
+    return linear_constants(layer, base)
 
 
-def linear_constants(layer: Dense, base: LayerContext, weight: np.ndarray) -> LayerContext:
-    """Typedefs and constant arrays (weights row-major, bias or zeros) of a Dense/Conv layer."""
+def add_constant(base: LayerContext, role: str, var: str, values: np.ndarray, dtype: FixedType, source=None) -> None:
+    """The typedef `<role>_t` and the constant array `<name>_<var>` of that type."""
+    base.typedefs[f"{role}_t"] = dtype.cpp()
+    base.constants.append(Constant(f"{base.name}_{var}", f"config_{base.name}::{role}_t", values, dtype, source))
+
+
+def linear_constants(layer: Dense | Conv2D, base: LayerContext) -> LayerContext:
+    """Typedefs and constant arrays (weights row-major, bias or zeros) of a Dense/Conv layer. The weight
+    array keeps its IR shape: only its row-major values are rendered and saved."""
     t = layer.types
-    base.typedefs.update(accum_t=t["accum"].cpp(), weight_t=t["weight"].cpp(), bias_t=t["bias"].cpp())
-    bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
-    base.constants = [
-        Constant(f"{base.name}_w", f"config_{base.name}::weight_t", weight, t["weight"], (layer.name, "weight")),
-        Constant(
-            f"{base.name}_b",
-            f"config_{base.name}::bias_t",
-            bias,
-            t["bias"],
-            (layer.name, "bias") if layer.bias is not None else None,
-        ),
-    ]
+    base.typedefs["accum_t"] = t["accum"].cpp()
+    add_constant(base, "weight", "w", layer.weight, t["weight"], (layer.name, "weight"))
+    if layer.bias is None:
+        add_constant(base, "bias", "b", np.zeros(layer.n_out), t["bias"])
+    else:
+        add_constant(base, "bias", "b", layer.bias, t["bias"], (layer.name, "bias"))
     return base
 
 
-def window_config(layer: Layer, in_shape, kernel, strides, padding) -> dict[str, object]:
-    """Window geometry of a Conv2D/Pool2D/ZeroPad2D: input (in_h, in_w, n_chan), kernel, strides,
-    explicit (top, bottom, left, right) padding, output (out_h, out_w)."""
-    top, bottom, left, right = padding
+def window_config(layer: Conv2D | Pool2D | ZeroPad2D, src: Layer, kernel, strides) -> dict[str, object]:
+    """Window geometry of a Conv2D/Pool2D/ZeroPad2D: input (in_h, in_w, n_chan) from its producer `src`,
+    kernel, strides, explicit (top, bottom, left, right) padding, output (out_h, out_w)."""
+    in_shape = src.shape
+    top, bottom, left, right = layer.padding
     return {
         "in_h": in_shape[0],
         "in_w": in_shape[1],
@@ -172,28 +177,25 @@ def pool_types(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType
 @layer_context.register
 def _(layer: Conv2D, base: LayerContext) -> LayerContext:
     # the Dense kernel on each output pixel's window: n_in = kh*kw*n_chan (depthwise: kh*kw), n_out
-    src = base.inputs[0]
-    depthwise = isinstance(layer, DepthwiseConv2D)
     base.func = "conv2d"
     base.config.update(
-        window_config(layer, src.shape, layer.kernel, layer.strides, layer.padding),
+        window_config(layer, base.inputs[0], layer.kernel, layer.strides),
         n_in=layer.n_in,
         n_out=layer.n_out,
-        depthwise=depthwise,
+        depthwise=isinstance(layer, DepthwiseConv2D),
         reuse_factor=layer.reuse_factor,
         multiplier_limit=layer.multiplier_limit,
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
     )
-    weight = layer.weight[..., 0] if depthwise else layer.weight.reshape(layer.n_in, layer.n_out)
-    return linear_constants(layer, base, weight)
+    return linear_constants(layer, base)
 
 
 @layer_context.register
 def _(layer: Pool2D, base: LayerContext) -> LayerContext:
     src = base.inputs[0]
     base.func = "pool2d"
-    base.config.update(window_config(layer, src.shape, layer.pool, layer.strides, layer.padding))
+    base.config.update(window_config(layer, src, layer.pool, layer.strides))
     pool_types(layer, base, src.types["result"], layer.pool[0] * layer.pool[1])
     return base
 
@@ -211,18 +213,22 @@ def _(layer: GlobalPool2D, base: LayerContext) -> LayerContext:
 @layer_context.register
 def _(layer: ZeroPad2D, base: LayerContext) -> LayerContext:
     base.func = "zeropad"
-    base.config.update(window_config(layer, base.inputs[0].shape, (1, 1), (1, 1), layer.padding))
+    base.config.update(window_config(layer, base.inputs[0], (1, 1), (1, 1)))
     return base
 
 
 @layer_context.register
 def _(layer: Add, base: LayerContext) -> LayerContext:
     # exact sum of all inputs, optional fused ReLU, one cast
-    u = functools.reduce(union_type, [p.types["result"] for p in base.inputs])
     base.func = "add"
-    base.config.update(n=layer.size, relu=getattr(layer, "activation", "linear") == "relu")
-    base.typedefs["sum_t"] = sum_type(u, len(base.inputs)).cpp()
+    base.config.update(n=layer.size, relu=layer.activation == "relu")
+    base.typedefs["sum_t"] = exact_sum_type(base.inputs)
     return base
+
+
+def exact_sum_type(inputs: list[Layer]) -> str:
+    """The C++ type that holds the sum of the inputs' results exactly (Add)."""
+    return sum_type(functools.reduce(union_type, [p.types["result"] for p in inputs]), len(inputs)).cpp()
 
 
 @layer_context.register
@@ -237,15 +243,8 @@ def _(layer: Concatenate, base: LayerContext) -> LayerContext:
 def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
     base.func = "batchnorm"
     base.config.update(n=layer.size, n_chan=layer.shape[-1])
-    base.typedefs.update(scale_t=layer.types["scale"].cpp(), bias_t=layer.types["bias"].cpp())
-    base.constants = [
-        Constant(
-            f"{base.name}_s", f"config_{base.name}::scale_t", layer.scale, layer.types["scale"], (layer.name, "scale")
-        ),
-        Constant(
-            f"{base.name}_b", f"config_{base.name}::bias_t", layer.bias, layer.types["bias"], (layer.name, "bias")
-        ),
-    ]
+    add_constant(base, "scale", "s", layer.scale, layer.types["scale"], (layer.name, "scale"))
+    add_constant(base, "bias", "b", layer.bias, layer.types["bias"], (layer.name, "bias"))
     return base
 
 
@@ -260,8 +259,7 @@ def _(layer: Activation, base: LayerContext) -> LayerContext:
             base.config[role] = float(getattr(layer, role))
     tables = activation_tables(layer.fn, t, layer.shape[-1])
     for key, table in tables.items():
-        base.typedefs[f"{key}_t"] = table.dtype.cpp()
-        base.constants.append(Constant(f"{base.name}_{key}", f"config_{base.name}::{key}_t", table.values, table.dtype))
+        add_constant(base, key, key, table.values, table.dtype)
     if layer.fn in ("sigmoid", "tanh"):
         table = tables["table"]
         base.config.update(table_size=table.size, table_k=table.k, table_offset=table.offset)
@@ -293,35 +291,61 @@ def layer_names(graph: Graph, project: str, io_type: str) -> dict[str, str]:
     return {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
 
 
+def base_context(graph: Graph, names: dict[str, str], layer: Layer, in_vars: list[str], suffix: str) -> LayerContext:
+    """A layer's context before its kind fills it in: C++ names, the variables its producers write, and
+    types `<name><suffix>` (result arrays in io_parallel, pixels in io_stream)."""
+    ident, prods = names[layer.name], graph.producers(layer.name)
+    return LayerContext(
+        name=ident,
+        kind=layer.kind,
+        func="",
+        in_var=", ".join(in_vars),
+        out_var=f"{ident}_out",
+        in_type=f"{names[prods[0].name]}{suffix}",
+        out_type=f"{ident}{suffix}",
+        out_size=layer.size,
+        inputs=prods,
+    )
+
+
+def io_context(graph: Graph, project: str, config, names: dict[str, str], layers: list[LayerContext]) -> dict:
+    """What the templates need in either IOType: the layers and their constants, the top function's
+    interface (sizes, types, raw containers), the target part and clock."""
+    in_layer, out_layer = graph.inputs()[0], graph[graph.outputs[0]]
+    in_t, out_t = in_layer.types["result"], out_layer.types["result"]
+    return {
+        "project": project,
+        "layers": layers,
+        "result_types": {names[lay.name]: lay.types["result"].cpp() for lay in graph.layers()},
+        "n_in": in_layer.size,
+        "n_out": out_layer.size,
+        "input_type": in_t.cpp(),
+        "output_type": out_t.cpp(),
+        "input_width": in_t.width,
+        "output_width": out_t.width,
+        "output_signed": out_t.signed,
+        "in_raw": raw_container(in_t),
+        "out_raw": raw_container(out_t),
+        "constants": [c for lay in layers for c in lay.constants],
+        "part": config.part,
+        "clock_period": config.clock_period,
+    }
+
+
 def project_context(graph: Graph, project: str, config) -> dict:
     """Everything the templates need for an io_parallel project."""
-    inputs, outputs = graph.inputs(), graph.outputs
     names = layer_names(graph, project, "io_parallel")
     layers: list[LayerContext] = []
     var_of: dict[str, str] = {}
     for layer in graph.layers():
-        ident = names[layer.name]
         if isinstance(layer, Input):
             var_of[layer.name] = "in"
             continue
-        prods = graph.producers(layer.name)
-        base = LayerContext(
-            name=ident,
-            kind=layer.kind,
-            func="",
-            in_var=", ".join(var_of[p.name] for p in prods),
-            out_var=f"{ident}_out",
-            in_type=f"{names[prods[0].name]}_result_t",
-            out_type=f"{ident}_result_t",
-            out_size=layer.size,
-            inputs=prods,
-        )
-        ctx = layer_context(layer, base)
+        in_vars = [var_of[p.name] for p in graph.producers(layer.name)]
+        ctx = layer_context(layer, base_context(graph, names, layer, in_vars, "_result_t"))
         var_of[layer.name] = ctx.out_var
         layers.append(ctx)
-    in_layer = inputs[0]
-    out_layer = graph[outputs[0]]
-    result_types = {names[lay.name]: lay.types["result"].cpp() for lay in graph.layers()}
+    out_layer = graph[graph.outputs[0]]
     if layers and not layers[-1].alias:
         layers[-1].out_var = "out"
     else:  # the model ends in a reshape or is an input alone: copy into out
@@ -338,26 +362,5 @@ def project_context(graph: Graph, project: str, config) -> dict:
                 config={"n": out_layer.size},
             )
         )
-    in_t, out_t = in_layer.types["result"], out_layer.types["result"]
-    return {
-        "io_type": "io_parallel",
-        "project": project,
-        "layers": layers,
-        "result_types": result_types,
-        "input_name": names[in_layer.name],
-        "output_name": names[out_layer.name],
-        "n_in": in_layer.size,
-        "n_out": out_layer.size,
-        "input_type": in_t.cpp(),
-        "output_type": out_t.cpp(),
-        "input_width": in_t.width,
-        "output_width": out_t.width,
-        "input_signed": in_t.signed,
-        "output_signed": out_t.signed,
-        "in_raw": raw_container(in_t),
-        "out_raw": raw_container(out_t),
-        "ii": max([interval(lay) for lay in graph.layers() if lay.HAS_MULTIPLIERS] or [1]),
-        "constants": [c for lay in layers for c in lay.constants],
-        "part": config.part,
-        "clock_period": config.clock_period,
-    }
+    ii = max([interval(lay) for lay in graph.layers() if lay.HAS_MULTIPLIERS] or [1])
+    return {**io_context(graph, project, config, names, layers), "io_type": "io_parallel", "ii": ii}

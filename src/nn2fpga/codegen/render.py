@@ -6,6 +6,7 @@ never leaves a half-written project; an existing directory is refused unless `fo
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,24 +28,19 @@ from nn2fpga.version import __version__
 
 log = logging.getLogger(__name__)
 
-_ENV: jinja2.Environment | None = None
-
-
+@functools.cache
 def environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(toolchain.template_dir() / "project")),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-        _ENV.filters["cpp_const_type"] = cpp_const_type
-        _ENV.filters["cpp_literal"] = cpp_literal
-        _ENV.filters["tcl_quote"] = tcl_quote
-    return _ENV
+    """The one Jinja environment of the project templates (created on first use)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(toolchain.template_dir() / "project")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(cpp_const_type=cpp_const_type, cpp_literal=cpp_literal, tcl_quote=tcl_quote)
+    return env
 
 
 def cpp_const_type(value: object) -> str:
@@ -66,17 +62,13 @@ def cpp_literal(value: object) -> str:
     return str(value)
 
 
+# backslash-escape what Tcl substitutes or parses inside a double-quoted word; a newline becomes \n
+_TCL_ESCAPES = str.maketrans({"\n": "\\n", **{ch: "\\" + ch for ch in '\\"$[]{}'}})
+
+
 def tcl_quote(text: str) -> str:
     """`text` as a double-quoted Tcl word (also a valid list element) that stands for exactly `text`."""
-    out = []
-    for ch in text:
-        if ch == "\n":
-            out.append("\\n")
-        elif ch in '\\"$[]{}':
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return '"' + text.translate(_TCL_ESCAPES) + '"'
 
 
 def render(template: str, **context: object) -> str:

@@ -2,7 +2,7 @@
 
 Python computes every number here (window geometry, exact sum types, reciprocals, FIFO depths);
 the template `top_stream.cpp.j2` only substitutes. Array-level configuration (Dense, activations,
-BatchNorm) is shared with io_parallel through `context.layer_context`.
+BatchNorm, pooling, padding) is shared with io_parallel through `context.layer_context`.
 
 FIFO depths come from the graph (`layer.fifo_depths`, set by `nn2fpga.passes.hardware.size_fifos`).
 """
@@ -13,11 +13,13 @@ import functools
 
 from nn2fpga.codegen.context import (
     LayerContext,
+    base_context,
+    exact_sum_type,
+    io_context,
     layer_context,
     layer_names,
     linear_constants,
     pool_types,
-    raw_container,
     window_config,
 )
 from nn2fpga.ir.errors import ModelError
@@ -37,64 +39,48 @@ from nn2fpga.ir.layers import (
     Reshape,
     ZeroPad2D,
 )
-from nn2fpga.ir.rules import sum_type, union_type
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 
 @functools.singledispatch
-def stream_layer(layer: Layer, base: LayerContext, g: Graph) -> LayerContext:
+def stream_layer(layer: Layer, base: LayerContext) -> LayerContext:
     raise ModelError(f"layer {layer.name!r} ({layer.kind}) has no io_stream implementation")
 
 
 @stream_layer.register(Activation)
 @stream_layer.register(BatchNorm)
-def _(layer: Layer, base: LayerContext, g: Graph) -> LayerContext:
-    n_pix, chan = pixels(layer)
-    ctx = layer_context(layer, base)  # the array function, applied to each pixel
-    ctx.config.update(n=chan, n_pixels=n_pix)
-    if isinstance(layer, BatchNorm):
-        ctx.config["n_chan"] = chan
-    ctx.func = f"{ctx.func}_stream"
-    return ctx
-
-
 @stream_layer.register(Dense)
-def _(layer: Dense, base: LayerContext, g: Graph) -> LayerContext:
+@stream_layer.register(Pool2D)
+@stream_layer.register(ZeroPad2D)
+def _(layer: Layer, base: LayerContext) -> LayerContext:
+    # the array function's configuration; its _stream variant applies it to each pixel (Dense: the whole
+    # vector, Pool2D and ZeroPad2D: the window geometry)
     ctx = layer_context(layer, base)
-    ctx.func = "dense_stream"
+    ctx.func = f"{ctx.func}_stream"
+    if isinstance(layer, (Activation, BatchNorm)):
+        n_pix, chan = pixels(layer)
+        ctx.config.update(n=chan, n_pixels=n_pix)
     return ctx
 
 
 @stream_layer.register(Conv2D)
-def _(layer: Conv2D, base: LayerContext, g: Graph) -> LayerContext:
-    in_shape = g.producer(layer.name).shape
-    depthwise = isinstance(layer, DepthwiseConv2D)
-    weight = layer.weight[..., 0] if depthwise else layer.weight
+def _(layer: Conv2D, base: LayerContext) -> LayerContext:
     base.func = "conv2d_stream"
     base.config.update(
-        window_config(layer, in_shape, layer.kernel, layer.strides, layer.padding),
+        window_config(layer, base.inputs[0], layer.kernel, layer.strides),
         n_filt=layer.n_out,
-        n_weights=int(weight.size),
-        depthwise=depthwise,
+        n_weights=int(layer.weight.size),
+        depthwise=isinstance(layer, DepthwiseConv2D),
         relu=layer.activation == "relu",
         reuse_factor=layer.reuse_factor,
         strategy=f"n2f::{layer.strategy}",
     )
-    return linear_constants(layer, base, weight)
-
-
-@stream_layer.register(Pool2D)
-def _(layer: Pool2D, base: LayerContext, g: Graph) -> LayerContext:
-    src = g.producer(layer.name)
-    base.func = "pool2d_stream"
-    base.config.update(window_config(layer, src.shape, layer.pool, layer.strides, layer.padding))
-    pool_types(layer, base, src.types["result"], layer.pool[0] * layer.pool[1])
-    return base
+    return linear_constants(layer, base)
 
 
 @stream_layer.register(GlobalPool2D)
-def _(layer: GlobalPool2D, base: LayerContext, g: Graph) -> LayerContext:
-    src = g.producer(layer.name)
+def _(layer: GlobalPool2D, base: LayerContext) -> LayerContext:
+    src = base.inputs[0]
     n_pix, chan = pixels(src)
     base.func = "global_pool_stream"
     base.config.update(n_chan=chan, n_pixels=n_pix)
@@ -102,33 +88,24 @@ def _(layer: GlobalPool2D, base: LayerContext, g: Graph) -> LayerContext:
     return base
 
 
-@stream_layer.register(ZeroPad2D)
-def _(layer: ZeroPad2D, base: LayerContext, g: Graph) -> LayerContext:
-    base.func = "zeropad_stream"
-    base.config.update(window_config(layer, g.producer(layer.name).shape, (1, 1), (1, 1), layer.padding))
-    return base
-
-
 @stream_layer.register(Add)
-def _(layer: Add, base: LayerContext, g: Graph) -> LayerContext:
-    prods = g.producers(layer.name)
+def _(layer: Add, base: LayerContext) -> LayerContext:
     n_pix, chan = pixels(layer)
-    u = functools.reduce(union_type, [p.types["result"] for p in prods])
     base.func = "add_stream"
     base.config.update(n_pixels=n_pix, n_chan=chan, relu=layer.activation == "relu")
-    base.typedefs["sum_t"] = sum_type(u, len(prods)).cpp()
+    base.typedefs["sum_t"] = exact_sum_type(base.inputs)
     return base
 
 
 @stream_layer.register(Concatenate)
-def _(layer: Concatenate, base: LayerContext, g: Graph) -> LayerContext:
+def _(layer: Concatenate, base: LayerContext) -> LayerContext:
     base.func = "concat_stream"
     base.config["n_pixels"] = pixels(layer)[0]
     return base
 
 
 @stream_layer.register(Reshape)
-def _(layer: Reshape, base: LayerContext, g: Graph) -> LayerContext:
+def _(layer: Reshape, base: LayerContext) -> LayerContext:
     base.func = "reshape_stream"
     base.config["n_total"] = layer.size
     return base
@@ -142,96 +119,49 @@ def depth_into(g: Graph, producer: Layer, consumer: Layer) -> int:
 
 def stream_context(graph: Graph, project: str, config) -> dict:
     """Everything `top_stream.cpp.j2` and the shared templates need for an io_stream project."""
-    inputs, outputs = graph.inputs(), graph.outputs
     names = layer_names(graph, project, "io_stream")
-    out_name = outputs[0]
-    # stream feeding each (producer, consumer) edge, and the streams each producer writes
-    edge: dict[tuple[str, str], str] = {}
+    out_name = graph.outputs[0]
+    edge: dict[tuple[str, str], str] = {}  # the stream of each (producer, consumer) edge
     streams: list[dict[str, object]] = []
-    forks: list[dict[str, object]] = []
-    for layer in graph.layers():
-        ident = names[layer.name]
+    layers: list[LayerContext] = []
+    for layer in graph.layers():  # producers come first: the streams into `layer` are known
+        ident, users = names[layer.name], graph.users(layer.name)
+        pix_t = f"{ident}_pix_t"
         main = "in" if isinstance(layer, Input) else ("out" if layer.name == out_name else f"{ident}_out")
-        users = graph.users(layer.name)
+        if not isinstance(layer, Input):
+            in_vars = [edge[p.name, layer.name] for p in graph.producers(layer.name)]
+            base = base_context(graph, names, layer, in_vars, "_pix_t")
+            base.out_var = main
+            layers.append(stream_layer(layer, base))
         if main not in ("in", "out"):  # a fork's input stream, or the one edge to the only user
             depth = DEFAULT_DEPTH if len(users) != 1 else depth_into(graph, layer, users[0])
-            streams.append({"name": main, "type": f"{ident}_pix_t", "depth": depth})
+            streams.append({"name": main, "type": pix_t, "depth": depth})
         if len(users) <= 1:
-            for u in users:
-                edge[(layer.name, u.name)] = main
+            edge.update({(layer.name, u.name): main for u in users})
             continue
-        outs = []
-        for u in users:
-            var = f"{ident}_to_{names[u.name]}"
-            streams.append({"name": var, "type": f"{ident}_pix_t", "depth": depth_into(graph, layer, u)})
-            edge[(layer.name, u.name)] = var
-            outs.append(var)
-        forks.append(
-            {
-                "after": layer.name,
-                "name": f"{ident}_fork",
-                "src": main,
-                "outs": outs,
-                "type": f"{ident}_pix_t",
-                "n_pixels": pixels(layer)[0],
-            }
-        )
-    layers: list[LayerContext] = []
-    for layer in graph.layers():
-        ident = names[layer.name]
-        if not isinstance(layer, Input):
-            prods = graph.producers(layer.name)
-            base = LayerContext(
-                name=ident,
-                kind=layer.kind,
-                func="",
-                in_var=", ".join(edge[(p.name, layer.name)] for p in prods),
-                out_var="out" if layer.name == out_name else f"{ident}_out",
-                in_type=f"{names[prods[0].name]}_pix_t",
-                out_type=f"{ident}_pix_t",
-                out_size=layer.size,
+        outs = [f"{ident}_to_{names[u.name]}" for u in users]
+        for u, var in zip(users, outs):
+            streams.append({"name": var, "type": pix_t, "depth": depth_into(graph, layer, u)})
+            edge[layer.name, u.name] = var
+        layers.append(
+            LayerContext(
+                name=f"{ident}_fork",
+                kind="Fork",
+                func="fork_stream",
+                in_var=main,
+                out_var=", ".join(outs),
+                in_type=pix_t,
+                out_type=pix_t,
+                out_size=0,
+                config={"n_pixels": pixels(layer)[0]},
             )
-            layers.append(stream_layer(layer, base, graph))
-        for f in forks:
-            if f["after"] == layer.name:
-                layers.append(
-                    LayerContext(
-                        name=f["name"],
-                        kind="Fork",
-                        func="fork_stream",
-                        in_var=str(f["src"]),
-                        out_var=", ".join(f["outs"]),
-                        in_type=str(f["type"]),
-                        out_type=str(f["type"]),
-                        out_size=0,
-                        config={"n_pixels": f["n_pixels"]},
-                    )
-                )
-    in_layer, out_layer = inputs[0], graph[out_name]
-    in_t, out_t = in_layer.types["result"], out_layer.types["result"]
+        )
+    in_layer, out_layer = graph.inputs()[0], graph[out_name]
     return {
+        **io_context(graph, project, config, names, layers),
         "io_type": "io_stream",
-        "project": project,
-        "layers": layers,
         "streams": streams,
-        "result_types": {names[lay.name]: lay.types["result"].cpp() for lay in graph.layers()},
         "pixel_sizes": {names[lay.name]: pixels(lay)[1] for lay in graph.layers()},
-        "input_name": names[in_layer.name],
-        "output_name": names[out_name],
-        "n_in": in_layer.size,
-        "n_out": out_layer.size,
         "in_chan": pixels(in_layer)[1],
         "out_chan": pixels(out_layer)[1],
-        "input_type": in_t.cpp(),
-        "output_type": out_t.cpp(),
-        "input_width": in_t.width,
-        "output_width": out_t.width,
-        "input_signed": in_t.signed,
-        "output_signed": out_t.signed,
-        "in_raw": raw_container(in_t),
-        "out_raw": raw_container(out_t),
-        "ii": 1,
-        "constants": [c for lay in layers for c in lay.constants],
-        "part": config.part,
-        "clock_period": config.clock_period,
     }

@@ -7,8 +7,10 @@ project directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from html import escape as esc
 from pathlib import Path
 
@@ -101,7 +103,10 @@ def write_profile(report: Report, directory: str | Path) -> list[Path]:
 # ---- plots (matplotlib, imported here only: the Agg backend, no display needed) --------------------------
 
 
-def _pyplot():
+@contextlib.contextmanager
+def _axes(n_rows: int, path: Path, title: str) -> Iterator:
+    """The axes of a figure one row per tensor high: the block draws, then the figure is titled, gridded
+    along x and saved to `path`."""
     try:
         import matplotlib
     except ImportError as e:
@@ -110,49 +115,43 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * n_rows))
+    yield ax
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def plot_ranges(tensors: list[TensorProfile], path: Path, title: str) -> None:
     """Horizontal box plots of log2|value| per tensor, the type's range [lsb, max] as a grey band behind."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * len(tensors)))
-    rows = list(range(len(tensors), 0, -1))  # first tensor on top
-    for row, t in zip(rows, tensors):
-        ft = t.fixed_type
-        if ft is not None:
-            ax.barh(row, math.log2(ft.max) - math.log2(ft.lsb), left=math.log2(ft.lsb), height=0.8,
-                    color="0.85", edgecolor="0.6", zorder=0)  # fmt: skip
-    data = [t.log2_values() for t in tensors]
-    import matplotlib
+    with _axes(len(tensors), path, title) as ax:
+        import matplotlib  # imported by _axes
 
-    horizontal = {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
-    ax.boxplot([d if len(d) else [np.nan] for d in data], positions=rows, **horizontal, widths=0.5,
-               showfliers=True, flierprops={"markersize": 2}, manage_ticks=False, zorder=2)  # fmt: skip
-    ax.set_yticks(rows, [f"{t.layer} {t.role}" for t in tensors], fontsize=7)
-    ax.set_ylim(0.3, len(tensors) + 0.7)
-    ax.set_xlabel("log2 |value|")
-    ax.set_title(title, fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+        rows = list(range(len(tensors), 0, -1))  # first tensor on top
+        for row, t in zip(rows, tensors):
+            ft = t.fixed_type
+            if ft is not None:
+                ax.barh(row, math.log2(ft.max) - math.log2(ft.lsb), left=math.log2(ft.lsb), height=0.8,
+                        color="0.85", edgecolor="0.6", zorder=0)  # fmt: skip
+        data = [t.log2_values() for t in tensors]
+        horizontal = {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
+        ax.boxplot([d if len(d) else [np.nan] for d in data], positions=rows, **horizontal, widths=0.5,
+                   showfliers=True, flierprops={"markersize": 2}, manage_ticks=False, zorder=2)  # fmt: skip
+        ax.set_yticks(rows, [f"{t.layer} {t.role}" for t in tensors], fontsize=7)
+        ax.set_ylim(0.3, len(tensors) + 0.7)
+        ax.set_xlabel("log2 |value|")
 
 
 def plot_errors(tensors: list[TensorProfile], path: Path, title: str) -> None:
     """Max and mean |fixed - float| of every layer output on a log2 axis."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.28 * len(tensors)))
-    rows = np.arange(len(tensors), 0, -1)
-    tiny = 2.0**-40  # exact layers (error 0) still get a visible marker
-    for attr, marker, label in (("err_max", "o", "max"), ("err_mean", "x", "mean")):
-        values = [max(getattr(t, attr) or 0.0, tiny) for t in tensors]
-        ax.scatter(np.log2(values), rows, marker=marker, s=14, label=label)
-    ax.set_yticks(rows, [t.layer for t in tensors], fontsize=7)
-    ax.set_xlabel("log2 |fixed - float|")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with _axes(len(tensors), path, title) as ax:
+        rows = np.arange(len(tensors), 0, -1)
+        tiny = 2.0**-40  # exact layers (error 0) still get a visible marker
+        for attr, marker, label in (("err_max", "o", "max"), ("err_mean", "x", "mean")):
+            values = [max(getattr(t, attr) or 0.0, tiny) for t in tensors]
+            ax.scatter(np.log2(values), rows, marker=marker, s=14, label=label)
+        ax.set_yticks(rows, [t.layer for t in tensors], fontsize=7)
+        ax.set_xlabel("log2 |fixed - float|")
+        ax.legend(fontsize=7)
