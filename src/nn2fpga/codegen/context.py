@@ -126,7 +126,9 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
     return linear_constants(layer, base)
 
 
-def add_constant(base: LayerContext, role: str, var: str, values: np.ndarray, dtype: FixedType, source=None) -> None:
+def add_constant(
+    base: LayerContext, role: str, var: str, values: np.ndarray, dtype: FixedType, source: tuple[str, str] | None = None
+) -> None:
     """The typedef `<role>_t` and the constant array `<name>_<var>` of that type."""
     base.typedefs[f"{role}_t"] = dtype.cpp()
     base.constants.append(Constant(f"{base.name}_{var}", f"config_{base.name}::{role}_t", values, dtype, source))
@@ -145,7 +147,9 @@ def linear_constants(layer: Dense | Conv2D, base: LayerContext) -> LayerContext:
     return base
 
 
-def window_config(layer: Conv2D | Pool2D | ZeroPad2D, src: Layer, kernel, strides) -> dict[str, object]:
+def window_config(
+    layer: Conv2D | Pool2D | ZeroPad2D, src: Layer, kernel: tuple[int, int], strides: tuple[int, int]
+) -> dict[str, object]:
     """Window geometry of a Conv2D/Pool2D/ZeroPad2D: input (in_h, in_w, n_chan) from its producer `src`,
     kernel, strides, explicit (top, bottom, left, right) padding, output (out_h, out_w)."""
     in_shape = src.shape
