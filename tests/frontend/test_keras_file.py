@@ -134,6 +134,19 @@ def test_unknown_content_falls_back_to_keras(tmp_path: Path) -> None:
         from_keras(path)
 
 
+@pytest.mark.parametrize("producer", ["d2", "nowhere"])  # a cycle d1 -> d2 -> d1; a tensor no layer produces
+def test_broken_layer_graph_falls_back(tmp_path: Path, producer: str) -> None:
+    """A config whose layers do not form a graph from the inputs is not guessed at (nor walked forever)."""
+    x = L.Input((4,), name="x")
+    path = tmp_path / "chain.keras"
+    keras.Model(x, L.Dense(4, name="d2")(L.Dense(4, name="d1")(x))).save(path)
+    config = file_config(path)[1]
+    assert keras_file.read(path, config, set(CONVERTERS)) is not None
+    d1 = next(spec for spec in config["config"]["layers"] if spec["config"]["name"] == "d1")
+    d1["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = producer
+    assert keras_file.read(path, config, set(CONVERTERS)) is None
+
+
 def test_weights_that_do_not_match_the_config_fall_back(tmp_path: Path) -> None:
     """A file whose stored variables disagree with its layer configs is not guessed at."""
     import zipfile

@@ -1,8 +1,8 @@
 """Converters of Keras layers: one function per Keras class (`KERAS_CONVERTERS`) turns a layer call (`Call`)
 into its IR layers, chained in order (the first consumes the call's inputs); an empty list is an inference
 no-op whose output is its input. Shapes exclude the batch dimension; `types` stay empty for the quantize flow.
-The QKeras converters (`nn2fpga.frontend.qkeras`) build on the public helpers here (`activation`, `pair`,
-`spatial`, `is_last_axis`); `nn2fpga.frontend.keras` walks the model and applies both tables.
+The QKeras converters (`nn2fpga.frontend.qkeras`) build on the public helpers here (`activations`, `batchnorm`,
+`conv_options`, `require_flat`, ...); `nn2fpga.frontend.keras` walks the model and applies both tables.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ Converter = Callable[[Call], list[Layer]]
 # ---- converters: one per Keras class ----------------------------------------------------------------------
 
 
-def _array(variable: Any) -> np.ndarray:
+def to_array(variable: Any) -> np.ndarray:
+    """A Keras variable or tensor (or a NumPy value) as float64."""
     value = variable.numpy() if hasattr(variable, "numpy") else variable
     return np.array(value, dtype=np.float64)
 
@@ -73,18 +74,23 @@ def _noop(call: Call) -> list[Layer]:
     return []
 
 
-def _dense(call: Call) -> list[Layer]:
-    layer, (in_shape,) = call.layer, call.in_shapes
+def require_flat(call: Call) -> None:
+    """ModelError unless the call's input is rank 1: Dense layers take flattened inputs only."""
+    (in_shape,) = call.in_shapes
     if len(in_shape) != 1:
         raise ModelError(
-            f"{call.where}: Dense on a rank-{len(in_shape)} input {in_shape} is not supported; Flatten first"
+            f"{call.where}: {call.cls} on a rank-{len(in_shape)} input {in_shape} is not supported; Flatten first"
         )
+
+
+def _dense(call: Call) -> list[Layer]:
+    layer = call.layer
+    require_flat(call)
     if getattr(layer, "quantization_mode", None):
         raise ModelError(f"{call.where}: Keras-quantized ({layer.quantization_mode}) Dense layers are not supported")
-    bias = _array(layer.bias) if layer.use_bias else None
-    dense = Dense(call.name, shape=call.shape, weight=_array(layer.kernel), bias=bias)
-    act = activation(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")
-    return [dense] if act.fn == "linear" else [dense, act]
+    bias = to_array(layer.bias) if layer.use_bias else None
+    dense = Dense(call.name, shape=call.shape, weight=to_array(layer.kernel), bias=bias)
+    return [dense, *activations(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")]
 
 
 def _activation_layer(call: Call) -> list[Layer]:
@@ -112,22 +118,24 @@ def _leaky_relu(call: Call) -> list[Layer]:
 
 
 def _softmax(call: Call) -> list[Layer]:
-    (in_shape,) = call.in_shapes
-    if not is_last_axis(call.layer.get_config().get("axis", -1), len(in_shape) + 1):
-        raise ModelError(f"{call.where}: softmax is supported over the last axis only")
+    require_last_axis(call, call.layer.get_config().get("axis", -1), "softmax")
     return [Activation(call.name, shape=call.shape, fn="softmax")]
 
 
-def _batchnorm(call: Call) -> list[Layer]:
-    layer, (in_shape,) = call.layer, call.in_shapes
-    if not is_last_axis(layer.axis, len(in_shape) + 1):
-        raise ModelError(f"{call.where}: BatchNormalization over axis {layer.axis} is not supported (last axis only)")
-    channels = in_shape[-1]
-    gamma = _array(layer.gamma) if layer.scale else np.ones(channels)
-    beta = _array(layer.beta) if layer.center else np.zeros(channels)
-    mean, var = _array(layer.moving_mean), _array(layer.moving_variance)
+def batchnorm(call: Call, value: Callable[[str], np.ndarray]) -> list[Layer]:
+    """The BatchNorm of a batch normalization layer whose variables `value` gives by their Keras names
+    (gamma and beta only where the layer has them: `scale`, `center`)."""
+    layer, channels = call.layer, call.shape[-1]
+    require_last_axis(call, layer.axis, "batch normalization")
+    gamma = value("gamma") if layer.scale else np.ones(channels)
+    beta = value("beta") if layer.center else np.zeros(channels)
+    mean, var = value("moving_mean"), value("moving_variance")
     scale = gamma / np.sqrt(var + float(layer.epsilon))
     return [BatchNorm(call.name, shape=call.shape, scale=scale, bias=beta - mean * scale)]
+
+
+def _batchnorm(call: Call) -> list[Layer]:
+    return batchnorm(call, lambda name: to_array(getattr(call.layer, name)))
 
 
 def _reshape(call: Call) -> list[Layer]:
@@ -143,72 +151,65 @@ def pair(value: Any) -> tuple[int, int]:
     return int(v[0]), int(v[1])
 
 
-def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
-    """TensorFlow's 'same' padding along one axis: (before, after), the extra pixel after."""
-    total = max((-(-size // s) - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def spatial(call: Call, kernel: tuple[int, int], strides: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Explicit (top, bottom, left, right) padding of a windowed layer; ModelError for unsupported options."""
+def _image_config(call: Call) -> dict[str, Any]:
+    """The layer's config; ModelError unless it reads a channels_last (height, width, channels) input."""
     cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
     if len(in_shape) != 3:
         raise ModelError(f"{call.where}: expected a rank-3 (height, width, channels) input, got {in_shape}")
     if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
         raise ModelError(f"{call.where}: data_format={cfg['data_format']!r} is not supported (channels_last only)")
+    return cfg
+
+
+def _window(call: Call, kernel: tuple[int, int], strides: tuple[int, int]) -> dict[str, Any]:
+    """The strides and explicit (top, bottom, left, right) padding of a windowed layer; ModelError if unsupported."""
+    cfg, (in_shape,) = _image_config(call), call.in_shapes
     if pair(cfg.get("dilation_rate", 1)) != (1, 1):
         raise ModelError(f"{call.where}: dilation_rate={cfg['dilation_rate']} is not supported (only 1)")
     if int(cfg.get("groups", 1) or 1) != 1:
         raise ModelError(f"{call.where}: groups={cfg['groups']} is not supported (only 1)")
     padding = cfg.get("padding", "valid")
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding != "same":
+    if padding not in ("valid", "same"):
         raise ModelError(f"{call.where}: padding={padding!r} is not supported (valid or same)")
-    return (*_same_padding(in_shape[0], kernel[0], strides[0]), *_same_padding(in_shape[1], kernel[1], strides[1]))
+    return {"strides": strides, "padding": keras_file.window_padding(in_shape[:2], kernel, strides, padding)}
+
+
+def conv_options(call: Call, kernel: Any, depthwise: bool) -> dict[str, Any]:
+    """The strides and explicit padding of a Conv2D or DepthwiseConv2D with filter `kernel` (kh, kw, ...);
+    ModelError for unsupported options."""
+    cfg = call.layer.get_config()
+    if depthwise and int(cfg.get("depth_multiplier", 1)) != 1:
+        raise ModelError(f"{call.where}: depth_multiplier={cfg['depth_multiplier']} is not supported (only 1)")
+    return _window(call, (int(kernel.shape[0]), int(kernel.shape[1])), pair(cfg["strides"]))
 
 
 def _conv(call: Call) -> list[Layer]:
-    layer = call.layer
-    depthwise = call.cls == "DepthwiseConv2D"
+    layer, depthwise = call.layer, call.cls == "DepthwiseConv2D"
     # Keras 3 names the depthwise filter `kernel`, tf_keras `depthwise_kernel`; both are (kh, kw, c, 1)
-    weight = _array(
-        getattr(layer, "depthwise_kernel", None) if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel
-    )
-    if depthwise and int(layer.get_config().get("depth_multiplier", 1)) != 1:
-        raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
-    strides = pair(layer.get_config()["strides"])
-    padding = spatial(call, (int(weight.shape[0]), int(weight.shape[1])), strides)
-    bias = _array(layer.bias) if layer.use_bias else None
+    weight = to_array(layer.depthwise_kernel if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel)
+    bias = to_array(layer.bias) if layer.use_bias else None
     cls = DepthwiseConv2D if depthwise else Conv2D
-    conv = cls(call.name, shape=call.shape, weight=weight, bias=bias, strides=strides, padding=padding)
-    act = activation(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")
-    return [conv] if act.fn == "linear" else [conv, act]
+    conv = cls(call.name, shape=call.shape, weight=weight, bias=bias, **conv_options(call, weight, depthwise))
+    return [conv, *activations(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")]
 
 
 def _pool(call: Call) -> list[Layer]:
     cfg = call.layer.get_config()
     op = "max" if "Max" in call.cls else "avg"
     pool = pair(cfg["pool_size"])
-    strides = pair(cfg.get("strides") or cfg["pool_size"])
-    padding = spatial(call, pool, strides)
-    if op == "avg" and any(padding):
+    options = _window(call, pool, pair(cfg.get("strides") or cfg["pool_size"]))
+    if op == "avg" and any(options["padding"]):
         raise ModelError(f"{call.where}: AveragePooling2D with padding='same' is not supported (use 'valid')")
-    return [Pool2D(call.name, shape=call.shape, op=op, pool=pool, strides=strides, padding=padding)]
+    return [Pool2D(call.name, shape=call.shape, op=op, pool=pool, **options)]
 
 
 def _global_pool(call: Call) -> list[Layer]:
-    cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
-    if len(in_shape) != 3 or cfg.get("data_format", "channels_last") not in (None, "channels_last"):
-        raise ModelError(f"{call.where}: only channels_last rank-3 inputs are supported")
-    op = "max" if "Max" in call.cls else "avg"
-    return [GlobalPool2D(call.name, shape=call.shape, op=op)]
+    _image_config(call)
+    return [GlobalPool2D(call.name, shape=call.shape, op="max" if "Max" in call.cls else "avg")]
 
 
 def _zero_pad(call: Call) -> list[Layer]:
-    cfg = call.layer.get_config()
-    if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
-        raise ModelError(f"{call.where}: data_format={cfg['data_format']!r} is not supported (channels_last only)")
+    cfg = _image_config(call)
     (top, bottom), (left, right) = (pair(p) for p in cfg["padding"])
     return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
 
@@ -220,15 +221,17 @@ def _add_layer(call: Call) -> list[Layer]:
 
 
 def _concatenate(call: Call) -> list[Layer]:
-    if not is_last_axis(call.layer.get_config().get("axis", -1), len(call.shape) + 1):
-        raise ModelError(f"{call.where}: concatenation is supported along the last (channel) axis only")
+    require_last_axis(call, call.layer.get_config().get("axis", -1), "concatenation")
     return [Concatenate(call.name, shape=call.shape)]
 
 
-def is_last_axis(axis: Any, rank: int) -> bool:
-    """True when `axis` (an int or a one-element list, batch axis counted) is the last of `rank` axes."""
+def require_last_axis(call: Call, axis: Any, what: str) -> None:
+    """ModelError unless `axis` (an int or a one-element list, batch axis counted) is the last axis of the
+    call's output (of its input too: the layers that take an axis keep the rank)."""
     axes = list(axis) if hasattr(axis, "__iter__") else [axis]  # tf_keras keeps a ListWrapper
-    return len(axes) == 1 and int(axes[0]) % rank == rank - 1
+    rank = len(call.shape) + 1
+    if len(axes) != 1 or int(axes[0]) % rank != rank - 1:
+        raise ModelError(f"{call.where}: {what} is supported over the last axis only, not axis {axis}")
 
 
 KERAS_CONVERTERS: dict[str, Converter] = {
@@ -272,12 +275,18 @@ def activation(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> Ac
     `name` may hold "{fn}" (fused activations are named f"{layer}_{fn}"). Parameters that differ
     between Keras versions (leaky_relu slope, hard_sigmoid slope/offset) are measured from `fn`.
     """
-    if not isinstance(spec, str) or spec not in _ACTIVATION_PARAMS:
+    if not isinstance(spec, str) or spec not in _ACTIVATIONS:
         raise ModelError(
-            f"{call.where}: activation {spec!r} is not supported; supported: {', '.join(sorted(_ACTIVATION_PARAMS))}"
+            f"{call.where}: activation {spec!r} is not supported; supported: {', '.join(sorted(_ACTIVATIONS))}"
         )
-    params = _ACTIVATION_PARAMS[spec](call, fn)
+    params = _MEASURED[spec](call, fn) if spec in _MEASURED else {}
     return Activation(name.format(fn=spec), shape=call.shape, fn=spec, **params)
+
+
+def activations(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> list[Activation]:
+    """The `activation` a layer applies after its own arithmetic (a Dense's, a Conv's): none when it is linear."""
+    act = activation(call, spec, fn, name)
+    return [] if act.fn == "linear" else [act]
 
 
 def _evaluate(call: Call, fn: Callable[[Any], Any]) -> np.ndarray:
@@ -293,13 +302,8 @@ def _evaluate(call: Call, fn: Callable[[Any], Any]) -> np.ndarray:
     return np.asarray(fn(tf.constant(_PROBE)).numpy(), dtype=np.float64)
 
 
-def _no_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
-    return {}
-
-
 def _leaky_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
-    y, x = _evaluate(call, fn), _PROBE.astype(np.float64)
-    return {"alpha": _decimal(y[0, 2] / x[0, 2])}  # slope at x = -1 (Keras 3 default 0.2)
+    return {"alpha": _decimal(-_evaluate(call, fn)[0, 2])}  # the slope, -f(-1) (Keras 3 default 0.2)
 
 
 def _hard_sigmoid_params(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
@@ -319,12 +323,6 @@ def _decimal(value: Any) -> float:
     return float(str(np.float32(float(value))))
 
 
-_ACTIVATION_PARAMS: dict[str, Callable[[Call, Callable[[Any], Any]], dict[str, float]]] = {
-    "linear": _no_params,
-    "relu": _no_params,
-    "leaky_relu": _leaky_params,
-    "sigmoid": _no_params,
-    "tanh": _no_params,
-    "softmax": _no_params,
-    "hard_sigmoid": _hard_sigmoid_params,
-}
+_ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid")
+# the parameters of these differ between Keras versions: measured from the function
+_MEASURED = {"leaky_relu": _leaky_params, "hard_sigmoid": _hard_sigmoid_params}

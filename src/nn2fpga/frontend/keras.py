@@ -20,6 +20,7 @@ from typing import Any
 
 from nn2fpga.frontend import keras_file
 from nn2fpga.frontend.converters import KERAS_CONVERTERS, Call, Converter
+from nn2fpga.frontend.keras_file import Key, LayerCall, ModelCalls, post_order
 from nn2fpga.frontend.loading import KERAS3, file_config, flavor_of, load_model, refuse_lambdas
 from nn2fpga.frontend.qkeras import QKERAS_CONVERTERS, fold_quantizers
 from nn2fpga.ir.errors import ModelError
@@ -30,8 +31,6 @@ CONVERTERS: dict[str, Converter] = {**KERAS_CONVERTERS, **QKERAS_CONVERTERS}  # 
 
 # ---- walking the functional graph ------------------------------------------------------------------------
 
-Key = Any  # a tensor's identity: (producing layer, node index, output index)
-
 
 def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, Any] | None = None) -> Graph:
     """Convert a Keras model (in memory or a path; see `load_model`) into a Graph named `name` or model.name.
@@ -39,37 +38,32 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
     A Keras 3 `.keras` file of supported layers is read without Keras (`keras_file`): no TensorFlow
     import, nothing deserialized. Anything else goes through the Keras loader.
     """
-    parsed = _read_file(source) if custom_objects is None else None
-    if parsed is not None:
-        model_name, inputs, calls, outputs, flavor = (
-            parsed.name, parsed.inputs, _file_calls(parsed), parsed.outputs, KERAS3
-        )  # fmt: skip
-    else:
-        model = load_model(source, custom_objects)
-        model_name, flavor = model.name, flavor_of(model)
-        inputs, calls, outputs = _model_calls(model)
-    graph = Graph(name or model_name)
+    model = _read_file(source) if custom_objects is None else None
+    flavor = KERAS3  # of a file read without Keras
+    if model is None:
+        keras_model = load_model(source, custom_objects)
+        model, flavor = _model_calls(keras_model), flavor_of(keras_model)
+    graph = Graph(name or model.name)
     produced: dict[Key, str] = {}  # Keras tensor -> IR layer holding its value
-    for input_name, shape in inputs:  # 1. one Input per model input, in the model's order
+    for input_name, shape in model.inputs:  # 1. one Input per model input, in the model's order
         graph.add(Input(input_name, shape=shape))
         produced[(input_name, 0, 0)] = input_name
-    for layer, in_keys, in_shapes, out_keys, out_shape in calls:  # 2. every other layer call, producers first
-        call = Call(layer, [produced[k] for k in in_keys], in_shapes, out_shape, flavor)
+    for c in model.calls:  # 2. every other layer call, producers first
+        in_shapes, shape = [model.shapes[k] for k in c.in_keys], model.shapes[c.out_keys[0]]
+        call = Call(c.layer, [produced[k] for k in c.in_keys], in_shapes, shape, flavor)
         last = _add(graph, call, _converter(call)(call))
-        produced.update((k, last) for k in out_keys)
-    graph.outputs = [produced[k] for k in outputs]  # 3. the outputs, by the IR layer now holding each value
+        produced.update((k, last) for k in c.out_keys)
+    graph.outputs = [produced[k] for k in model.outputs]  # 3. the outputs, by the IR layer now holding each value
     fold_quantizers(graph)
     graph.lint()
     return graph
 
 
-def _read_file(source: Any) -> keras_file.FileModel | None:
+def _read_file(source: Any) -> ModelCalls | None:
     """The Keras-free reading of a Keras 3 .keras file, or None (not such a file, or not one it handles)."""
-    if not isinstance(source, (str, os.PathLike)) or flavor_of(source) is not None:
+    if not isinstance(source, (str, os.PathLike)) or not zipfile.is_zipfile(source):
         return None
     path = Path(source)
-    if not path.is_file() or not zipfile.is_zipfile(path):
-        return None
     flavor, config = file_config(path)
     refuse_lambdas(config, path)
     if flavor != KERAS3:
@@ -77,32 +71,31 @@ def _read_file(source: Any) -> keras_file.FileModel | None:
     return keras_file.read(path, config, set(CONVERTERS))
 
 
-def _file_calls(model: keras_file.FileModel) -> list[tuple[Any, list[Key], list[tuple[int, ...]], list[Key], Any]]:
-    return [
-        (c.layer, c.in_keys, [model.shapes[k] for k in c.in_keys], [c.out_key], model.shapes[c.out_key])
-        for c in model.calls
-    ]
-
-
-def _model_calls(model: Any) -> tuple[list[tuple[str, tuple[int, ...]]], list[tuple], list[Key]]:
-    """(inputs as (name, shape), layer calls as (layer, input keys, input shapes, output keys, output
-    shape), output keys) of a loaded Keras model; an input's key is (its name, 0, 0), as in a file."""
-    inputs, outputs = _model_io(model)
-    input_keys = {_key(t): (t._keras_history[0].name, 0, 0) for t in inputs}
-    calls, seen_layers = [], set()
-    for layer, node in _topological_nodes(outputs):
+def _model_calls(model: Any) -> ModelCalls:
+    """The layer calls of a loaded Keras model, producers first; ModelError for unbuilt or subclassed models."""
+    try:
+        inputs, outputs = _flat(model.inputs), _flat(model.outputs)
+    except (AttributeError, ValueError):
+        inputs, outputs = [], []
+    if not inputs or not outputs or not all(hasattr(t, "_keras_history") for t in inputs + outputs):
+        raise ModelError(
+            f"model {model.name!r} ({type(model).__name__}) has no layer graph: only Sequential models with a known "
+            "input shape and Functional models are supported (not subclassed models)"
+        )
+    walked, seen_layers = ModelCalls(model.name, [], [], [_key(t) for t in outputs], {}), set()
+    for tensor in post_order(outputs, lambda t: _node_inputs(_node(t)), lambda t: id(_node(t))):
+        layer, node = tensor._keras_history[0], _node(tensor)
         if node.is_input:
             continue  # model inputs are done; a dangling InputLayer cannot feed the outputs
         if id(layer) in seen_layers:
             raise ModelError(f"layer {layer.name!r} is applied more than once; shared layers are not supported")
         seen_layers.add(id(layer))
         ins, outs = _node_inputs(node), _flat(node.output_tensors)
-        keys = [input_keys.get(_key(t), _key(t)) for t in ins]
-        calls.append(
-            (layer, keys, [_shape(t, layer.name) for t in ins], [_key(t) for t in outs], _shape(outs[0], layer.name))
-        )
-    specs = [(t._keras_history[0].name, _shape(t, t._keras_history[0].name)) for t in inputs]
-    return specs, calls, [input_keys.get(_key(t), _key(t)) for t in outputs]
+        walked.calls.append(LayerCall(layer, [_key(t) for t in ins], [_key(t) for t in outs]))
+        walked.shapes.update((_key(t), _shape(t, layer.name)) for t in ins)
+        walked.shapes[_key(outs[0])] = _shape(outs[0], layer.name)
+    walked.inputs = [(t._keras_history[0].name, _shape(t, t._keras_history[0].name)) for t in inputs]
+    return walked
 
 
 def _add(graph: Graph, call: Call, converted: list[Layer]) -> str:
@@ -121,44 +114,17 @@ def _add(graph: Graph, call: Call, converted: list[Layer]) -> str:
     return prev[0]
 
 
-def _model_io(model: Any) -> tuple[list[Any], list[Any]]:
-    """The model's input and output Keras tensors; ModelError for unbuilt or subclassed models."""
-    try:
-        inputs, outputs = _flat(model.inputs), _flat(model.outputs)
-    except (AttributeError, ValueError):
-        inputs, outputs = [], []
-    if not inputs or not outputs or not all(hasattr(t, "_keras_history") for t in inputs + outputs):
-        raise ModelError(
-            f"model {model.name!r} ({type(model).__name__}) has no layer graph: only Sequential models with a known "
-            "input shape and Functional models are supported (not subclassed models)"
-        )
-    return inputs, outputs
+def _node(tensor: Any) -> Any:
+    """The Keras node (a call of a layer) that produced `tensor`."""
+    layer, node_index, _ = tensor._keras_history
+    return layer._inbound_nodes[node_index]
 
 
-def _topological_nodes(outputs: list[Any]) -> list[tuple[Any, Any]]:
-    """(layer, node) pairs reachable from `outputs`, every node after the nodes feeding it."""
-    order: list[tuple[Any, Any]] = []
-    done: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(t, False) for t in reversed(outputs)]
-    while stack:  # iterative depth-first post-order (deep models exceed the recursion limit)
-        tensor, expanded = stack.pop()
-        layer, node_index, _ = tensor._keras_history
-        node = layer._inbound_nodes[node_index]
-        if id(node) in done:
-            continue
-        if expanded:
-            done.add(id(node))
-            order.append((layer, node))
-            continue
-        stack.append((tensor, True))
-        stack.extend((t, False) for t in reversed(_node_inputs(node)))
-    return order
-
-
-def _key(tensor: Any) -> tuple[int, int, int]:
-    """A Keras tensor's identity: (producing layer, node index, output index) from its history."""
+def _key(tensor: Any) -> Key:
+    """A Keras tensor's identity: (id of the producing layer, node index, output index) from its history; a
+    model input's is (its name, 0, 0), as in a file (every InputLayer feeding the outputs is a model input)."""
     layer, node_index, tensor_index = tensor._keras_history
-    return id(layer), node_index, tensor_index
+    return (layer.name, 0, 0) if _node(tensor).is_input else (id(layer), node_index, tensor_index)
 
 
 def _node_inputs(node: Any) -> list[Any]:
@@ -184,15 +150,13 @@ def _shape(tensor: Any, layer_name: str) -> tuple[int, ...]:
 def _converter(call: Call) -> Converter:
     """The converter for this call's Keras class, or ModelError naming the layer and the supported list."""
     layer, cls = call.layer, call.cls
-    if isinstance(layer, keras_file.FileLayer):
-        return CONVERTERS[cls]  # the reader takes supported classes only
-    base = importlib.import_module(call.flavor).layers.Layer
-    converter = CONVERTERS.get(cls) if isinstance(layer, base) else None
-    if converter is not None:
-        return converter
+    is_layer = isinstance(layer, keras_file.FileLayer)  # the reader takes supported classes only: no Keras import
+    is_layer = is_layer or isinstance(layer, importlib.import_module(call.flavor).layers.Layer)
+    if is_layer and cls in CONVERTERS:
+        return CONVERTERS[cls]
     supported = ", ".join(sorted(CONVERTERS))
     if cls == "Lambda":
         raise ModelError(f"{call.where} runs arbitrary Python code and is not supported; supported: {supported}")
-    if not isinstance(layer, base):  # Keras 3 ops on Keras tensors (x * 2, keras.ops.add) are not layers
+    if not is_layer:  # Keras 3 ops on Keras tensors (x * 2, keras.ops.add) are not layers
         raise ModelError(f"operation {layer.name!r} ({cls}, a keras.ops call) is not supported; supported: {supported}")
     raise ModelError(f"{call.where} is not supported; supported: {supported}")

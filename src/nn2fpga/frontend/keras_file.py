@@ -18,10 +18,10 @@ import io
 import logging
 import math
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,24 +29,23 @@ from nn2fpga.ir.errors import ModelError
 
 log = logging.getLogger(__name__)
 
+Key = tuple[Any, int, int]  # a tensor's identity: (its layer's name, or id for a loaded model; node; output index)
+T = TypeVar("T")
+
 
 class Unsupported(Exception):
     """Something this reader does not handle: `from_keras` falls back to loading the model with Keras."""
 
 
-def _hard_sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.clip(x + 3.0, 0.0, 6.0) / 6.0  # Keras 3: relu6(x + 3) / 6
-
-
 # Keras 3 activation functions whose parameters the Keras frontend measures by evaluating them
 ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),  # Keras 3 default negative_slope
-    "hard_sigmoid": _hard_sigmoid,
+    "hard_sigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,  # Keras 3: relu6(x + 3) / 6
 }
 
 # classes whose output has the shape of their (first) input
 _SAME_SHAPE = (
-    "Activation", "ActivityRegularization", "AlphaDropout", "BatchNormalization", "Dropout", "GaussianDropout",
+    "Activation", "ActivityRegularization", "Add", "AlphaDropout", "BatchNormalization", "Dropout", "GaussianDropout",
     "GaussianNoise", "Identity", "LeakyReLU", "ReLU", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
     "SpatialDropout3D",
 )  # fmt: skip
@@ -93,24 +92,51 @@ class FileLayer:
 
 
 @dataclass
-class FileCall:
-    """One layer call: the layer, the keys of the tensors it reads and of the one it produces."""
+class LayerCall:
+    """One layer call: the layer (a FileLayer, or a Keras layer of a loaded model), the keys of the tensors it
+    reads and of those it produces."""
 
-    layer: FileLayer
-    in_keys: list[tuple[str, int, int]]
-    out_key: tuple[str, int, int]
+    layer: Any
+    in_keys: list[Key]
+    out_keys: list[Key]
 
 
 @dataclass
-class FileModel:
+class ModelCalls:
+    """A model as `from_keras` converts it: read from a file here, or walked from a loaded model."""
+
     name: str
-    inputs: list[tuple[str, tuple[int, ...]]]  # (InputLayer name, shape without batch)
-    calls: list[FileCall]  # producers first
-    outputs: list[tuple[str, int, int]]
-    shapes: dict[tuple[str, int, int], tuple[int, ...]]  # every tensor's shape without batch
+    inputs: list[tuple[str, tuple[int, ...]]]  # (InputLayer name, shape without batch); its key is (name, 0, 0)
+    calls: list[LayerCall]  # producers first
+    outputs: list[Key]
+    shapes: dict[Key, tuple[int, ...]]  # every tensor's shape without batch (the first output's only, per call)
 
 
-def read(path: Path, config: dict[str, Any], supported: set[str]) -> FileModel | None:
+def post_order(roots: list[T], inputs: Callable[[T], list[T]], identity: Callable[[T], Hashable]) -> list[T]:
+    """Everything reachable from `roots` through `inputs`, each after what it reads, in the depth-first order
+    of the Keras path (which uses it too, so that both paths build identical graphs); ValueError on a cycle.
+    Iterative: deep models exceed the recursion limit."""
+    order: list[T] = []
+    done, opened = set(), set()
+    stack = [(root, False) for root in reversed(roots)]
+    while stack:
+        item, expanded = stack.pop()
+        key = identity(item)
+        if key in done:
+            continue
+        if expanded:
+            done.add(key)
+            order.append(item)
+        elif key in opened:  # reached again from what it reads
+            raise ValueError("a cycle")
+        else:
+            opened.add(key)
+            stack.append((item, True))
+            stack.extend((i, False) for i in reversed(inputs(item)))
+    return order
+
+
+def read(path: Path, config: dict[str, Any], supported: set[str]) -> ModelCalls | None:
     """The model in a Keras 3 `.keras` file whose architecture `config` was already read (and scanned
     for Lambda layers); None when the file holds anything this reader does not handle.
     `supported`: the Keras classes the frontend converts."""
@@ -132,7 +158,7 @@ def read(path: Path, config: dict[str, Any], supported: set[str]) -> FileModel |
 # ---- architecture -----------------------------------------------------------------------------------------
 
 
-def _architecture(config: dict[str, Any], supported: set[str]) -> FileModel:
+def _architecture(config: dict[str, Any], supported: set[str]) -> ModelCalls:
     cls, inner = config.get("class_name"), config.get("config")
     if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
         raise Unsupported("no layer list")
@@ -164,7 +190,7 @@ def _layer(spec: dict[str, Any]) -> FileLayer:
     return FileLayer(spec["class_name"], cfg["name"], cfg, built)
 
 
-def _sequential(inner: dict[str, Any], layers: list[dict[str, Any]]) -> FileModel:
+def _sequential(inner: dict[str, Any], layers: list[dict[str, Any]]) -> ModelCalls:
     specs = list(layers)
     if specs and specs[0]["class_name"] == "InputLayer":
         first = _layer(specs.pop(0))
@@ -172,20 +198,20 @@ def _sequential(inner: dict[str, Any], layers: list[dict[str, Any]]) -> FileMode
     else:  # built without an Input: the first layer's build_config holds the input shape
         shape = ((specs[0].get("build_config") or {}).get("input_shape")) if specs else None
         first = FileLayer("InputLayer", f"{inner.get('name', 'sequential')}_input", {})
-    model = FileModel(str(inner.get("name", "sequential")), [(first.name, _dims(shape))], [], [], {})
+    model = ModelCalls(str(inner.get("name", "sequential")), [(first.name, _dims(shape))], [], [], {})
     key = (first.name, 0, 0)
     for spec in specs:
         out = (spec["config"]["name"], 0, 0)
-        model.calls.append(FileCall(_layer(spec), [key], out))
+        model.calls.append(LayerCall(_layer(spec), [key], [out]))
         key = out
     model.outputs = [key]
     return model
 
 
-def _functional(inner: dict[str, Any], layers: list[dict[str, Any]]) -> FileModel:
-    model = FileModel(str(inner.get("name", "model")), [], [], _refs(inner.get("output_layers")), {})
+def _functional(inner: dict[str, Any], layers: list[dict[str, Any]]) -> ModelCalls:
+    model = ModelCalls(str(inner.get("name", "model")), [], [], _refs(inner.get("output_layers")), {})
     input_names = {ref[0] for ref in _refs(inner.get("input_layers"))}
-    calls: dict[str, FileCall] = {}
+    calls: dict[str, LayerCall] = {}
     for spec in layers:
         layer = _layer(spec)
         nodes = spec.get("inbound_nodes") or []
@@ -204,56 +230,38 @@ def _functional(inner: dict[str, Any], layers: list[dict[str, Any]]) -> FileMode
             raise Unsupported(f"layer {layer.name!r} without input tensors")
         for t in tensors:  # the shapes Keras recorded, checked against the inferred ones later
             model.shapes.setdefault(t[0], t[1])
-        calls[layer.name] = FileCall(layer, [t[0] for t in tensors], (layer.name, 0, 0))
+        calls[layer.name] = LayerCall(layer, [t[0] for t in tensors], [(layer.name, 0, 0)])
     if sorted(name for name, _ in model.inputs) != sorted(input_names):
         raise Unsupported("model inputs that are not InputLayers")
-    # producers first, in the order the Keras path visits them (depth-first from the outputs), so
-    # that both paths build identical graphs
-    order: list[FileCall] = []
-    done: set[tuple[str, int, int]] = {(name, 0, 0) for name, _ in model.inputs}
-    stack: list[tuple[tuple[str, int, int], bool]] = [(k, False) for k in reversed(model.outputs)]
-    while stack:
-        key, expanded = stack.pop()
-        if key in done:
-            continue
-        call = calls.get(key[0])
-        if call is None:
-            raise Unsupported(f"tensor {key[0]!r} without a producer")
-        if expanded:
-            done.add(key)
-            order.append(call)
-            continue
-        if len(stack) > 10 * len(layers) + 10:
-            raise Unsupported("a cycle")
-        stack.append((key, True))
-        stack.extend((k, False) for k in reversed(call.in_keys))
-    model.calls = order
+    # producers first; a tensor without a producer is a KeyError, a cycle a ValueError (both Unsupported)
+    input_keys = {(name, 0, 0) for name, _ in model.inputs}
+    keys = post_order(model.outputs, lambda k: [] if k in input_keys else calls[k[0]].in_keys, lambda k: k)
+    model.calls = [calls[k[0]] for k in keys if k not in input_keys]
     return model
 
 
-def _refs(value: Any) -> list[tuple[str, int, int]]:
-    """[name, node, tensor] or a list of them -> keys; only node 0 / tensor 0 (single-output layers)."""
+def _ref(ref: Any) -> Key:
+    """The key of a [name, node, tensor] reference; only node 0 / tensor 0 (single-output layers)."""
+    if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str)) or list(ref[1:]) != [0, 0]:
+        raise Unsupported(f"tensor reference {ref!r}")
+    return (ref[0], 0, 0)
+
+
+def _refs(value: Any) -> list[Key]:
+    """The keys of the model inputs or outputs: one reference or a list of them."""
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]
     if not isinstance(value, list) or not value:
         raise Unsupported("model inputs or outputs")
-    refs = []
-    for ref in value:
-        if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str)) or list(ref[1:]) != [0, 0]:
-            raise Unsupported(f"tensor reference {ref!r}")
-        refs.append((ref[0], 0, 0))
-    return refs
+    return [_ref(ref) for ref in value]
 
 
-def _tensors(value: Any) -> list[tuple[tuple[str, int, int], tuple[int, ...]]]:
+def _tensors(value: Any) -> list[tuple[Key, tuple[int, ...]]]:
     """(key, recorded shape) of every Keras tensor in a node's args, in order."""
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
             cfg = value.get("config") or {}
-            history = cfg.get("keras_history")
-            if not (isinstance(history, list) and len(history) == 3) or list(history[1:]) != [0, 0]:
-                raise Unsupported(f"keras_history {history!r}")
-            return [((history[0], 0, 0), _dims(cfg.get("shape")))]
+            return [(_ref(cfg.get("keras_history")), _dims(cfg.get("shape")))]
         return [t for v in value.values() for t in _tensors(v)]
     if isinstance(value, list):
         return [t for v in value for t in _tensors(v)]
@@ -270,7 +278,7 @@ def _dims(shape: Any) -> tuple[int, ...]:
 # ---- shapes -----------------------------------------------------------------------------------------------
 
 
-def _infer_shapes(model: FileModel) -> None:
+def _infer_shapes(model: ModelCalls) -> None:
     """Every layer's output shape from its class and config; Unsupported where Keras recorded another."""
     recorded = dict(model.shapes)
     shapes = {(name, 0, 0): shape for name, shape in model.inputs}
@@ -279,7 +287,7 @@ def _infer_shapes(model: FileModel) -> None:
         built = call.layer.input_shape  # what Keras recorded when it built the layer
         if built is not None and [_dims(b) for b in (built if isinstance(built[0], list) else [built])] != ins:
             raise Unsupported(f"{call.layer.name}: input shapes {ins} but the file records {built}")
-        shapes[call.out_key] = _output_shape(call.layer, ins)
+        shapes[call.out_keys[0]] = _output_shape(call.layer, ins)
     for key, shape in recorded.items():
         if shapes.get(key) != shape:
             raise Unsupported(f"{key[0]}: inferred shape {shapes.get(key)} but the file records {shape}")
@@ -293,12 +301,13 @@ def _pair(value: Any) -> tuple[int, int]:
     return v[0], v[1]
 
 
-def _window(size: int, k: int, s: int, padding: Any) -> int:
-    if padding == "valid":
-        return (size - k) // s + 1
-    if padding == "same":
-        return -(-size // s)
-    raise Unsupported(f"padding {padding!r}")
+def window_padding(size: Any, kernel: Any, strides: Any, mode: Any) -> tuple[int, int, int, int]:
+    """Explicit (top, bottom, left, right) padding of a 2-D window over a (height, width) input: none for
+    'valid', TensorFlow's for 'same' (the extra pixel after); ValueError for other modes."""
+    if mode not in ("valid", "same"):
+        raise ValueError(f"padding {mode!r}")
+    totals = [max((-(-n // s) - 1) * s + k - n, 0) if mode == "same" else 0 for n, k, s in zip(size, kernel, strides)]
+    return totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2
 
 
 def _output_shape(layer: FileLayer, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -307,9 +316,7 @@ def _output_shape(layer: FileLayer, ins: list[tuple[int, ...]]) -> tuple[int, ..
         return x
     if cls == "Dense":
         return (*x[:-1], int(cfg["units"]))
-    if cls in ("Add", "Concatenate"):
-        if cls == "Add" or len(ins) < 2:
-            return x
+    if cls == "Concatenate":
         if cfg.get("axis", -1) not in (-1, len(x)):
             raise Unsupported("concatenation axis")
         return (*x[:-1], sum(s[-1] for s in ins))
@@ -332,22 +339,22 @@ def _output_shape(layer: FileLayer, ins: list[tuple[int, ...]]) -> tuple[int, ..
         (t, b), (left, r) = (_pair(p) for p in cfg["padding"])
         return (h + t + b, w + left + r, c)
     if cls in ("Conv2D", "DepthwiseConv2D"):
-        (kh, kw), (sh, sw) = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
+        kernel, strides = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
         if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or int(cfg.get("groups", 1) or 1) != 1:
             raise Unsupported("dilation or groups")
-        out_c = c * int(cfg.get("depth_multiplier", 1)) if cls == "DepthwiseConv2D" else int(cfg["filters"])
-        return (_window(h, kh, sh, cfg.get("padding")), _window(w, kw, sw, cfg.get("padding")), out_c)
-    if cls in ("MaxPooling2D", "AveragePooling2D"):
-        (ph, pw) = _pair(cfg["pool_size"])
-        (sh, sw) = _pair(cfg.get("strides") or cfg["pool_size"])
-        return (_window(h, ph, sh, cfg.get("padding")), _window(w, pw, sw, cfg.get("padding")), c)
-    raise Unsupported(f"no shape rule for {cls}")
+        c = c * int(cfg.get("depth_multiplier", 1)) if cls == "DepthwiseConv2D" else int(cfg["filters"])
+    elif cls in ("MaxPooling2D", "AveragePooling2D"):
+        kernel, strides = _pair(cfg["pool_size"]), _pair(cfg.get("strides") or cfg["pool_size"])
+    else:
+        raise Unsupported(f"no shape rule for {cls}")
+    top, bottom, left, right = window_padding((h, w), kernel, strides, cfg.get("padding"))
+    return (h + top + bottom - kernel[0]) // strides[0] + 1, (w + left + right - kernel[1]) // strides[1] + 1, c
 
 
 # ---- weights ----------------------------------------------------------------------------------------------
 
 
-def _attach_weights(path: Path, model: FileModel) -> None:
+def _attach_weights(path: Path, model: ModelCalls) -> None:
     """Each layer's variables from model.weights.h5, found by the layer name its `vars` group records."""
     import h5py
 

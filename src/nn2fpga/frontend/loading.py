@@ -95,9 +95,8 @@ def file_config(path: Path) -> tuple[str, Any]:
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as z:
-                names = set(z.namelist())
                 config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+                meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
         except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
             raise ModelError(f"{path}: not a valid .keras file ({e}); {ACCEPTED}") from e
         return _flavor_of_version(meta.get("keras_version", "3")), config
@@ -105,7 +104,7 @@ def file_config(path: Path) -> tuple[str, Any]:
         try:
             with h5py.File(path, "r") as f:
                 version, raw = f.attrs.get("keras_version", "2"), f.attrs.get("model_config")
-            config = None if raw is None else json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            config = None if raw is None else json.loads(raw)  # str or bytes
         except (OSError, ValueError) as e:
             raise ModelError(f"{path}: not a readable Keras .h5 file ({e}); {ACCEPTED}") from e
         if config is None:

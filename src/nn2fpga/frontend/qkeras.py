@@ -31,10 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from nn2fpga.frontend.converters import Call, activation, is_last_axis, pair, spatial
+from nn2fpga.frontend.converters import (
+    Call,
+    activations,
+    batchnorm,
+    conv_options,
+    require_flat,
+    require_last_axis,
+    to_array,
+)
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, DepthwiseConv2D, Input, Layer
+from nn2fpga.ir.layers import Activation, Conv2D, Dense, DepthwiseConv2D, Input, Layer
 from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
@@ -44,30 +52,20 @@ MAX_CONSTANT_WIDTH = 32  # widest type fitted to quantized constants (wider mean
 # ---- quantizer -> FixedType ---------------------------------------------------------------------------
 
 
-def _name(q: Any) -> str:
-    return str(q) if q is not None else "None"
-
-
 def _refuse(call: Call, q: Any, why: str) -> ModelError:
-    return ModelError(
-        f"{call.where}: quantizer {_name(q)} {why}; nn2fpga maps only quantizers it can reproduce exactly"
-    )
+    return ModelError(f"{call.where}: quantizer {q} {why}; nn2fpga maps only quantizers it can reproduce exactly")
 
 
 def _common_checks(call: Call, q: Any) -> None:
     if getattr(q, "use_stochastic_rounding", False):
         raise _refuse(call, q, "rounds stochastically")
-    noise = (
-        q.qnoise_factor.numpy()
-        if hasattr(getattr(q, "qnoise_factor", None), "numpy")
-        else getattr(q, "qnoise_factor", 1.0)
-    )
-    if float(noise) != 1.0:
-        raise _refuse(call, q, f"mixes in the float value (qnoise_factor={noise})")
+    noise = float(to_array(getattr(q, "qnoise_factor", 1.0)))
+    if noise != 1.0:
+        raise _refuse(call, q, f"mixes in the float value (qnoise_factor={noise:g})")
 
 
 def _int(v: Any) -> int:
-    return int(np.asarray(v.numpy() if hasattr(v, "numpy") else v).ravel()[0])
+    return int(to_array(v).ravel()[0])
 
 
 def _bits_type(call: Call, q: Any) -> FixedType:
@@ -174,14 +172,13 @@ def fit_type(values: np.ndarray) -> FixedType | None:
 def quantized_constant(call: Call, role: str, q: Any, variable: Any) -> tuple[np.ndarray, FixedType | None]:
     """(values, fixed type) of a weight/bias: QKeras's own `q(variable)`; (float values, None) without a quantizer."""
     if q is None:
-        return np.array(variable.numpy(), dtype=np.float64), None
+        return to_array(variable), None
     _common_checks(call, q)
-    values = np.array(q(variable).numpy(), dtype=np.float64)
-    nominal = None
+    values = to_array(q(variable))
     if type(q).__name__ == "quantized_bits" and q.alpha in (None, 1, 1.0) and int(q.bits) - bool(q.keep_negative) > 0:
         nominal = _bits_type(call, q).with_modes(Rounding.TRN, Overflow.WRAP)  # constants are exact: default modes
-    if nominal is not None and np.array_equal(nominal.quantize(values), values):
-        return values, nominal
+        if np.array_equal(nominal.quantize(values), values):
+            return values, nominal
     # Power-of-two scales (auto_po2, po2, alpha=1) keep every value within the quantizer's bits of mantissa;
     # other scales (alpha='auto', a float alpha) give float32 mantissas: exact, but no narrow fixed-point grid.
     bits, significant = int(getattr(q, "bits", MAX_CONSTANT_WIDTH)), significant_bits(values)
@@ -214,9 +211,7 @@ def _outputs(call: Call, act: Any, name: str) -> list[Layer]:
         return []
     if isinstance(act, BaseQuantizer):
         return output_activation(call, act, name.format(fn=type(act).__name__))
-    spec = getattr(act, "__name__", None)
-    layer = activation(call, spec, act, name)
-    return [] if layer.fn == "linear" else [layer]
+    return activations(call, getattr(act, "__name__", None), act, name)
 
 
 def _quantizer(layer: Any, role: str) -> Any:
@@ -224,62 +219,41 @@ def _quantizer(layer: Any, role: str) -> Any:
     return getattr(layer, f"{role}_quantizer_internal", None) if getattr(layer, f"{role}_quantizer", None) else None
 
 
-def _linear(call: Call, cls: type[Dense | Conv2D], kernel: Any, bias: Any, **fields: Any) -> list[Layer]:
-    """The IR layer with QKeras's quantized `kernel` and `bias` (None: no bias), then its output layers."""
-    layer = call.layer
-    weight_role = "depthwise" if cls is DepthwiseConv2D else "kernel"
+def _qlinear(call: Call) -> list[Layer]:
+    """A QDense, QConv2D or QDepthwiseConv2D (or its *Batchnorm): the IR layer with QKeras's quantized kernel and
+    bias, then its output layers."""
+    layer, depthwise = call.layer, hasattr(call.layer, "depthwise_kernel")
+    kernel, weight_role = (layer.depthwise_kernel, "depthwise") if depthwise else (layer.kernel, "kernel")
+    if call.cls.startswith("QDense"):
+        require_flat(call)
+        cls, options = Dense, {}
+    else:
+        cls, options = (DepthwiseConv2D if depthwise else Conv2D), conv_options(call, kernel, depthwise)
+    if call.cls.endswith("Batchnorm"):
+        kernel, bias = _folded(call, weight_role)
+    else:
+        bias = layer.bias if layer.use_bias else None
     weight, w_t = quantized_constant(call, "weight", _quantizer(layer, weight_role), kernel)
     bias, b_t = (None, None) if bias is None else quantized_constant(call, "bias", _quantizer(layer, "bias"), bias)
     fixed = {role: t for role, t in (("weight", w_t), ("bias", b_t)) if t is not None}
-    out = cls(call.name, shape=call.shape, weight=weight, bias=bias, fixed=fixed, **fields)
+    out = cls(call.name, shape=call.shape, weight=weight, bias=bias, fixed=fixed, **options)
     return [out, *_outputs(call, layer.activation, f"{call.name}_{{fn}}")]
 
 
-def _folded(call: Call) -> tuple[Any, Any]:
+def _folded(call: Call, weight_role: str) -> tuple[Any, Any]:
     """(kernel, bias) of a Q*Batchnorm layer at inference: in both folding modes (ema_stats_folding,
     batch_stats_folding) and whatever ema_freeze_delay, `call(training=False)` folds the moving statistics,
     kernel * gamma / sqrt(var + eps) and (bias - mean) * gamma / sqrt(var + eps) + beta, in float32, and then
-    quantizes both: `get_folded_weights` is that same float32 arithmetic (the quantizers follow in `_linear`)."""
-    layer, (in_shape,) = call.layer, call.in_shapes
-    if not is_last_axis(layer.batchnorm.axis, len(in_shape) + 1):
-        raise ModelError(f"{call.where}: batch normalization over axis {layer.batchnorm.axis} is not supported "
-                         "(last axis only)")  # fmt: skip
+    quantizes both: `get_folded_weights` is that same float32 arithmetic (the quantizers follow in `_qlinear`)."""
+    layer = call.layer
+    require_last_axis(call, layer.batchnorm.axis, "batch normalization")
     kernel, bias = layer.get_folded_weights()
-    weight_role = "depthwise" if hasattr(layer, "depthwise_kernel") else "kernel"
     for role, ir_role in ((weight_role, "weight"), ("bias", "bias")):
         if _quantizer(layer, role) is None:  # like an unquantized QDense bias, but never on a grid after folding
             log.warning("%s: no %s_quantizer, so QKeras uses the BatchNorm-folded %s in float32; nn2fpga rounds it to "
                         "the config's %s type and the outputs differ from QKeras by that rounding (a %s_quantizer "
                         "makes them exact)", call.where, role, ir_role, ir_role, role)  # fmt: skip
     return kernel, bias
-
-
-def _qdense(call: Call) -> list[Layer]:
-    layer, (in_shape,) = call.layer, call.in_shapes
-    if len(in_shape) != 1:
-        raise ModelError(
-            f"{call.where}: {type(layer).__name__} on a rank-{len(in_shape)} input {in_shape} is not supported; "
-            "Flatten first"
-        )
-    if type(layer).__name__ == "QDenseBatchnorm":
-        return _linear(call, Dense, *_folded(call))
-    return _linear(call, Dense, layer.kernel, layer.bias if layer.use_bias else None)
-
-
-def _qconv(call: Call) -> list[Layer]:
-    layer = call.layer
-    depthwise = hasattr(layer, "depthwise_kernel")
-    if depthwise and int(layer.depth_multiplier) != 1:
-        raise ModelError(f"{call.where}: depth_multiplier={layer.depth_multiplier} is not supported (only 1)")
-    kernel = layer.depthwise_kernel if depthwise else layer.kernel
-    strides = pair(layer.get_config()["strides"])
-    padding = spatial(call, (int(kernel.shape[0]), int(kernel.shape[1])), strides)
-    cls = DepthwiseConv2D if depthwise else Conv2D
-    if type(layer).__name__.endswith("Batchnorm"):
-        kernel, bias = _folded(call)
-    else:
-        bias = layer.bias if layer.use_bias else None
-    return _linear(call, cls, kernel, bias, strides=strides, padding=padding)
 
 
 def _qactivation(call: Call) -> list[Layer]:
@@ -290,32 +264,25 @@ def _qactivation(call: Call) -> list[Layer]:
 def _qbatchnorm(call: Call) -> list[Layer]:
     """QKeras computes batch normalization in float from quantized gamma, beta, mean and variance: a BatchNorm
     whose scale and bias are not quantizer outputs, so their types come from the config (or it folds)."""
-    layer, (in_shape,) = call.layer, call.in_shapes
-    if not is_last_axis(layer.axis, len(in_shape) + 1):
-        raise ModelError(f"{call.where}: batch normalization over axis {layer.axis} is not supported (last axis only)")
 
-    def value(name: str, present: bool, default: float) -> np.ndarray:
-        if not present:
-            return np.full(in_shape[-1], default)
-        variable = getattr(layer, {"mean": "moving_mean", "variance": "moving_variance"}.get(name, name))
-        return quantized_constant(call, name, _quantizer(layer, name), variable)[0]
+    def value(variable: str) -> np.ndarray:  # QKeras names the quantizers gamma, beta, mean and variance
+        role = variable.removeprefix("moving_")
+        return quantized_constant(call, role, _quantizer(call.layer, role), getattr(call.layer, variable))[0]
 
-    gamma, beta = value("gamma", layer.scale, 1.0), value("beta", layer.center, 0.0)
-    mean, var = value("mean", True, 0.0), value("variance", True, 1.0)
-    scale = gamma / np.sqrt(var + float(layer.epsilon))
+    layers = batchnorm(call, value)
     log.info("%s: batch normalization is float in QKeras too; its types come from the config", call.where)
-    return [BatchNorm(call.name, shape=call.shape, scale=scale, bias=beta - mean * scale)]
+    return layers
 
 
 QKERAS_CONVERTERS = {
     "QActivation": _qactivation,
     "QBatchNormalization": _qbatchnorm,
-    "QConv2D": _qconv,
-    "QConv2DBatchnorm": _qconv,
-    "QDense": _qdense,
-    "QDenseBatchnorm": _qdense,
-    "QDepthwiseConv2D": _qconv,
-    "QDepthwiseConv2DBatchnorm": _qconv,
+    "QConv2D": _qlinear,
+    "QConv2DBatchnorm": _qlinear,
+    "QDense": _qlinear,
+    "QDenseBatchnorm": _qlinear,
+    "QDepthwiseConv2D": _qlinear,
+    "QDepthwiseConv2DBatchnorm": _qlinear,
 }
 
 # ---- graph clean-up ------------------------------------------------------------------------------------
