@@ -69,3 +69,16 @@ def test_weight_literals_auto_by_constant_count(skip_graph) -> None:
     assert big.weight_literals == "at_build"
     place_weights(big, Config.from_yaml({"WeightLiterals": "inline"}))
     assert big.weight_literals == "inline"
+
+
+def test_flows_leave_the_parsed_and_the_float_graph_unchanged(skip_graph) -> None:
+    from nn2fpga.project import compile_graph
+
+    parsed = skip_graph(8)
+    before = {layer.name: {k: v.copy() for k, v in layer.weights().items()} for layer in parsed.layers()}
+    float_graph, final, _ = compile_graph(parsed, Config.from_yaml({"Model": {"Precision": "ap_fixed<6,2>"}}))
+    for g in (parsed, float_graph):
+        for layer in g.layers():
+            for role, value in layer.weights().items():
+                np.testing.assert_array_equal(value, before[layer.name][role])
+    assert not np.array_equal(final["b"].weight, float_graph["b"].weight)  # quantized on the final graph only
