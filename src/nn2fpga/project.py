@@ -37,8 +37,8 @@ def compile_graph(graph: Graph, config: Config) -> tuple[Graph, Graph, dict[str,
     """Bind the config to the parsed graph, then run the flows: (optimized float graph, final graph, seconds
     per pass). The float graph (after "optimize") is what calibration and profiling evaluate in float."""
     config.bind(graph)
-    float_graph, timings = run_flows(graph, config, DEFAULT_FLOWS[:1], share_arrays=True)
-    final, more = run_flows(float_graph, config, DEFAULT_FLOWS[1:], share_arrays=True)
+    float_graph, timings = run_flows(graph, config, DEFAULT_FLOWS[:1])
+    final, more = run_flows(float_graph, config, DEFAULT_FLOWS[1:])
     return float_graph, final, timings | more
 
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
 from nn2fpga.ir.layers import Input, Layer
 
@@ -117,14 +116,9 @@ class Graph:
         self.outputs = [layer.name if o == name else o for o in self.outputs]
         return layer
 
-    def copy(self, share_arrays: bool = False) -> Graph:
-        """A deep copy, so passes never alias the caller's graph. With `share_arrays`, constant arrays are
-        shared instead of copied: safe for passes, which replace a layer's array and never write into one
-        (saves copying a ResNet's weights once per flow)."""
-        if not share_arrays:
-            return _copy.deepcopy(self)
-        shared = {id(v): v for layer in self.layers() for v in vars(layer).values() if isinstance(v, np.ndarray)}
-        return _copy.deepcopy(self, shared)
+    def copy(self) -> Graph:
+        """A deep copy (layers and their arrays included), so passes never alias the caller's graph."""
+        return _copy.deepcopy(self)
 
     # ---- checks -------------------------------------------------------------------------------------
 

@@ -42,12 +42,9 @@ class PassError(RuntimeError):
     """A pass raised or broke a graph invariant; the message names the pass and the chain before it."""
 
 
-def run_flows(
-    graph: Graph, config: Config, flows: Sequence[str] = DEFAULT_FLOWS, share_arrays: bool = False
-) -> tuple[Graph, dict[str, float]]:
-    """Run the named flows on a copy of `graph` (its constant arrays shared with `graph` when `share_arrays`:
-    passes never write into an array); returns the new graph and seconds per pass."""
-    g = graph.copy(share_arrays)
+def run_flows(graph: Graph, config: Config, flows: Sequence[str] = DEFAULT_FLOWS) -> tuple[Graph, dict[str, float]]:
+    """Run the named flows on a copy of `graph`; returns the new graph and seconds per pass."""
+    g = graph.copy()
     disabled = set(config.disabled_passes)
     unknown = disabled - set(ALL_PASSES)
     if unknown:
