@@ -13,6 +13,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
+from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
+
 import nn2fpga  # noqa: E402
 from nn2fpga.ir.errors import ModelError  # noqa: E402
 from nn2fpga.ir.graph import Graph  # noqa: E402
@@ -39,12 +41,6 @@ def _layout(graph: Graph) -> list[str]:
     return lines
 
 
-def _strided(i: keras.KerasTensor) -> keras.KerasTensor:
-    x = L.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c1")(i)
-    x = L.Conv2D(4, (3, 2), strides=(1, 2), padding="valid", name="c2")(x)
-    return L.Flatten(name="flat")(x)
-
-
 STRIDED = [  # 'same' at stride 2 pads only the bottom and right
     "x Input (12, 10, 3)",
     "c1 Conv2D kernel=(3, 3) strides=(2, 2) padding=(0, 1, 0, 1) activation=relu (6, 5, 6) <- x",
@@ -53,27 +49,12 @@ STRIDED = [  # 'same' at stride 2 pads only the bottom and right
 ]
 
 
-def _depthwise(i: keras.KerasTensor) -> keras.KerasTensor:
-    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="d1")(i)
-    x = L.DepthwiseConv2D(2, strides=2, name="d2")(x)
-    return L.GlobalAveragePooling2D(name="gap")(x)
-
-
 DEPTHWISE = [
     "x Input (12, 10, 3)",
     "d1 DepthwiseConv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=relu (12, 10, 3) <- x",
     "d2 DepthwiseConv2D kernel=(2, 2) strides=(2, 2) padding=(0, 0, 0, 0) activation=linear (6, 5, 3) <- d1",
     "gap GlobalPool2D op=avg (3,) <- d2",
 ]
-
-
-def _pools(i: keras.KerasTensor) -> keras.KerasTensor:
-    x = L.Conv2D(5, 1, name="c")(i)
-    x = L.MaxPooling2D(3, strides=2, padding="same", name="mp1")(x)
-    x = L.AveragePooling2D(2, name="ap")(x)
-    x = L.ZeroPadding2D(((1, 0), (2, 1)), name="zp")(x)
-    x = L.MaxPooling2D(2, name="mp2")(x)
-    return L.GlobalMaxPooling2D(name="gmp")(x)
 
 
 POOLS = [  # the ZeroPad2D stays: it folds into a convolution only
@@ -85,16 +66,6 @@ POOLS = [  # the ZeroPad2D stays: it folds into a convolution only
     "mp2 Pool2D strides=(2, 2) padding=(0, 0, 0, 0) pool=(2, 2) op=max (2, 2, 5) <- zp",
     "gmp GlobalPool2D op=max (5,) <- mp2",
 ]
-
-
-def _branches(i: keras.KerasTensor) -> keras.KerasTensor:
-    a = L.Conv2D(4, 3, padding="same", activation="relu", name="a")(i)
-    b = L.Conv2D(4, 3, padding="same", name="b")(a)
-    b = L.BatchNormalization(name="bn")(b)
-    s = L.Activation("relu", name="relu")(L.Add(name="sum")([a, b]))
-    c = L.Concatenate(name="cat")([s, L.Conv2D(3, 1, name="c")(a)])
-    x = L.MaxPooling2D(2, name="mp")(c)
-    return L.Dense(3, activation="softmax", name="fc")(L.Flatten(name="flat")(x))
 
 
 BRANCHES = [  # bn folded into b, relu fused into sum; the softmax stays a layer of its own
@@ -111,13 +82,6 @@ BRANCHES = [  # bn folded into b, relu fused into sum; the softmax stays a layer
 ]
 
 
-def _three_way_add(i: keras.KerasTensor) -> keras.KerasTensor:
-    a = L.Conv2D(4, 1, name="a")(i)
-    b = L.Conv2D(4, 3, padding="same", name="b")(i)
-    c = L.Conv2D(4, 5, padding="same", name="c")(i)
-    return L.GlobalAveragePooling2D(name="gap")(L.Add(name="sum")([a, b, c]))
-
-
 THREE_WAY_ADD = [
     "x Input (12, 10, 3)",
     "a Conv2D kernel=(1, 1) strides=(1, 1) padding=(0, 0, 0, 0) activation=linear (12, 10, 4) <- x",
@@ -132,11 +96,11 @@ THREE_WAY_ADD = [
 @pytest.mark.parametrize(
     ("build", "layout"),
     [
-        (_strided, STRIDED),
-        (_depthwise, DEPTHWISE),
-        (_pools, POOLS),
-        (_branches, BRANCHES),
-        (_three_way_add, THREE_WAY_ADD),
+        (strided, STRIDED),
+        (depthwise, DEPTHWISE),
+        (pools, POOLS),
+        (branches, BRANCHES),
+        (three_way_add, THREE_WAY_ADD),
     ],
     ids=["strided", "depthwise", "pools", "branches", "three_way_add"],
 )

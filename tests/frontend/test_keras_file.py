@@ -24,8 +24,7 @@ from nn2fpga.ir.graph import Graph  # noqa: E402
 
 pytestmark = pytest.mark.keras
 L = keras.layers
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "codegen"))  # the small CNNs of test_cnn.py
-from test_cnn import _branches, _depthwise, _pools, _strided, _three_way_add  # noqa: E402
+from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
 from test_keras import all_activations, jet_tagger  # noqa: E402
 
 
@@ -87,7 +86,7 @@ MODELS = {
     "no_input_layer": _no_input_layer,
     **{
         f.__name__.strip("_"): (lambda f=f: _functional(f, (12, 10, 3), f.__name__.strip("_")))
-        for f in (_strided, _depthwise, _pools, _branches, _three_way_add, _depthwise_nobias)
+        for f in (strided, depthwise, pools, branches, three_way_add, _depthwise_nobias)
     },
     "resnet50": _resnet,
 }
@@ -105,7 +104,7 @@ def test_file_reader_builds_the_same_graph_as_keras(key: str, tmp_path: Path) ->
 
 def test_convert_from_file_imports_no_tensorflow(tmp_path: Path) -> None:
     path = tmp_path / "cnn.keras"
-    _functional(_branches, (12, 10, 3), "cnn").save(path)
+    _functional(branches, (12, 10, 3), "cnn").save(path)
     code = (
         "import sys, numpy as np, nn2fpga\n"
         f"p = nn2fpga.convert({str(path)!r}, output_dir={str(tmp_path / 'prj')!r})\n"
