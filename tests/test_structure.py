@@ -41,3 +41,15 @@ def test_private_import_rule_sees_private_names() -> None:
 def test_no_private_names_cross_modules() -> None:
     crossing = {str(p.relative_to(SRC)): private_imports(p.read_text()) for p in MODULES}
     assert {k: v for k, v in crossing.items() if v} == {}
+
+
+def test_no_import_cycle_between_any_two_modules() -> None:
+    """Stronger than import-linter's sibling check: no cycle at all in the module import graph (lazy
+    imports inside functions included)."""
+    import grimp
+    import networkx as nx
+
+    graph = grimp.build_graph("nn2fpga")
+    imports = nx.DiGraph((m, i) for m in graph.modules for i in graph.find_modules_directly_imported_by(m))
+    assert imports.number_of_edges() > 100
+    assert list(nx.simple_cycles(imports)) == []
