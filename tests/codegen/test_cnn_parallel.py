@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
-from test_cnn import _branches, _depthwise, _pools, _strided, _three_way_add  # noqa: E402 - same architectures
+from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402 - same architectures
 
 import nn2fpga  # noqa: E402
 from nn2fpga.passes.hardware import PARALLEL_FEATURE_MAP_LIMIT  # noqa: E402
@@ -30,7 +30,7 @@ def _io_type(project) -> str:
 
 # architecture
 @pytest.mark.csim
-@pytest.mark.parametrize("build", [_strided, _depthwise, _pools, _branches, _three_way_add], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("build", [strided, depthwise, pools, branches, three_way_add], ids=lambda f: f.__name__)
 def test_small_cnns_parallel(build, tmp_path) -> None:
     keras.utils.set_random_seed(3)
     i = keras.Input((12, 10, 3))

@@ -21,11 +21,11 @@ from nn2fpga.frontend.keras import CONVERTERS, from_keras  # noqa: E402
 from nn2fpga.frontend.loading import file_config  # noqa: E402
 from nn2fpga.ir.errors import ModelError  # noqa: E402
 from nn2fpga.ir.graph import Graph  # noqa: E402
+from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
+from test_keras import all_activations, jet_tagger  # noqa: E402
 
 pytestmark = pytest.mark.keras
 L = keras.layers
-from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
-from test_keras import all_activations, jet_tagger  # noqa: E402
 
 
 def assert_same_graph(got: Graph, want: Graph) -> None:
