@@ -16,13 +16,14 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
+from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
+from test_keras import all_activations, jet_tagger  # noqa: E402
+
 from nn2fpga.frontend import keras_file  # noqa: E402
 from nn2fpga.frontend.keras import CONVERTERS, from_keras  # noqa: E402
 from nn2fpga.frontend.loading import file_config  # noqa: E402
 from nn2fpga.ir.errors import ModelError  # noqa: E402
 from nn2fpga.ir.graph import Graph  # noqa: E402
-from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
-from test_keras import all_activations, jet_tagger  # noqa: E402
 
 pytestmark = pytest.mark.keras
 L = keras.layers
