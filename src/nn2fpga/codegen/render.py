@@ -28,6 +28,7 @@ from nn2fpga.version import __version__
 
 log = logging.getLogger(__name__)
 
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The one Jinja environment of the project templates (created on first use)."""
