@@ -11,9 +11,7 @@ import numpy as np
 
 from nn2fpga.config import Config
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, DepthwiseConv2D, ZeroPad2D
-
-LINEAR_KINDS = (Dense, Conv2D)  # layers computing acc = bias + sum(x * w) (DepthwiseConv2D is a Conv2D)
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Linear, ZeroPad2D
 
 
 def remove_noops(g: Graph, cfg: Config) -> bool:
@@ -41,7 +39,7 @@ def fold_batchnorm(g: Graph, cfg: Config) -> bool:
         if not isinstance(bn, BatchNorm):
             continue
         dense = g.producer(bn.name)
-        if not isinstance(dense, LINEAR_KINDS) or dense.activation != "linear" or "result" in dense.fixed:
+        if not isinstance(dense, Linear) or dense.activation != "linear" or "result" in dense.fixed:
             continue  # (a quantizer's cast between them does not commute)
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue
@@ -69,7 +67,7 @@ def fuse_activation(g: Graph, cfg: Config) -> bool:
         if not isinstance(act, Activation) or act.fn != "relu":
             continue
         dense = g.producer(act.name)
-        if not isinstance(dense, (*LINEAR_KINDS, Add)) or dense.activation != "linear" or "result" in dense.fixed:
+        if not isinstance(dense, (Linear, Add)) or dense.activation != "linear" or "result" in dense.fixed:
             continue  # (a quantizer's cast between them does not commute)
         if len(g.users(dense.name)) != 1 or g.is_output(dense.name):
             continue
