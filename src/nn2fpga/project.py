@@ -175,18 +175,38 @@ class Project:
             self.write(Path(self._tmp.name) / self.name)
         return self.path
 
+    def _io(self) -> tuple[tuple, tuple[str, str]]:
+        """(input type, output type) of the kernel and their raw C word types."""
+        from nn2fpga.codegen.context import raw_container
+
+        types = self.graph.inputs()[0].types["result"], self.graph[self.graph.outputs[0]].types["result"]
+        return types, (raw_container(types[0]), raw_container(types[1]))
+
     def compile(self, progress: bool = False):
         """Build (or reuse) the C simulation library and load it; returns the CSim handle."""
         if self._csim is None:
-            from nn2fpga.codegen.context import raw_container
             from nn2fpga.sim.csim import CSim, build
 
             path = self._directory()
-            lib = build(path, self.name, progress=progress)
-            in_t = self.graph.inputs()[0].types["result"]
-            out_t = self.graph[self.graph.outputs[0]].types["result"]
-            self._csim = CSim(lib, path, in_t, out_t, raw_container(in_t), raw_container(out_t))
+            types, raws = self._io()
+            self._csim = CSim(build(path, self.name, progress=progress), path, *types, *raws)
         return self._csim
+
+    def simulate(self, x, progress: bool = False):
+        """Bounded-FIFO dataflow simulation of the batch `x` (io_stream only; `nn2fpga.sim.bounded`): a Run with
+        the outputs (as `predict`; None after a deadlock), every stream's depth and high-water mark, the report."""
+        from nn2fpga.sim import bounded
+
+        if self.graph.io_type != "io_stream":
+            raise UserError(
+                f"project {self.name} is io_parallel: it has no streams to bound (convert with IOType: io_stream)"
+            )
+        x = self._check(x)
+        run = bounded.simulate(self._directory(), self.name, x, *self._io(), progress=progress)
+        if run.outputs is not None:
+            run.outputs = run.outputs.reshape((x.shape[0], *self.graph[self.graph.outputs[0]].shape))
+            run.outputs = self.head.run(run.outputs) if self.head is not None else run.outputs
+        return run
 
     def _check(self, x) -> np.ndarray:
         x = np.asarray(x)

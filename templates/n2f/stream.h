@@ -4,11 +4,27 @@
 #ifndef N2F_STREAM_H
 #define N2F_STREAM_H
 
+#if defined(N2F_BOUNDED_STREAMS) && defined(__SYNTHESIS__)
+#undef N2F_BOUNDED_STREAMS  // bounded FIFOs are a C-simulation mode; synthesis never sees that code
+#endif
+
 #include <hls_stream.h>
 
 #include "n2f/activation.h"
 #include "n2f/common.h"
 #include "n2f/dense.h"
+
+// A process of a DATAFLOW region (a layer call or a fork in a generated top function). Bounded C
+// simulation (-DN2F_BOUNDED_STREAMS, nn2fpga's hls_stream.h) adds it to the region's hls::sim::dataflow,
+// which runs every process on a thread of its own; otherwise it is the plain call.
+#ifdef N2F_BOUNDED_STREAMS
+#ifndef NN2FPGA_HLS_STREAM_H
+#error "N2F_BOUNDED_STREAMS needs nn2fpga's hls_stream.h (templates/) on the include path first"
+#endif
+#define N2F_PROCESS(region, name, ...) region.add(name, [&] { __VA_ARGS__; })
+#else
+#define N2F_PROCESS(region, name, ...) __VA_ARGS__
+#endif
 
 namespace n2f {
 
@@ -208,6 +224,9 @@ template <class res_T, typename CONFIG_T, class... in_T>
 void add_stream(hls::stream<res_T> &out, hls::stream<in_T> &...ins) {
     for (int p = 0; p < CONFIG_T::n_pixels; p++) {
 #pragma HLS PIPELINE II = 1
+#ifdef N2F_BOUNDED_STREAMS  // one pipeline stage reads every input: it stalls until all of them hold a pixel
+        (ins.wait_data(), ...);
+#endif
         res_T y;
         add_pixels<res_T, CONFIG_T>(y, ins.read()...);
         out.write(y);
@@ -232,6 +251,9 @@ template <class res_T, typename CONFIG_T, class... in_T>
 void concat_stream(hls::stream<res_T> &out, hls::stream<in_T> &...ins) {
     for (int p = 0; p < CONFIG_T::n_pixels; p++) {
 #pragma HLS PIPELINE II = 1
+#ifdef N2F_BOUNDED_STREAMS  // as add_stream: all inputs are read in one stage
+        (ins.wait_data(), ...);
+#endif
         res_T y;
         concat_read(y, ins...);
         out.write(y);
@@ -244,6 +266,9 @@ void fork_stream(hls::stream<T> &in, S &...outs) {
     for (int p = 0; p < CONFIG_T::n_pixels; p++) {
 #pragma HLS PIPELINE II = 1
         const T px = in.read();
+#ifdef N2F_BOUNDED_STREAMS  // one pipeline stage writes every output: it stalls until all of them have room
+        (outs.wait_room(), ...);
+#endif
         (outs.write(px), ...);
     }
 }

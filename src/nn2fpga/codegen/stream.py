@@ -164,4 +164,6 @@ def stream_context(graph: Graph, project: str, config) -> dict:
         "pixel_sizes": {names[lay.name]: pixels(lay)[1] for lay in graph.layers()},
         "in_chan": pixels(in_layer)[1],
         "out_chan": pixels(out_layer)[1],
+        "in_pixels": pixels(in_layer)[0],  # the kernel's streams hold one whole sample (see kernel.cpp.j2)
+        "out_pixels": pixels(out_layer)[0],
     }

@@ -1,7 +1,8 @@
 """The one ctypes binding of a project's C simulation library: load it, declare its entry points, call them.
 
 The library (`nn2fpga.sim.csim.build` of the project's csim/bridge.cpp) exports `n2f_load_weights(dir)`,
-`n2f_sizes(&n_in, &n_out)` and `n2f_predict(in, out, n, threads)`: the kernel on a batch of raw words.
+`n2f_sizes(&n_in, &n_out)` and `n2f_predict(in, out, n, threads)`: the kernel on a batch of raw words; built for
+the bounded-FIFO simulation (`nn2fpga.sim.bounded`), also text reports.
 NumPy and ctypes only: a generated project's driver uses a verbatim copy, `host/binding.py`.
 """
 
@@ -40,3 +41,10 @@ class Library:
         if raw.shape[0]:
             self.lib.n2f_predict(raw.ctypes.data, out.ctypes.data, raw.shape[0], threads)
         return out
+
+    def text(self, entry: str) -> str:
+        """The text an entry point without arguments returns (a library built for the bounded-FIFO simulation
+        has `n2f_streams` and `n2f_deadlock`)."""
+        fn = getattr(self.lib, entry)
+        fn.restype = ctypes.c_char_p
+        return fn().decode()

@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,17 @@ def _sources(project_dir: Path, project: str) -> list[Path]:
     return [firmware / f"{project}.cpp", firmware / "kernel.cpp", project_dir / "csim" / "bridge.cpp"]
 
 
-def _command(project_dir: Path, project: str, out: Path) -> list[str]:
+def _command(project_dir: Path, project: str, out: Path, flags: Sequence[str] = ()) -> list[str]:
     include = f"-I{project_dir / 'firmware'}"
-    return [CXX, *OPT_FLAGS, *toolchain.cflags(), include, *map(str, _sources(project_dir, project)), "-o", str(out)]
+    sources = map(str, _sources(project_dir, project))
+    return [CXX, *OPT_FLAGS, *flags, *toolchain.cflags(), include, *sources, "-o", str(out)]
 
 
-def source_hash(project_dir: Path, project: str) -> str:
-    """Hash of every source the build reads (firmware, library, headers) and of the flags."""
+def source_hash(project_dir: Path, project: str, flags: Sequence[str] = ()) -> str:
+    """Hash of every source the build reads (firmware, library, headers) and of the flags (`flags`: extra
+    ones, such as the bounded-FIFO mode's, which make a library of their own)."""
     h = hashlib.sha256()
-    h.update(" ".join([CXX, *OPT_FLAGS, *toolchain.cflags()]).encode())
+    h.update(" ".join([CXX, *OPT_FLAGS, *flags, *toolchain.cflags()]).encode())
     h.update(_cpu_flags().encode())
     files = sorted((project_dir / "firmware").rglob("*.h")) + _sources(project_dir, project)
     files += sorted(p for d in toolchain.include_dirs() for p in Path(d).glob("*.h"))
@@ -85,17 +88,18 @@ def _run_with_progress(cmd: list[str], desc: str, progress: bool) -> subprocess.
                 bar.refresh()
 
 
-def build(project_dir: Path, project: str, progress: bool = False) -> Path:
-    """Compile (or reuse from the cache) the project's shared library; returns its private copy."""
+def build(project_dir: Path, project: str, progress: bool = False, flags: Sequence[str] = ()) -> Path:
+    """Compile (or reuse from the cache) the project's shared library, with extra g++ `flags` before the
+    usual ones; returns its private copy."""
     project_dir = Path(project_dir)
-    digest = source_hash(project_dir, project)
+    digest = source_hash(project_dir, project, flags)
     cached = cache_dir() / f"{project}-{digest}.so"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         log_path = project_dir / "csim" / "build.log"
         with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
             out = Path(tmp) / "lib.so"
-            cmd = _command(project_dir, project, out)
+            cmd = _command(project_dir, project, out, flags)
             log.info("compiling C simulation: %s", " ".join(cmd))
             proc = _run_with_progress(cmd, f"compiling {project} (g++)", progress)
             log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
