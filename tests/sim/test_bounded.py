@@ -1,0 +1,134 @@
+"""The bounded-FIFO dataflow simulation (nn2fpga.sim.bounded, `nn2fpga simulate`): with the depths the hardware
+flow computes, the small CNNs and ResNet-50 run to the end with csim's outputs bit for bit and every stream within
+its depth; a skip FIFO or a kernel stream made too shallow deadlocks, and the report names it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nn2fpga.cli import main
+from nn2fpga.config import Config
+from nn2fpga.project import Project, compile_graph
+from nn2fpga.sim.bounded import Run
+
+pytestmark = pytest.mark.csim
+
+
+def _assert_completes_like_csim(project: Project, x: np.ndarray) -> Run:
+    """The bounded run completes, its outputs are csim's bit for bit, and no stream held more than its depth."""
+    run = project.simulate(x)
+    assert run.deadlock == "" and run.outputs is not None
+    assert np.array_equal(run.outputs, project.predict(x))
+    assert run.streams and all(s.high_water <= s.depth for s in run.streams), run.table()
+    return run
+
+
+@pytest.fixture
+def skip_project(skip_graph, tmp_path: Path) -> Project:
+    """The skip graph at 8x8 in io_stream, written: its skip FIFO a_to_add is the only one deeper than 2."""
+    cfg = Config.from_yaml({"IOType": "io_stream"})
+    _, graph, _ = compile_graph(skip_graph(8), cfg)
+    project = Project(graph, cfg, None)
+    project.write(tmp_path / "prj")
+    return project
+
+
+def test_skip_fifo_too_shallow_deadlocks_and_is_named(skip_project: Project) -> None:
+    x = np.random.default_rng(0).normal(size=(3, 8, 8, 4))
+    run = _assert_completes_like_csim(skip_project, x)
+    streams = {s.name: s for s in run.streams}
+    top = ["a_out", "a_to_b", "a_to_add", "b_out", "c_out", "add_out"]
+    assert list(streams) == ["kernel_in", "kernel_out", *top]  # in order of declaration
+    assert streams["a_to_add"].depth == skip_project.graph["add"].fifo_depths[0] == 48
+    assert streams["a_to_add"].high_water > 2  # the skip branch needed more than the default depth
+    assert streams["kernel_in"].depth == 64  # the kernel writes a whole sample before it calls the top
+
+    skip_project.graph["add"].fifo_depths = (1, 2)  # the skip FIFO lowered to depth 1
+    skip_project.write(skip_project.path, force=True)
+    run = skip_project.simulate(x)
+    assert run.outputs is None
+    assert "a_fork: blocked writing 'a_to_add' (full: 1 of depth 1)" in run.deadlock
+    assert "add: blocked reading 'c_out' (empty: 0 of depth 2)" in run.deadlock
+    assert all(s.high_water <= s.depth for s in run.streams)
+
+
+def test_kernel_stream_too_shallow_deadlocks(skip_project: Project) -> None:
+    kernel = skip_project.path / "firmware" / "kernel.cpp"
+    source = kernel.read_text()
+    assert source.count("x.set_depth(64);") == 1
+    kernel.write_text(source.replace("x.set_depth(64);", "x.set_depth(63);"))  # one pixel short of a sample
+    run = skip_project.simulate(np.zeros((1, 8, 8, 4)))
+    assert run.outputs is None
+    assert run.deadlock == (
+        "deadlock: every process is blocked\n  skip_kernel: blocked writing 'kernel_in' (full: 63 of depth 63)\n"
+    )
+
+
+def test_cli_exit_codes(skip_project: Project, skip_graph, tmp_path: Path, capsys) -> None:
+    prj, x = str(skip_project.path), tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(1).normal(size=(2, 8, 8, 4)))
+    assert main(["simulate", prj, "-i", str(x), "-o", str(tmp_path / "y.npy")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["stream", "depth", "high-water"] and "a_to_add" in out
+    assert np.array_equal(np.load(tmp_path / "y.npy"), skip_project.predict(np.load(x)))
+
+    skip_project.graph["add"].fifo_depths = (1, 2)
+    skip_project.write(prj, force=True)
+    assert main(["simulate", prj, "-i", str(x)]) == 1
+    err = capsys.readouterr().err
+    assert "deadlock" in err and "a_fork: blocked writing 'a_to_add'" in err
+
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 8, 8, 3)))
+    (tmp_path / "junk.npy").write_text("not numpy")
+    cfg = Config.from_yaml({"IOType": "io_parallel"})
+    parallel = Project(compile_graph(skip_graph(4), cfg)[1], cfg, None)
+    parallel.write(tmp_path / "parallel")
+    bad = {
+        "expected (batch, 8, 8, 4)": [prj, "-i", str(tmp_path / "wrong.npy")],
+        "not a readable .npy array": [prj, "-i", str(tmp_path / "junk.npy")],
+        "is not an nn2fpga project": [str(tmp_path / "nowhere"), "-i", str(x)],
+        "is io_parallel: it has no streams to bound": [str(tmp_path / "parallel"), "-i", str(x)],
+    }
+    for message, args in bad.items():
+        assert main(["simulate", *args]) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.keras
+# architecture
+@pytest.mark.parametrize("name", ["strided", "depthwise", "pools", "branches", "three_way_add"])
+def test_small_cnns_run_deadlock_free(name: str, tmp_path: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    import small_cnns
+
+    import nn2fpga
+
+    keras.utils.set_random_seed(3)  # the model and config of tests/codegen/test_cnn.py: csim's library is shared
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, getattr(small_cnns, name)(i))
+    config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}}
+    project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "p")
+    _assert_completes_like_csim(project, np.random.default_rng(0).normal(size=(4, 12, 10, 3)))
+
+
+@pytest.mark.keras
+def test_resnet50_runs_deadlock_free(tmp_path: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    import nn2fpga
+    from nn2fpga.datasets import calibrate_batchnorm
+
+    keras.utils.set_random_seed(0)  # the model and config of tests/project/test_resnet.py: csim's library is shared
+    model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=2)
+    calibrate_batchnorm(model, np.random.default_rng(1).normal(size=(8, 64, 64, 3)))
+    precision = {"result": "ap_fixed<22,7>", "weight": "ap_fixed<22,2>", "bias": "ap_fixed<22,7>"}
+    project = nn2fpga.convert(model, config={"Model": {"Precision": precision}}, output_dir=tmp_path / "prj")
+    run = _assert_completes_like_csim(project, np.random.default_rng(2).normal(size=(2, 64, 64, 3)))
+    skips = [s for s in run.streams if s.depth > 2 and s.name != "kernel_in"]
+    assert len(run.streams) == 107 and len(skips) == 16  # a stream per edge, one deeper FIFO per skip connection
