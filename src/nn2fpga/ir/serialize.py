@@ -92,7 +92,9 @@ def load_graph(directory: Path) -> Graph:
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: not a readable nn2fpga graph ({e})") from e
     if doc.get("format") != FORMAT:
-        raise UserError(f"{path}: graph format {doc.get('format')!r} is not supported (expected {FORMAT})")
+        raise UserError(
+            f"{path}: graph format {doc.get('format')!r} is not supported (expected {FORMAT}); convert the model again"
+        )
     g = Graph(doc["name"])
     for entry in doc["layers"]:
         g.add(_decode(entry, Path(directory)), entry["inputs"])
