@@ -30,6 +30,8 @@ def test_sources_render_the_graph_decisions(skip_graph, tmp_path) -> None:
     assert "37,5" in summary and "IOType: io_stream; WeightLiterals: inline" in summary
     written = Config.from_yaml(project.path / "nn2fpga.yml")
     assert (written.io_type, written.weight_literals) == ("io_stream", "inline")
+    # every stream into a layer, by the name the top function declares, with its depth (a_out feeds the fork)
+    assert written.streams == {"a_to_b": 2, "b_out": 2, "a_to_add": 37, "c_out": 5, "add_out": 2}
 
 
 def test_io_parallel_renders_multiplier_limits(skip_graph, tmp_path) -> None:

@@ -82,3 +82,22 @@ def test_flows_leave_the_parsed_and_the_float_graph_unchanged(skip_graph) -> Non
             for role, value in layer.weights().items():
                 np.testing.assert_array_equal(value, before[layer.name][role])
     assert not np.array_equal(final["b"].weight, float_graph["b"].weight)  # quantized on the final graph only
+
+
+def test_streams_set_depths_by_name(skip_graph) -> None:
+    g = skip_graph(16)
+    g.io_type = "io_stream"
+    size_fifos(g, Config.from_yaml({"ProjectName": "p", "Streams": {"a_to_add": 7, "c_out": 3}}))
+    assert g["add"].fifo_depths == (7, 3) and g["b"].fifo_depths == (DEFAULT_DEPTH,)
+    with pytest.raises(ConfigError, match=r"^Streams\.a_to_ad: no stream of that name \(did you mean 'a_to_add'\?\)"):
+        size_fifos(g, Config.from_yaml({"Streams": {"a_to_ad": 7}}))
+    with pytest.raises(
+        ConfigError,
+        match=r"^Streams\.in: .*streams into the layers of 'skip': a_to_add, a_to_b, add_out, b_out, c_out$",
+    ):
+        size_fifos(g, Config.from_yaml({"Streams": {"in": 7}}))  # the top function's input is not sized here
+    g.io_type = "io_parallel"
+    with pytest.raises(ConfigError, match="^Streams: this is an io_parallel project"):
+        size_fifos(g, Config.from_yaml({"Streams": {"a_to_add": 7}}))
+    with pytest.raises(ConfigError, match=r"^Streams\.a_to_add: expected an integer >= 1, got int 0"):
+        Config.from_yaml({"Streams": {"a_to_add": 0}})

@@ -132,3 +132,18 @@ def test_resnet50_runs_deadlock_free(tmp_path: Path) -> None:
     run = _assert_completes_like_csim(project, np.random.default_rng(2).normal(size=(2, 64, 64, 3)))
     skips = [s for s in run.streams if s.depth > 2 and s.name != "kernel_in"]
     assert len(run.streams) == 107 and len(skips) == 16  # a stream per edge, one deeper FIFO per skip connection
+
+
+def test_streams_in_the_written_config_set_the_depths(skip_project: Project, skip_graph, tmp_path: Path) -> None:
+    """The project's nn2fpga.yml lists every stream; a depth edited there is what converting again builds."""
+    written = (skip_project.path / "nn2fpga.yml").read_text()
+    assert "  a_to_add: 48\n" in written
+    edited = tmp_path / "edited.yml"
+    edited.write_text(written.replace("  a_to_add: 48\n", "  a_to_add: 1\n"))
+    cfg = Config.from_yaml(edited)
+    _, graph, _ = compile_graph(skip_graph(8), cfg)
+    assert graph["add"].fifo_depths == (1, 2)
+    project = Project(graph, cfg, None)
+    project.write(tmp_path / "edited")
+    run = project.simulate(np.random.default_rng(0).normal(size=(2, 8, 8, 4)))
+    assert run.outputs is None and "a_fork: blocked writing 'a_to_add' (full: 1 of depth 1)" in run.deadlock

@@ -31,7 +31,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
     reciprocal,
 )
-from nn2fpga.ir.names import cpp_name
+from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.rules import sum_type, union_type
 from nn2fpga.ir.tables import TABLE_SIZE, activation_tables
 from nn2fpga.ir.types import FixedType
@@ -291,8 +291,7 @@ def layer_names(graph: Graph, project: str, io_type: str) -> dict[str, str]:
         raise ModelError(
             f"{io_type} projects take one input and one output; this model has {len(inputs)} and {len(outputs)}"
         )
-    taken: set[str] = {project, "in", "out"}
-    return {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
+    return layer_idents(graph, project)
 
 
 def base_context(graph: Graph, names: dict[str, str], layer: Layer, in_vars: list[str], suffix: str) -> LayerContext:

@@ -53,6 +53,7 @@ from nn2fpga.config.schema import (
     pass_names,
     positive_number,
     split_layer,
+    stream_depths,
     string,
     unknown,
 )
@@ -60,7 +61,7 @@ from nn2fpga.config.serving import SERVING_KEYS, serving_section
 from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Layer
-from nn2fpga.ir.names import cpp_name
+from nn2fpga.ir.names import cpp_name, stream_names
 from nn2fpga.ir.types import FixedType
 
 __all__ = ["EXACT", "LAYER_KEYS", "ROLES", "SERVING_KEYS", "TOP_LEVEL", "Config", "LayerSettings", "default_precision",
@@ -83,6 +84,9 @@ TOP_LEVEL: tuple[Key, ...] = (
         dump=dump_settings),
     Key("LayerType", "layer_type", layer_types, {}, "per layer kind (Input, Dense, ...)", dump=dump_levels),
     Key("LayerName", "layer_name", layer_names, {}, "per layer, by name", dump=dump_levels),
+    Key("Streams", "streams", stream_depths, {},
+        "io_stream FIFO depth per stream, by its name in the top function (nn2fpga simulate lists them); "
+        "the written config lists every stream", dump=dict),
     Key("Split", "split", split_layer, None,
         "layer name: the model up to and including it runs on the accelerator, the rest on the CPU (float)"),
     Key("Serving", "serving", serving_section, {k: d for k, (d, _) in SERVING_KEYS.items()},
@@ -120,6 +124,7 @@ class Config:
     layer_type: dict[str, dict[str, Any]]
     layer_name: dict[str, dict[str, Any]]
     split: str | None
+    streams: dict[str, int]
     serving: dict[str, Any]
     calibration: dict[str, Any] | None
 
@@ -256,7 +261,7 @@ class Config:
                 lines += [f"  {line}" for line in self._layer_yaml(graph)]
                 continue
             decided = {"ProjectName": self.resolved_project_name(graph), "IOType": graph.io_type,
-                       "WeightLiterals": graph.weight_literals}  # fmt: skip
+                       "WeightLiterals": graph.weight_literals, "Streams": self._streams(graph)}  # fmt: skip
             value = decided.get(key.name) or getattr(self, key.attr)  # what the hardware flow chose, where it ran
             calibrated = any(layer.calibrated for layer, _ in configurable_layers(graph))
             if key.name == "Calibration" and calibrated:  # applied: its types are the LayerName entries
@@ -268,6 +273,18 @@ class Config:
                 value = defaults | self.model
             lines += commented(key.name, key.dump(value), key.doc)
         return "\n".join(lines) + "\n"
+
+    def _streams(self, graph: Graph) -> dict[str, int] | None:
+        """Every FIFO of an io_stream graph the hardware flow sized: name -> depth (None otherwise)."""
+        if graph.io_type != "io_stream":
+            return None
+        names = stream_names(graph, self.resolved_project_name(graph))
+        return {
+            names[(p.name, layer.name)]: depth
+            for layer in graph.layers()
+            for p, depth in zip(graph.producers(layer.name), layer.fifo_depths)
+            if names[(p.name, layer.name)] != "in"
+        }
 
     def _layer_yaml(self, graph: Graph) -> list[str]:
         lines = []

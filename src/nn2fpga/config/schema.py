@@ -123,6 +123,17 @@ def split_layer(value: Any, path: str) -> str | None:
     return None if value is None else string(value, path)
 
 
+def stream_depths(value: Any, path: str) -> dict[str, int]:
+    """`Streams:`: stream name -> FIFO depth (an integer >= 1). The names are checked against the model
+    by the hardware flow (nn2fpga.passes.hardware.size_fifos)."""
+    out = {}
+    for name, depth in mapping(value, path).items():
+        if not isinstance(name, str):
+            fail(join(path, name), f"stream names are strings, got {got(name)}")
+        out[name] = positive_int(depth, join(path, name))
+    return out
+
+
 @dataclass(frozen=True)
 class Key:
     """One config key: its YAML name, checker, default, one-line doc and attribute name.

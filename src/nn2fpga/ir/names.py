@@ -1,8 +1,12 @@
-"""C++ identifiers for model names: the one helper that makes them legal, unique and stable."""
+"""C++ identifiers for model names: the one helper that makes them legal, unique and stable, and the names
+of the layers and io_stream FIFOs that generated code declares."""
 
 from __future__ import annotations
 
 import re
+
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import Input
 
 CPP_KEYWORDS = frozenset(
     "alignas alignof and asm auto bool break case catch char class const constexpr continue default delete do double "
@@ -23,3 +27,26 @@ def cpp_name(name: str, taken: set[str] | None = None) -> str:
             ident, k = f"{base}_{k}", k + 1
         taken.add(ident)
     return ident
+
+
+def layer_idents(graph: Graph, project: str) -> dict[str, str]:
+    """The C++ identifier of every layer of `graph` in project `project` (unique; `in`, `out` are taken)."""
+    taken: set[str] = {project, "in", "out"}
+    return {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
+
+
+def stream_names(graph: Graph, project: str) -> dict[tuple[str, str], str]:
+    """The io_stream FIFO on each edge (producer, consumer), as the top function declares it: `in` out of the
+    input, `<producer>_out` to a single user, `<producer>_to_<consumer>` out of a fork (which reads
+    `<producer>_out`)."""
+    ids = layer_idents(graph, project)
+    names = {}
+    for layer in graph.layers():
+        users = graph.users(layer.name)
+        for user in users:
+            if len(users) > 1:
+                name = f"{ids[layer.name]}_to_{ids[user.name]}"
+            else:
+                name = "in" if isinstance(layer, Input) else f"{ids[layer.name]}_out"
+            names[(layer.name, user.name)] = name
+    return names

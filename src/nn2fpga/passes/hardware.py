@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 
 from nn2fpga.config import Config
-from nn2fpga.ir.errors import ConfigError
+from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Add, Concatenate, Conv2D, Dense, GlobalPool2D, Layer, Pool2D, Reshape
+from nn2fpga.ir.names import stream_names
 from nn2fpga.ir.tables import activation_tables
 
 PARALLEL_FEATURE_MAP_LIMIT = 4096  # values per sample: io_parallel partitions every feature map into registers
@@ -122,17 +123,32 @@ def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
 
 def size_fifos(g: Graph, cfg: Config) -> bool:
     """Set every layer's `fifo_depths` (one per input edge, in input order) for io_stream graphs:
-    `branch_depths` on edges out of a fork, DEFAULT_DEPTH elsewhere; () for io_parallel.
+    `branch_depths` on edges out of a fork, DEFAULT_DEPTH elsewhere, unless `Streams:` gives the stream's
+    depth (by its name, `nn2fpga.ir.names.stream_names`); () for io_parallel.
 
-    Pre: `choose_io_type` ran.
+    Pre: `choose_io_type` ran. Raises ConfigError for a `Streams:` name the graph does not have.
     """
+    if g.io_type != "io_stream":
+        if cfg.streams:
+            raise ConfigError("Streams: this is an io_parallel project, it has no streams (IOType: io_stream has)")
+        for layer in g.layers():
+            layer.fifo_depths = ()
+        return False
+    names = stream_names(g, cfg.resolved_project_name(g))
+    sized = {name for name in names.values() if name != "in"}  # `in` is the top function's own input
+    for name in cfg.streams:
+        if name not in sized:
+            listed = sorted(sized)
+            raise ConfigError(f"Streams.{name}: no stream of that name{closest(name, listed)}; streams into the "
+                              f"layers of {g.name!r}: {', '.join(listed)}")  # fmt: skip
     forks = {f.name: branch_depths(g, f) for f in g.layers() if len(g.users(f.name)) > 1}
     for layer in g.layers():
-        if g.io_type != "io_stream":
-            layer.fifo_depths = ()
-            continue
-        producers = g.producers(layer.name)
-        layer.fifo_depths = tuple(forks[p.name][layer.name] if p.name in forks else DEFAULT_DEPTH for p in producers)
+        layer.fifo_depths = tuple(
+            cfg.streams.get(
+                names[(p.name, layer.name)], forks[p.name][layer.name] if p.name in forks else DEFAULT_DEPTH
+            )
+            for p in g.producers(layer.name)
+        )
     return False
 
 
