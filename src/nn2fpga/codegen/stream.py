@@ -39,6 +39,7 @@ from nn2fpga.ir.layers import (
     Reshape,
     ZeroPad2D,
 )
+from nn2fpga.ir.names import stream_names
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 
@@ -120,6 +121,7 @@ def depth_into(g: Graph, producer: Layer, consumer: Layer) -> int:
 def stream_context(graph: Graph, project: str, config) -> dict:
     """Everything `top_stream.cpp.j2` and the shared templates need for an io_stream project."""
     names = layer_names(graph, project, "io_stream")
+    named = stream_names(graph, project)  # the stream on each edge (the names `Streams:` sets depths by)
     out_name = graph.outputs[0]
     edge: dict[tuple[str, str], str] = {}  # the stream of each (producer, consumer) edge
     streams: list[dict[str, object]] = []
@@ -136,13 +138,12 @@ def stream_context(graph: Graph, project: str, config) -> dict:
         if main not in ("in", "out"):  # a fork's input stream, or the one edge to the only user
             depth = DEFAULT_DEPTH if len(users) != 1 else depth_into(graph, layer, users[0])
             streams.append({"name": main, "type": pix_t, "depth": depth})
+        edge.update({(layer.name, u.name): named[layer.name, u.name] for u in users})
         if len(users) <= 1:
-            edge.update({(layer.name, u.name): main for u in users})
             continue
-        outs = [f"{ident}_to_{names[u.name]}" for u in users]
+        outs = [named[layer.name, u.name] for u in users]
         for u, var in zip(users, outs):
             streams.append({"name": var, "type": pix_t, "depth": depth_into(graph, layer, u)})
-            edge[layer.name, u.name] = var
         layers.append(
             LayerContext(
                 name=f"{ident}_fork",
