@@ -27,22 +27,7 @@ from typing import Any, NoReturn
 import yaml
 
 from nn2fpga.config.calibration import calibration_section, dump_calibration
-from nn2fpga.config.layers import (
-    DEFAULT_DATA,
-    EXACT,
-    LAYER_KEYS,
-    ROLES,
-    check_fits,
-    configurable_layers,
-    default_precision,
-    describe,
-    dump_levels,
-    dump_settings,
-    layer_names,
-    layer_settings,
-    layer_types,
-    precision_at,
-)
+from nn2fpga.config.layers import DEFAULT_DATA, EXACT, LAYER_KEYS, LEVEL_KEYS, ROLES, check_fits, default_precision
 from nn2fpga.config.schema import (
     Key,
     choice,
@@ -52,15 +37,15 @@ from nn2fpga.config.schema import (
     mapping,
     pass_names,
     positive_number,
+    section,
     split_layer,
     stream_depths,
     string,
-    unknown,
 )
 from nn2fpga.config.serving import SERVING_KEYS, serving_section
 from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Layer
+from nn2fpga.ir.layers import Layer, describe
 from nn2fpga.ir.names import cpp_name, stream_names
 from nn2fpga.ir.types import FixedType
 
@@ -80,10 +65,7 @@ TOP_LEVEL: tuple[Key, ...] = (
         " from weights/*.npy) | auto (inline up to 1 M values)"),
     Key("DisabledPasses", "disabled_passes", pass_names, (), "compiler passes switched off, by function name",
         dump=list),
-    Key("Model", "model", layer_settings, {}, "every layer, unless LayerType or LayerName says otherwise",
-        dump=dump_settings),
-    Key("LayerType", "layer_type", layer_types, {}, "per layer kind (Input, Dense, ...)", dump=dump_levels),
-    Key("LayerName", "layer_name", layer_names, {}, "per layer, by name", dump=dump_levels),
+    *LEVEL_KEYS,  # Model, LayerType, LayerName: the levels of layer settings (nn2fpga.config.layers)
     Key("Streams", "streams", stream_depths, {},
         "io_stream FIFO depth per stream, by its name in the top function (nn2fpga simulate lists them); "
         "the written config lists every stream", dump=dict),
@@ -97,6 +79,30 @@ TOP_LEVEL: tuple[Key, ...] = (
 )
 # fmt: on
 _TOP_KEY = {k.name: k for k in TOP_LEVEL}
+
+
+def configurable_layers(graph: Graph) -> list[tuple[Layer, str]]:
+    """(layer, comment note) for every layer of `graph`, each followed by the layer fused into it, if any.
+
+    A pass that fuses an Activation into a Dense keeps it as `dense.fused` and resolves its settings by
+    its own name, so the config of a compiled graph still names it.
+    """
+    out: list[tuple[Layer, str]] = []
+    for layer in graph.layers():
+        out.append((layer, ""))
+        fused = getattr(layer, "fused", None)
+        if isinstance(fused, Layer):
+            out.append((fused, f"; fused into {layer.name}"))
+    return out
+
+
+def precision_at(spec: Any, role: str, path: str) -> tuple[FixedType | str, str] | None:
+    """The type a level's Precision sets for `role`, with its YAML path; None if it sets none."""
+    if isinstance(spec, FixedType):
+        return (spec, f"{path}.Precision") if ROLES[role].data else None
+    if isinstance(spec, dict) and role in spec:
+        return spec[role], f"{path}.Precision.{role}"
+    return None
 
 
 # ---- the config ---------------------------------------------------------------------------------------
@@ -131,13 +137,9 @@ class Config:
     def __init__(self, data: Mapping[str, Any] | None = None, filename: str | None = None) -> None:
         """Validate `data` (the parsed YAML document); `filename` is named in error messages."""
         self.filename = filename
-        self._given: dict[str, Any] = {}
         try:
-            for name, value in mapping(data, "the config document").items():
-                key = _TOP_KEY.get(name)
-                if key is None:
-                    unknown(str(name), name, _TOP_KEY)
-                self._given[name] = key.check(value, name)
+            document = mapping(data, "the config document")
+            self._given: dict[str, Any] = section(document, "", {k.name: k.check for k in TOP_LEVEL})
         except ConfigError as e:
             self._reraise(e)
         for key in TOP_LEVEL:

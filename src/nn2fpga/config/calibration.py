@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nn2fpga.config.schema import choice_int, fail, join, mapping, non_negative_int, string, unknown
+from nn2fpga.config.schema import choice_int, fail, non_negative_int, section, string
 
 CALIBRATION_BITS = (8, 10, 12, 14, 16, 18, 20, 24, 32)
 # key -> (default, doc); `data` is required.
@@ -35,11 +35,7 @@ def calibration_section(value: Any, path: str) -> dict[str, Any] | None:
         "margin": non_negative_int,
         "weight_bits": lambda v, p: None if v is None else choice_int(CALIBRATION_BITS)(v, p),
     }
-    out = {name: default for name, (default, _) in CALIBRATION_KEYS.items()}
-    for name, v in mapping(value, path).items():
-        if name not in checks:
-            unknown(join(path, name), name, CALIBRATION_KEYS)
-        out[name] = checks[name](v, join(path, name))
+    out = {name: default for name, (default, _) in CALIBRATION_KEYS.items()} | section(value, path, checks)
     if out["data"] is None:
         fail(f"{path}.data", "missing: the .npy file of calibration inputs (N, *input shape)")
     return out

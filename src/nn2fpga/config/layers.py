@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from nn2fpga.config.schema import Key, choice, fail, got, join, mapping, positive_int, unknown
+from nn2fpga.config.schema import Key, choice, fail, got, join, mapping, positive_int, section
 from nn2fpga.ir.errors import ConfigError
-from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer
 from nn2fpga.ir.types import FixedType
 
@@ -48,14 +48,6 @@ KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_KINDS}
 ALL_ROLES = tuple(r for r in ROLES if any(r in cls.TYPE_ROLES for cls in LAYER_KINDS))
 
 
-def describe(layer: Layer) -> str:
-    """`Dense`, `Dense+relu`, `Activation(tanh)`: the kind as messages and comments name it."""
-    if isinstance(layer, Activation):
-        return f"{layer.kind}({layer.fn})"
-    fused = getattr(layer, "activation", "linear")
-    return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
-
-
 def default_precision(layer: Layer, role: str) -> FixedType | str:
     """The built-in type of `role` in `layer` (FixedType, or "exact" for the accumulator)."""
     text = FN_ROLE_DEFAULTS.get((type(layer), getattr(layer, "fn", ""), role)) or ROLES[role].default
@@ -85,13 +77,7 @@ def precision(value: Any, path: str) -> FixedType | dict[str, FixedType | str]:
         if not isinstance(value, str):
             fail(path, f"expected a type string or a mapping role -> type, got {got(value)}")
         return precision_value(value, path, None)  # type: ignore[return-value]  # never "exact" with role None
-    out: dict[str, FixedType | str] = {}
-    for role, v in value.items():
-        sub = join(path, role)
-        if role not in ALL_ROLES:
-            unknown(sub, role, ALL_ROLES, "precision role")
-        out[role] = precision_value(v, sub, role)
-    return out
+    return section(value, path, {role: partial(precision_value, role=role) for role in ALL_ROLES}, "precision role")
 
 
 def dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[str, str]:
@@ -117,13 +103,7 @@ LAYER_KEY = {k.name: k for k in LAYER_KEYS}
 
 def layer_settings(value: Any, path: str, kind: type[Layer] | None = None) -> dict[str, Any]:
     """One level of layer settings (Model, LayerType.<kind>, LayerName.<name>): only the keys given."""
-    out = {}
-    for name, v in mapping(value, path).items():
-        sub = join(path, name)
-        key = LAYER_KEY.get(name)
-        if key is None:
-            unknown(sub, name, LAYER_KEY)
-        out[name] = key.check(v, sub)
+    out = section(value, path, {k.name: k.check for k in LAYER_KEYS})
     if kind is not None:
         check_fits(out, path, kind.__name__, kind.TYPE_ROLES, kind.HAS_MULTIPLIERS)
     return out
@@ -146,12 +126,9 @@ def check_fits(settings: dict[str, Any], path: str, owner: str, roles: tuple[str
 
 
 def layer_types(value: Any, path: str) -> dict[str, dict[str, Any]]:
-    out = {}
-    for kind, v in mapping(value, path).items():
-        if kind not in KINDS:
-            unknown(join(path, kind), kind, KINDS, "layer kind")
-        out[kind] = layer_settings(v, join(path, kind), KINDS[kind])
-    return out
+    return section(
+        value, path, {name: partial(layer_settings, kind=kind) for name, kind in KINDS.items()}, "layer kind"
+    )
 
 
 def layer_names(value: Any, path: str) -> dict[str, dict[str, Any]]:
@@ -171,25 +148,12 @@ def dump_levels(levels: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {name: dump_settings(settings) for name, settings in levels.items()}
 
 
-def configurable_layers(graph: Graph) -> list[tuple[Layer, str]]:
-    """(layer, comment note) for every layer of `graph`, each followed by the layer fused into it, if any.
-
-    A pass that fuses an Activation into a Dense keeps it as `dense.fused` and resolves its settings by
-    its own name, so the config of a compiled graph still names it.
-    """
-    out: list[tuple[Layer, str]] = []
-    for layer in graph.layers():
-        out.append((layer, ""))
-        fused = getattr(layer, "fused", None)
-        if isinstance(fused, Layer):
-            out.append((fused, f"; fused into {layer.name}"))
-    return out
-
-
-def precision_at(spec: Any, role: str, path: str) -> tuple[FixedType | str, str] | None:
-    """The type a level's Precision sets for `role`, with its YAML path; None if it sets none."""
-    if isinstance(spec, FixedType):
-        return (spec, f"{path}.Precision") if ROLES[role].data else None
-    if isinstance(spec, dict) and role in spec:
-        return spec[role], f"{path}.Precision.{role}"
-    return None
+# fmt: off
+# The three levels of layer settings, rows of TOP_LEVEL (nn2fpga.config) in this order.
+LEVEL_KEYS: tuple[Key, ...] = (
+    Key("Model", "model", layer_settings, {}, "every layer, unless LayerType or LayerName says otherwise",
+        dump=dump_settings),
+    Key("LayerType", "layer_type", layer_types, {}, "per layer kind (Input, Dense, ...)", dump=dump_levels),
+    Key("LayerName", "layer_name", layer_names, {}, "per layer, by name", dump=dump_levels),
+)
+# fmt: on

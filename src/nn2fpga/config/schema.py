@@ -39,6 +39,19 @@ def unknown(path: str, word: Any, allowed: Any, what: str = "key") -> NoReturn:
     fail(path, f"unknown {what}{closest(str(word), allowed)}; allowed: {', '.join(allowed)}")
 
 
+def section(
+    value: Any, path: str, checks: Mapping[Any, Callable[[Any, str], Any]], what: str = "key"
+) -> dict[Any, Any]:
+    """The entries of mapping `value`, each normalized by the check of its key; a key with no check fails
+    naming those allowed. Only the keys given: completing a section with its defaults is the caller's part."""
+    out = {}
+    for name, v in mapping(value, path).items():
+        if name not in checks:
+            unknown(join(path, name), name, checks, what)
+        out[name] = checks[name](v, join(path, name))
+    return out
+
+
 def string(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
         fail(path, f"expected a non-empty string, got {got(value)}")

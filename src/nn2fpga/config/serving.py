@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from nn2fpga.config.schema import boolean, choice, fail, join, listed, mapping, non_negative_int, positive_int, unknown
+from nn2fpga.config.schema import boolean, choice, fail, listed, non_negative_int, positive_int, section
 
 # YAML key -> (default, doc); `Serving:` fills what it does not set from here.
 SERVING_KEYS: dict[str, tuple[Any, str]] = {
@@ -30,11 +30,7 @@ def serving_section(value: Any, path: str) -> dict[str, Any]:
         "MaxQueueDelayMicroseconds": non_negative_int,
         "Instances": positive_int,
     }
-    out = {name: copy.copy(default) for name, (default, _) in SERVING_KEYS.items()}
-    for name, v in mapping(value, path).items():
-        if name not in checks:
-            unknown(join(path, name), name, SERVING_KEYS)
-        out[name] = checks[name](v, join(path, name))
+    out = {name: copy.copy(default) for name, (default, _) in SERVING_KEYS.items()} | section(value, path, checks)
     for i, size in enumerate(out["PreferredBatchSizes"]):
         if size > out["MaxBatchSize"]:
             fail(f"{path}.PreferredBatchSizes[{i}]", f"{size} exceeds MaxBatchSize {out['MaxBatchSize']}")

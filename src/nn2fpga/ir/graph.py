@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from nn2fpga.ir.layers import Input, Layer
+from nn2fpga.ir.layers import Input, Layer, describe
 
 
 class GraphError(ValueError):
@@ -152,22 +152,12 @@ class Graph:
         strategies, multipliers, FIFO depths of the streams into each layer (io_stream)."""
         rows = [("layer", "kind", "shape", "result", "accum", "reuse", "strategy", "mults", "fifos")]
         for layer in self.layers():
-            kind = layer.kind + (f"({layer.fn})" if hasattr(layer, "fn") else "")
-            kind += f"+{layer.activation}" if getattr(layer, "activation", "linear") != "linear" else ""
-            result, accum = layer.types.get("result"), layer.types.get("accum")
-            rows.append(
-                (
-                    layer.name,
-                    kind,
-                    "x".join(map(str, layer.shape)),
-                    str(result) if result else "-",
-                    str(accum) if accum else "-",
-                    str(layer.reuse_factor) if layer.HAS_MULTIPLIERS else "-",
-                    layer.strategy if layer.HAS_MULTIPLIERS else "-",
-                    str(layer.multiplier_limit) if layer.HAS_MULTIPLIERS else "-",
-                    ",".join(map(str, layer.fifo_depths)) or "-",
-                )
-            )
+            types = [str(layer.types.get(role) or "-") for role in ("result", "accum")]
+            hardware = ["-", "-", "-"]
+            if layer.HAS_MULTIPLIERS:
+                hardware = [str(layer.reuse_factor), layer.strategy, str(layer.multiplier_limit)]
+            fifos = ",".join(map(str, layer.fifo_depths)) or "-"
+            rows.append((layer.name, describe(layer), "x".join(map(str, layer.shape)), *types, *hardware, fifos))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))

@@ -242,6 +242,14 @@ class Concatenate(Layer):
     """Concatenation along the channel (last) axis; each input is cast to the result type."""
 
 
+def describe(layer: Layer) -> str:
+    """`Dense`, `Dense+relu`, `Activation(tanh)`: the kind as messages, comments and summaries name it."""
+    if isinstance(layer, Activation):
+        return f"{layer.kind}({layer.fn})"
+    fused = getattr(layer, "activation", "linear")
+    return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
+
+
 def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n_in: int) -> FixedType:
     """The accumulator of a Dense/Conv that never rounds or overflows: bias + n_in exact products."""
     return sum_type(union_type(product_type(in_t, weight_t), bias_t), n_in + 1)

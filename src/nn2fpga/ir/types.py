@@ -106,26 +106,21 @@ class FixedType:
             nums = [int(a) for a in args[:2]]
         except ValueError:
             raise ValueError(f"invalid precision {text!r}: width and integer bits must be integers") from None
-        if m["kind"] == "int":
-            if len(args) != 1:
-                raise ValueError(f"invalid precision {text!r}: integer types take one parameter, e.g. ap_int<8>")
-            width = nums[0]
-            cls._check_declared_width(width, text)
-            return cls(width, width, signed, int_type=True)
-        if not 2 <= len(args) <= 5:
+        if m["kind"] == "int" and len(args) != 1:
+            raise ValueError(f"invalid precision {text!r}: integer types take one parameter, e.g. ap_int<8>")
+        if m["kind"] == "fixed" and not 2 <= len(args) <= 5:
             raise ValueError(f"invalid precision {text!r}: expected one of {allowed}")
-        width, integer = nums
-        cls._check_declared_width(width, text)
+        width = nums[0]
+        if not 1 <= width <= MAX_WIDTH:
+            raise ValueError(f"invalid precision {text!r}: width {width} is outside 1..{MAX_WIDTH}")
+        if m["kind"] == "int":
+            return cls(width, width, signed, int_type=True)
+        integer = nums[1]
         rounding = _mode(Rounding, args[2], text) if len(args) > 2 else Rounding.TRN
         overflow = _mode(Overflow, args[3], text) if len(args) > 3 else Overflow.WRAP
         if len(args) == 5 and args[4] != "0":
             raise ValueError(f"invalid precision {text!r}: only 0 saturation bits (the 5th parameter) are supported")
         return cls(width, integer, signed, rounding, overflow)
-
-    @staticmethod
-    def _check_declared_width(width: int, text: str) -> None:
-        if not 1 <= width <= MAX_WIDTH:
-            raise ValueError(f"invalid precision {text!r}: width {width} is outside 1..{MAX_WIDTH}")
 
     def with_modes(self, rounding: Rounding | str | None = None, overflow: Overflow | str | None = None) -> FixedType:
         """The same bits with other rounding / overflow modes."""
@@ -334,9 +329,8 @@ class FixedType:
         if raw.size == 0 or np.abs(raw).max() < 2**53:  # exactly representable as float64
             return self.to_raw(np.ldexp(raw.astype(np.float64), -frac))
         flat = [self._cast_int(int(v), frac) for v in raw.ravel()]
-        return np.array(flat, dtype=np.uint64 if (self.width == 64 and not self.signed) else np.int64).reshape(
-            raw.shape
-        )
+        dtype = np.uint64 if self.width == 64 and not self.signed else np.int64
+        return np.array(flat, dtype=dtype).reshape(raw.shape)
 
     def _cast_int(self, v: int, frac: int) -> int:
         """Scalar Python-int version of the conversion (for values wider than float64)."""
