@@ -83,12 +83,10 @@ def split_graph(graph: Graph, layer: str) -> tuple[Graph, Graph]:
     users = graph.users(layer)
     if len(users) == 1 and isinstance(users[0], Activation) and users[0].name == f"{layer}_{users[0].fn}":
         layer = users[0].name
-    front, todo = {layer}, [layer]
-    while todo:
-        for p in graph.producers(todo.pop()):
-            if p.name not in front:
-                front.add(p.name)
-                todo.append(p.name)
+    front = {layer}  # `layer` and its ancestors: consumers come before their producers in reverse order
+    for lay in reversed(graph.layers()):
+        if lay.name in front:
+            front.update(p.name for p in graph.producers(lay.name))
     if graph.outputs[0] in front:
         raise ConfigError(f"Split: {layer!r} is the model's output; nothing would be left for the CPU")
     g = graph.copy()
@@ -144,13 +142,9 @@ class Project:
         path = Path(path)
         if not (path / "ir" / "graph.json").is_file():
             raise UserError(f"{path} is not an nn2fpga project (no ir/graph.json); create one with nn2fpga convert")
-        head = path / "host" / "head.json"
-        return cls(
-            load_graph(path / "ir"),
-            Config.from_yaml(path / "nn2fpga.yml"),
-            path,
-            Head.load(head) if head.is_file() else None,
-        )
+        head_file = path / "host" / "head.json"
+        head = Head.load(head_file) if head_file.is_file() else None
+        return cls(load_graph(path / "ir"), Config.from_yaml(path / "nn2fpga.yml"), path, head)
 
     def write(self, output_dir: str | os.PathLike, force: bool = False, progress: bool = False) -> Path:
         from nn2fpga.codegen.render import write_project
@@ -249,18 +243,16 @@ class Project:
         from nn2fpga.profile import profile_graphs
 
         spec = self.config.calibration or {}
-        name = self.config.filename
-        base = Path(name).parent if name and Path(name).is_file() else None  # YAML paths are relative to the file
         if x is None:
             if not spec:
                 raise UserError("profile: no data given and the config has no Calibration section")
             x = calibration_data(self.config, self.graph)
             labels = spec.get("labels") if labels is None else labels
         else:
-            x = check_data(*load_array(x, "profile data", base), self.graph)
+            x = check_data(*load_array(x, "profile data", self.config), self.graph)
         if labels is not None:
             n_classes = self.graph[self.graph.outputs[0]].size
-            labels = check_labels(*load_array(labels, "labels", base), len(x), n_classes)
+            labels = check_labels(*load_array(labels, "labels", self.config), len(x), n_classes)
         float_graph = self.float_graph if self.float_graph is not None else self.graph
         report = profile_graphs(float_graph, self.graph, x, labels, progress=progress)
         if spec:

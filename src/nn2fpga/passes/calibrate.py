@@ -29,22 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from nn2fpga.config import Config
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.interpret import float_execute
-from nn2fpga.ir.layers import (
-    Activation,
-    Add,
-    Concatenate,
-    Conv2D,
-    Dense,
-    GlobalPool2D,
-    Input,
-    Layer,
-    Pool2D,
-)
+from nn2fpga.ir.layers import Activation, Add, Concatenate, Conv2D, Dense, GlobalPool2D, Input, Layer, Pool2D
 from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
@@ -77,12 +68,8 @@ def float_ranges(graph: Graph, x: np.ndarray, progress: bool = False) -> dict[st
     """Range of every layer's float output over `x` (batch, *input shape)."""
     ranges = {layer.name: Range() for layer in graph.layers()}
     (inp,) = graph.inputs()
-    chunks = batches(x)
-    if progress:
-        from tqdm import tqdm
-
-        chunks = tqdm(chunks, total=math.ceil(len(x) / BATCH), desc="calibrate", unit="batch", leave=False)
-    for chunk in chunks:
+    n = math.ceil(len(x) / BATCH)
+    for chunk in tqdm(batches(x), total=n, desc="calibrate", unit="batch", leave=False, disable=not progress):
         for layer, out in walk(graph, {inp.name: np.asarray(chunk, dtype=np.float64)}, float_execute):
             ranges[layer.name].update(out)
     return ranges
@@ -105,10 +92,8 @@ def non_negative(graph: Graph, layer: Layer, data_lo: float) -> bool:
     """True when `layer`'s output is >= 0 for every input (the model input: for the calibration data)."""
     if isinstance(layer, Input):
         return data_lo >= 0
-    if isinstance(layer, Add) and layer.activation == "relu":
+    if isinstance(layer, (Dense, Conv2D, Add)) and layer.activation == "relu":
         return True
-    if isinstance(layer, (Dense, Conv2D)):
-        return layer.activation == "relu"
     if isinstance(layer, Activation):
         return layer.fn in ("relu", "sigmoid", "softmax", "hard_sigmoid")
     if layer.MOVES_VALUES or isinstance(layer, (Pool2D, GlobalPool2D, Add, Concatenate)):
@@ -152,12 +137,13 @@ def choose_types(
 # ---- calibration data ---------------------------------------------------------------------------------
 
 
-def load_array(source: Any, what: str, base: Path | None = None) -> tuple[np.ndarray, str]:
-    """(array, name for messages) from a .npy path (relative paths against `base`) or an array."""
+def load_array(source: Any, what: str, cfg: Config) -> tuple[np.ndarray, str]:
+    """(array, name for messages) from a .npy path or an array; a relative path is read from the directory of
+    `cfg`'s YAML file (the working directory for a config not read from a file)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.is_absolute() and base is not None:
-            path = base / path
+        if not path.is_absolute() and cfg.filename and Path(cfg.filename).is_file():
+            path = Path(cfg.filename).parent / path
         try:
             return np.load(path, allow_pickle=False), str(source)
         except FileNotFoundError as e:
@@ -212,8 +198,7 @@ def check_labels(y: np.ndarray, name: str, n_samples: int, n_classes: int) -> np
 
 def calibration_data(cfg: Config, graph: Graph) -> np.ndarray:
     """The validated calibration inputs named by `cfg.calibration`."""
-    base = Path(cfg.filename).parent if cfg.filename and Path(cfg.filename).is_file() else None
-    x, name = load_array(cfg.calibration["data"], "calibration data", base)
+    x, name = load_array(cfg.calibration["data"], "calibration data", cfg)
     return check_data(x, name, graph)
 
 

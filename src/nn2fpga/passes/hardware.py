@@ -144,9 +144,7 @@ def size_fifos(g: Graph, cfg: Config) -> bool:
     forks = {f.name: branch_depths(g, f) for f in g.layers() if len(g.users(f.name)) > 1}
     for layer in g.layers():
         layer.fifo_depths = tuple(
-            cfg.streams.get(
-                names[(p.name, layer.name)], forks[p.name][layer.name] if p.name in forks else DEFAULT_DEPTH
-            )
+            cfg.streams.get(names[(p.name, layer.name)], forks.get(p.name, {}).get(layer.name, DEFAULT_DEPTH))
             for p in g.producers(layer.name)
         )
     return False

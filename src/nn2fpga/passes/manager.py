@@ -52,7 +52,6 @@ def run_flows(graph: Graph, config: Config, flows: Sequence[str] = DEFAULT_FLOWS
     dump = os.environ.get("NN2FPGA_DUMP")
     timings: dict[str, float] = {}
     chain: list[str] = []
-    step = 0
     for flow in flows:
         for p in FLOWS[flow]:
             name = p.__name__
@@ -76,10 +75,9 @@ def run_flows(graph: Graph, config: Config, flows: Sequence[str] = DEFAULT_FLOWS
                 )
             timings[name] = time.perf_counter() - start
             chain.append(name)
-            step += 1
             log.info("pass %s: %.3f s", name, timings[name])
             if dump:
-                _dump(g, Path(dump), step, name)
+                _dump(g, Path(dump), len(chain), name)
     return g, timings
 
 

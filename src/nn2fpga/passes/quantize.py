@@ -54,11 +54,9 @@ def _quantize(layer: Layer, types: dict, in_type: FixedType | None, settings: La
 @_quantize.register(Conv2D)
 def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     w_t, b_t = types["weight"], types["bias"]
-    _check_range(layer, "weight", layer.weight, w_t)
-    layer.weight = w_t.quantize(layer.weight)
+    layer.weight = _quantized(layer, "weight", layer.weight, w_t)
     if layer.bias is not None:
-        _check_range(layer, "bias", layer.bias, b_t)
-        layer.bias = b_t.quantize(layer.bias)
+        layer.bias = _quantized(layer, "bias", layer.bias, b_t)
     types["input"] = in_type  # the reference and codegen need it; not a configurable role
     prod = product_type(in_type, w_t)
     exact = exact_accumulator(in_type, w_t, b_t, layer.n_in)
@@ -68,17 +66,14 @@ def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings: L
 @_quantize.register
 def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     for role in ("scale", "bias"):
-        values = getattr(layer, role)
-        _check_range(layer, role, values, types[role])
-        setattr(layer, role, types[role].quantize(values))
+        setattr(layer, role, _quantized(layer, role, getattr(layer, role), types[role]))
 
 
 @_quantize.register
 def _(layer: Activation, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     for role in ("alpha", "slope", "offset"):
         if role in types:
-            _check_range(layer, role, np.array([getattr(layer, role)]), types[role])
-            setattr(layer, role, float(types[role].quantize(getattr(layer, role))))
+            setattr(layer, role, float(_quantized(layer, role, getattr(layer, role), types[role])))
 
 
 def _keep_float_output(layer: Layer, types: dict) -> None:
@@ -124,19 +119,21 @@ def _accumulator(
     return given
 
 
-def _check_range(layer: Layer, role: str, values: np.ndarray, t: FixedType) -> None:
+def _quantized(layer: Layer, role: str, values: np.ndarray | float, t: FixedType) -> np.ndarray:
+    """The constant `values` of `layer`'s `role` on the grid of `t`, with a warning for those outside its range."""
     if t.width > 53:
         raise ConfigError(f"layer {layer.name!r}: {role} type {t} is wider than 53 bits (constants are float64)")
-    values = np.asarray(values, dtype=np.float64)
-    outside = (values > t.max) | (values < t.min)
+    v = np.asarray(values, dtype=np.float64)
+    outside = (v > t.max) | (v < t.min)
     if outside.any():
         log.warning(
             "layer %s: %d of %d %s values lie outside %s [%g, %g] and saturate/wrap",
             layer.name,
             int(outside.sum()),
-            values.size,
+            v.size,
             role,
             t,
             t.min,
             t.max,
         )
+    return t.quantize(values)

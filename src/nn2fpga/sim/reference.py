@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
-from nn2fpga.ir.interpret import float_execute, windows
+from nn2fpga.ir.interpret import ACTIVATIONS, float_execute, windows
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -199,16 +199,9 @@ def _(layer: BatchNorm, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Activation, x: np.ndarray) -> np.ndarray:
-    out_t = layer.types["result"]
-    fn = layer.fn
-    if fn == "linear":
-        return out_t.quantize(x)
-    if fn == "relu":
-        return out_t.quantize(np.maximum(x, 0.0))
-    if fn == "leaky_relu":
-        return out_t.quantize(np.where(x >= 0, x, x * layer.alpha))
-    if fn == "hard_sigmoid":
-        return out_t.quantize(np.clip(x * layer.slope + layer.offset, 0.0, 1.0))
+    out_t, fn = layer.types["result"], layer.fn
+    if fn in ("linear", "relu", "leaky_relu", "hard_sigmoid"):  # no tables: the float function, then the cast
+        return out_t.quantize(ACTIVATIONS[fn](layer, x))
     tables = activation_tables(fn, layer.types, layer.shape[-1])
     if fn in ("sigmoid", "tanh"):
         return out_t.quantize(tables["table"].lookup(x))
