@@ -126,9 +126,8 @@ def check_fits(settings: dict[str, Any], path: str, owner: str, roles: tuple[str
 
 
 def layer_types(value: Any, path: str) -> dict[str, dict[str, Any]]:
-    return section(
-        value, path, {name: partial(layer_settings, kind=kind) for name, kind in KINDS.items()}, "layer kind"
-    )
+    checks = {name: partial(layer_settings, kind=kind) for name, kind in KINDS.items()}
+    return section(value, path, checks, "layer kind")
 
 
 def layer_names(value: Any, path: str) -> dict[str, dict[str, Any]]:
