@@ -227,8 +227,7 @@ def calibrate_precision(g: Graph, cfg: Config) -> bool:
         f"{name}.{role}"
         for name, types in chosen.items()
         for role in types
-        if (name in cfg.layer_name and _sets(cfg.layer_name[name], role))
-        or (name in g and _sets(cfg.layer_type.get(g[name].kind, {}), role))
+        if _sets(cfg.layer_name.get(name, {}), role) or name in g and _sets(cfg.layer_type.get(g[name].kind, {}), role)
     ]
     if overridden:
         log.warning(

@@ -60,9 +60,8 @@ def apply_reuse(g: Graph, cfg: Config) -> bool:
         rf = settings.reuse_factor
         n = layer.n_multiplications
         if not (isinstance(rf, int) and 1 <= rf <= n and n % rf == 0):
-            valid = valid_reuse_factors(layer)
             where = settings.source.get("ReuseFactor", "ReuseFactor")
-            near = ", ".join(map(str, nearest(valid, rf)))
+            near = ", ".join(map(str, nearest(valid_reuse_factors(layer), rf)))
             raise ConfigError(
                 f"{where}: reuse factor {rf} is not valid for {layer.kind} {layer.name!r} "
                 f"({layer.n_multiplications} multiplications; it must divide them); nearest valid: {near}"

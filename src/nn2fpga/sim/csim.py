@@ -44,12 +44,6 @@ def _sources(project_dir: Path, project: str) -> list[Path]:
     return [firmware / f"{project}.cpp", firmware / "kernel.cpp", project_dir / "csim" / "bridge.cpp"]
 
 
-def _command(project_dir: Path, project: str, out: Path, flags: Sequence[str] = ()) -> list[str]:
-    include = f"-I{project_dir / 'firmware'}"
-    sources = map(str, _sources(project_dir, project))
-    return [CXX, *OPT_FLAGS, *flags, *toolchain.cflags(), include, *sources, "-o", str(out)]
-
-
 def source_hash(project_dir: Path, project: str, flags: Sequence[str] = ()) -> str:
     """Hash of every source the build reads (firmware, library, headers) and of the flags (`flags`: extra
     ones, such as the bounded-FIFO mode's, which make a library of their own)."""
@@ -99,7 +93,8 @@ def build(project_dir: Path, project: str, progress: bool = False, flags: Sequen
         log_path = project_dir / "csim" / "build.log"
         with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
             out = Path(tmp) / "lib.so"
-            cmd = _command(project_dir, project, out, flags)
+            cmd = [CXX, *OPT_FLAGS, *flags, *toolchain.cflags(), f"-I{project_dir / 'firmware'}"]
+            cmd += [*map(str, _sources(project_dir, project)), "-o", str(out)]
             log.info("compiling C simulation: %s", " ".join(cmd))
             proc = _run_with_progress(cmd, f"compiling {project} (g++)", progress)
             log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
