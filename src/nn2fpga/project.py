@@ -19,21 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nn2fpga.codegen.context import raw_container
-from nn2fpga.codegen.render import write_project
 from nn2fpga.config import Config
-from nn2fpga.frontend.keras import from_keras
 from nn2fpga.ir.errors import ConfigError, UserError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
-from nn2fpga.passes.calibrate import calibration_data, check_data, check_labels, load_array
 from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
-from nn2fpga.profile import profile_graphs, write_calibration
 from nn2fpga.runtime.head import Head
-from nn2fpga.runtime.host import head_from_graph, write_serving
-from nn2fpga.sim import bounded, reference
-from nn2fpga.sim.csim import CSim, build
+from nn2fpga.sim import reference
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +46,9 @@ def convert(
     model, config=None, output_dir: str | os.PathLike | None = None, force: bool = False, progress: bool = False
 ) -> Project:
     """Convert a Keras model (object or file) into a project; writes it when `output_dir` is given."""
+    from nn2fpga.frontend.keras import from_keras
+    from nn2fpga.runtime.host import head_from_graph
+
     cfg = Config.from_yaml(config)
     graph, head = from_keras(model), None
     if cfg.split is not None:
@@ -150,6 +146,10 @@ class Project:
         return cls(load_graph(path / "ir"), Config.from_yaml(path / "nn2fpga.yml"), path, head)
 
     def write(self, output_dir: str | os.PathLike, force: bool = False, progress: bool = False) -> Path:
+        from nn2fpga.codegen.render import write_project
+        from nn2fpga.profile import write_calibration
+        from nn2fpga.runtime.host import write_serving
+
         def serving(root: Path, ctx: dict) -> None:  # host/ (driver) and triton/ (model repository)
             write_serving(root, self.graph, self.config, ctx, self.head)
 
@@ -169,12 +169,16 @@ class Project:
 
     def _io(self) -> tuple[tuple, tuple[str, str]]:
         """(input type, output type) of the kernel and their raw C word types."""
+        from nn2fpga.codegen.context import raw_container
+
         types = self.graph.inputs()[0].types["result"], self.graph[self.graph.outputs[0]].types["result"]
         return types, (raw_container(types[0]), raw_container(types[1]))
 
     def compile(self, progress: bool = False):
         """Build (or reuse) the C simulation library and load it; returns the CSim handle."""
         if self._csim is None:
+            from nn2fpga.sim.csim import CSim, build
+
             path = self._directory()
             types, raws = self._io()
             self._csim = CSim(build(path, self.name, progress=progress), path, *types, *raws)
@@ -183,6 +187,8 @@ class Project:
     def simulate(self, x, progress: bool = False):
         """Bounded-FIFO dataflow simulation of the batch `x` (io_stream only; `nn2fpga.sim.bounded`): a Run with
         the outputs (as `predict`; None after a deadlock), every stream's depth and high-water mark, the report."""
+        from nn2fpga.sim import bounded
+
         if self.graph.io_type != "io_stream":
             raise UserError(
                 f"project {self.name} is io_parallel: it has no streams to bound (convert with IOType: io_stream)"
@@ -231,6 +237,9 @@ class Project:
         The float side is the optimized graph of the converted model. For a project loaded from disk the
         original weights are gone, so the float side uses the quantized constants (activation error only).
         """
+        from nn2fpga.passes.calibrate import calibration_data, check_data, check_labels, load_array
+        from nn2fpga.profile import profile_graphs
+
         spec = self.config.calibration or {}
         if x is None:
             if not spec:
