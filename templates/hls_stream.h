@@ -120,28 +120,31 @@ struct process {
 };
 
 // The processes of one DATAFLOW region: add() each (N2F_PROCESS in n2f/stream.h), then run() them on one
-// thread each; the caller waits for all of them and rethrows a deadlock.
+// thread each; the caller waits for all of them and rethrows a deadlock. Regions nest (a process may run a
+// region of its own): a waiting caller is not live, and the last process of its region hands its place back
+// to it, so that the caller's siblings, blocked until it goes on, are never seen as a deadlock.
 class dataflow {
  public:
   void add(const char* name, std::function<void()> body) { procs_.emplace_back(name, std::move(body)); }
   void run() {
     monitor& m = state();
-    const bool caller = registered();
+    if (procs_.empty()) return;
     {
       std::lock_guard<std::mutex> lock(m.mu);
       if (m.dead) throw deadlock();
-      m.live += int(procs_.size()) - (caller ? 1 : 0);  // the caller does not run while it waits
+      caller_ = registered();
+      left_ = int(procs_.size());
+      m.live += left_ - (caller_ ? 1 : 0);  // the caller does not run while it waits
     }
     std::vector<std::thread> threads;
-    for (auto& p : procs_) threads.emplace_back([&p] { run_one(p.first, p.second); });
+    for (auto& p : procs_) threads.emplace_back([this, &p] { run_one(p.first, p.second); });
     for (auto& t : threads) t.join();
     std::lock_guard<std::mutex> lock(m.mu);
-    if (caller) m.live++;
     if (m.dead) throw deadlock();
   }
 
  private:
-  static void run_one(const std::string& name, const std::function<void()>& body) {
+  void run_one(const std::string& name, const std::function<void()>& body) {
     process_name() = name;
     registered() = true;
     try {
@@ -149,10 +152,12 @@ class dataflow {
     } catch (const deadlock&) {
     }
     std::lock_guard<std::mutex> lock(state().mu);
-    state().live--;
+    if (--left_ > 0 || !caller_) state().live--;  // else the caller goes on in this one's place
     check(state());
   }
   std::vector<std::pair<std::string, std::function<void()>>> procs_;
+  bool caller_ = false;
+  int left_ = 0;
 };
 
 // Forget the last run (its report, marks and deadlock); only while no process runs.

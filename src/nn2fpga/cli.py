@@ -33,7 +33,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
         config = Config({**Config.from_yaml(config).to_dict(), "Split": args.split}, args.config)
     config = _with_calibration(config, args)
-    project = convert(args.model, config=config, output_dir=args.output, force=args.force, progress=True)
+    project = convert(
+        args.model, config=config, output_dir=args.output, force=args.force, progress=True, lint=not args.no_lint
+    )
     if args.summary:
         print(project.summary())
     if project.calibration is not None:
@@ -82,7 +84,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             print("nn2fpga: note: a project directory keeps its own config; -c and calibration flags are ignored",
                   file=sys.stderr)  # fmt: skip
     else:
-        project = convert(args.model, config=config, progress=True)
+        project = convert(args.model, config=config, progress=True, lint=False)  # float vs fixed: no hardware
     report = project.profile(args.data, labels=args.labels, progress=True)
     paths = write_profile(report, args.output)
     print(report.text())
@@ -131,6 +133,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     else:
         np.savetxt(sys.stdout, y.reshape(y.shape[0], -1), fmt="%.10g")
     return 0
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from nn2fpga.lint import lint_graph, load, summary
+
+    graph, config = load(args.project)
+    violations = lint_graph(graph, config, Path(args.project) / "firmware")
+    for v in violations:
+        print(v)
+    print(f"{args.project}: {summary(graph, config, violations)}")
+    return 1 if violations else 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -228,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--split", metavar="LAYER", help="accelerate the model up to LAYER, run the rest on the CPU (config: Split)"
     )
+    p.add_argument(
+        "--no-lint", action="store_true", help="write the project even if it breaks synthesis limits (nn2fpga lint)"
+    )
     _add_calibration_flags(p)
     p.set_defaults(func=_cmd_convert)
 
@@ -267,6 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output .npy file (default: print as text)")
     p.add_argument("--backend", choices=("csim", "reference"), default="csim")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "lint",
+        help="check a project against the synthesis limits: unroll, word widths, partitions, firmware, memory",
+        description="Check the project in DIR against the documented synthesis limits (docs/synthesis.md, Lint "
+        "rules): unrolled operations per pipelined loop, stream and weight word widths, complete array partitions, "
+        "dynamic memory / standard containers / recursion in firmware/, weight memory within the configured Part. "
+        "Prints one line per violation (layer: rule: value (limit N)) and a summary; exits 0 when clean, 1 with "
+        "violations, 2 for bad input.",
+    )
+    p.add_argument("project", help="project directory written by nn2fpga convert")
+    p.set_defaults(func=_cmd_lint)
 
     p = sub.add_parser(
         "simulate",

@@ -24,6 +24,7 @@ from nn2fpga.ir.errors import ConfigError, UserError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
+from nn2fpga.lint import check, lint_firmware, lint_graph
 from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
 from nn2fpga.runtime.head import Head
 from nn2fpga.sim import reference
@@ -43,9 +44,17 @@ def compile_graph(graph: Graph, config: Config) -> tuple[Graph, Graph, dict[str,
 
 
 def convert(
-    model, config=None, output_dir: str | os.PathLike | None = None, force: bool = False, progress: bool = False
+    model,
+    config=None,
+    output_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    lint: bool = True,
 ) -> Project:
-    """Convert a Keras model (object or file) into a project; writes it when `output_dir` is given."""
+    """Convert a Keras model (object or file) into a project; writes it when `output_dir` is given.
+
+    With `lint` (the default) the compiled graph, then the rendered firmware, are checked against the synthesis
+    limits (`nn2fpga.lint`) before anything is written: violations raise `nn2fpga.lint.LintError` listing them."""
     from nn2fpga.frontend.keras import from_keras
     from nn2fpga.runtime.host import head_from_graph
 
@@ -56,7 +65,10 @@ def convert(
         cfg = _without_layers(cfg, {layer.name for layer in head_graph.layers()})
         head = head_from_graph(head_graph)
     float_graph, graph, timings = compile_graph(graph, cfg)
+    if lint:
+        check(lint_graph(graph, cfg), f"model {graph.name!r}")
     project = Project(graph, cfg, None, head=head)
+    project.lint = lint
     project.float_graph = float_graph
     project.timings = timings
     if cfg.calibration is not None:  # the accuracy report: float vs. the calibrated fixed point
@@ -134,6 +146,7 @@ class Project:
         self.calibration = None  # nn2fpga.profile.Report when the config has a Calibration section
         self._csim = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self.lint = True  # write() scans the firmware before the project moves into place (convert(lint=False): off)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Project:
@@ -152,6 +165,8 @@ class Project:
 
         def serving(root: Path, ctx: dict) -> None:  # host/ (driver) and triton/ (model repository)
             write_serving(root, self.graph, self.config, ctx, self.head)
+            if self.lint:  # dynamic memory, containers, recursion in what Vitis HLS compiles: nothing is written
+                check(lint_firmware(root / "firmware"), f"project {self.name}")
 
         self.path = write_project(
             self.graph, self.config, self.name, Path(output_dir), force=force, progress=progress, extra=serving
@@ -169,7 +184,7 @@ class Project:
 
     def _io(self) -> tuple[tuple, tuple[str, str]]:
         """(input type, output type) of the kernel and their raw C word types."""
-        from nn2fpga.codegen.context import raw_container
+        from nn2fpga.codegen.constants import raw_container
 
         types = self.graph.inputs()[0].types["result"], self.graph[self.graph.outputs[0]].types["result"]
         return types, (raw_container(types[0]), raw_container(types[1]))

@@ -10,6 +10,17 @@ namespace n2f {
 
 enum strategy_t { latency = 0, resource = 1 };
 
+// Loop-trip instrumentation of bounded C simulation (nn2fpga simulate): N2F_COUNT(CONFIG_T) in a pipelined
+// loop body adds one to the layer's counter (CONFIG_T::id); the cycle model is tested against these counts.
+// Every other build compiles it to nothing.
+#if defined(N2F_BOUNDED_STREAMS) && !defined(__SYNTHESIS__)
+const int max_layers = 4096;
+extern long long trip_count[max_layers];
+#define N2F_COUNT(CONFIG_T) n2f::trip_count[CONFIG_T::id]++;
+#else
+#define N2F_COUNT(CONFIG_T)
+#endif
+
 // Table index: clip(floor(x * 2^K) + OFFSET, 0, N - 1). floor() is exact: the product with a
 // power of two is exact and AP_TRN truncates toward -inf; saturation keeps huge x at the ends.
 // The NumPy reference (nn2fpga.ir.tables.Table.index) computes the same.

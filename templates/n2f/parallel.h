@@ -1,7 +1,6 @@
 // io_parallel spatial layers: feature maps are flat arrays in channels-last order (row, column,
 // channel), the same order as the kernel interface and Keras. Convolutions gather one output pixel's
-// window into an array and apply the Dense kernel of n2f/dense.h to it (same arithmetic, same
-// strategies, same multiplier limit: kernel * in * out / reuse_factor, reused over the pixels).
+// window into an array and apply the folded matrix-vector unit of n2f/dense.h to it (same arithmetic).
 // Window geometry (CONFIG_T): in_h, in_w, n_chan, kh, kw, sh, sw, pad_t, pad_l, out_h, out_w.
 #ifndef N2F_PARALLEL_H
 #define N2F_PARALLEL_H
@@ -43,57 +42,21 @@ inline void gather_window(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFI
     }
 }
 
-// Depthwise pixel: acc[c] = bias[c] + sum over taps of win[t * C + c] * w[t * C + c], then the Dense
-// output stage (optional ReLU, cast). n_in = kh * kw taps, n_out = C channels.
-template <class data_T, class res_T, typename CONFIG_T>
-void depthwise_pixel(const data_T win[CONFIG_T::n_in * CONFIG_T::n_out], res_T y[CONFIG_T::n_out],
-                     const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
-                     const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
-#pragma HLS ALLOCATION operation instances = mul limit = CONFIG_T::multiplier_limit
-    typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
-#pragma HLS ARRAY_PARTITION variable = acc complete
-    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-#pragma HLS UNROLL
-        acc[o] = b[o];
-    }
-    for (unsigned t = 0; t < CONFIG_T::n_in; t++) {
-#pragma HLS UNROLL
-        for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-#pragma HLS UNROLL
-            acc[o] += win[t * CONFIG_T::n_out + o] * w[t * CONFIG_T::n_out + o];
-        }
-    }
-    dense_output<res_T, CONFIG_T>(acc, y);
-}
-
-// Conv2D / DepthwiseConv2D: one output pixel per iteration (interval reuse_factor), each the Dense
-// kernel (or the depthwise pixel) on the gathered window. Weights (kh, kw, n_chan, n_filt) row-major
-// are the Dense weights (n_in = kh * kw * n_chan, n_out = n_filt); depthwise: (kh, kw, n_chan).
+// Conv2D / DepthwiseConv2D: for each output pixel, the window gathered into an array, then the folded
+// matrix-vector unit of n2f/dense.h on it (PE x SIMD per clock, n_in/SIMD steps per fold). Weights:
+// (kh * kw * n_chan, n_filt) rows x columns; depthwise: (kh * kw, n_chan).
 template <class data_T, class res_T, typename CONFIG_T>
 void conv2d(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
             res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_out],
-            const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
+            const typename CONFIG_T::weight_t w[CONFIG_T::n_in][CONFIG_T::n_out],
             const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
     const int F = CONFIG_T::n_out;
 Pixels:
     for (int p = 0; p < CONFIG_T::out_h * CONFIG_T::out_w; p++) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
         data_T win[CONFIG_T::kh * CONFIG_T::kw * CONFIG_T::n_chan];
-#pragma HLS ARRAY_PARTITION variable = win complete
-        res_T px[F];
-#pragma HLS ARRAY_PARTITION variable = px complete
         gather_window<data_T, CONFIG_T>(x, win, p / CONFIG_T::out_w, p % CONFIG_T::out_w);
-        if (CONFIG_T::depthwise) {
-            depthwise_pixel<data_T, res_T, CONFIG_T>(win, px, w, b);
-        } else {
-            dense<data_T, res_T, CONFIG_T>(win, px, w, b);
-        }
-        for (int f = 0; f < F; f++) {
-#pragma HLS UNROLL
-            y[p * F + f] = px[f];
-        }
+        dense_folded<data_T, res_T, CONFIG_T>(win, &y[p * F], w, b);
     }
 }
 

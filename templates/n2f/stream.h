@@ -1,6 +1,8 @@
-// io_stream layers: every layer is a function over hls::stream of pixels (channel vectors),
-// row-major over the feature map, called inside a #pragma HLS DATAFLOW region.
-// Convolutions and pooling keep only a line buffer of KH rows (never a whole feature map).
+// io_stream layers: every layer is a function over hls::stream of words, each carrying `lanes` channels
+// of one pixel (a pixel is n_chan / lanes consecutive words, feature map row-major), called inside a
+// #pragma HLS DATAFLOW region. Every loop that touches the stream is pipelined at II = 1 and its body is
+// bounded: PE x SIMD multiplications (convolution, dense), lanes x kh x kw values (pooling), lanes values
+// (everything else). Convolutions and pooling keep only a line buffer of KH rows (never a whole map).
 #ifndef N2F_STREAM_H
 #define N2F_STREAM_H
 
@@ -28,11 +30,12 @@
 
 namespace n2f {
 
-// One pixel: the channel vector of one feature-map position.
-template <class T, int N>
+// One stream word: N lanes (channels) of a pixel of CHAN channels; a pixel is CHAN / N words.
+template <class T, int N, int CHAN = N>
 struct pix {
     typedef T value_type;
     static const int size = N;
+    static const int chan = CHAN;
     T v[N];
 };
 
@@ -53,269 +56,361 @@ struct window {
     }
 };
 
-// Conv2D / DepthwiseConv2D: acc = bias + sum(x * w) exactly, optional ReLU, cast.
-// Weights: (kh, kw, n_chan, n_filt) row-major; depthwise: (kh, kw, n_chan).
+// The line buffer's words at padded position (pr, pc): the position's n_chan / lanes words from the
+// stream, or zeros in the padding; one word per clock.
+template <class data_T, typename CONFIG_T>
+inline void read_position(hls::stream<data_T> &in, data_T slot[], int pr, int pc) {
+#pragma HLS INLINE
+Read:
+    for (int ci = 0; ci < CONFIG_T::n_chan / data_T::size; ci++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        data_T px;
+        if (window<CONFIG_T>::is_pad(pr, pc)) {
+            for (int l = 0; l < data_T::size; l++) px.v[l] = 0;
+        } else {
+            px = in.read();
+        }
+        slot[ci] = px;
+    }
+}
+
+// Folded convolution. Input words carry the stream's lanes of one pixel (channel groups innermost), the
+// line buffer keeps KH rows of words. Per input position, Read stores its n_chan / lanes_in words; per
+// output pixel, fold fo computes PE outputs in `steps` pipelined iterations of PE x SIMD multiplications:
+//   Conv2D:          lanes_in = SIMD, steps = kh * kw * n_chan / SIMD (one tap's SIMD channels per step),
+//                    output word = filters fo*PE .. fo*PE+PE-1;
+//   DepthwiseConv2D: lanes_in = PE (channel group fo), steps = kh * kw / SIMD (SIMD taps per step).
+// Weights (rows, columns) = (kh * kw * n_chan, n_filt) or (kh * kw, n_chan); see n2f/dense.h.
 template <class data_T, class res_T, typename CONFIG_T>
 void conv2d_stream(hls::stream<data_T> &in, hls::stream<res_T> &out,
-                   const typename CONFIG_T::weight_t w[CONFIG_T::n_weights],
+                   const typename CONFIG_T::weight_t w[CONFIG_T::n_rows][CONFIG_T::n_filt],
                    const typename CONFIG_T::bias_t b[CONFIG_T::n_filt]) {
     typedef window<CONFIG_T> win;
-    typedef typename data_T::value_type in_t;
-    const int C = CONFIG_T::n_chan, F = CONFIG_T::n_filt, KH = CONFIG_T::kh, KW = CONFIG_T::kw;
-    in_t buf[KH][win::PW][C];
+    const int C = CONFIG_T::n_chan, KH = CONFIG_T::kh, KW = CONFIG_T::kw, PE = CONFIG_T::pe, SIMD = CONFIG_T::simd;
+    const int L = data_T::size, CF = C / L;
+    data_T buf[KH][win::PW][CF];
 #pragma HLS ARRAY_PARTITION variable = buf complete dim = 1
-#pragma HLS ARRAY_PARTITION variable = buf complete dim = 3
+#pragma HLS ARRAY_PARTITION variable = buf cyclic factor = CONFIG_T::kw dim = 2
 Rows:
     for (int pr = 0; pr < win::PH; pr++) {
     Cols:
         for (int pc = 0; pc < win::PW; pc++) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
-            if (win::is_pad(pr, pc)) {
-                for (int c = 0; c < C; c++) buf[pr % KH][pc][c] = 0;
-            } else {
-                const data_T px = in.read();
-                for (int c = 0; c < C; c++) buf[pr % KH][pc][c] = px.v[c];
-            }
+            read_position<data_T, CONFIG_T>(in, buf[pr % KH][pc], pr, pc);
             if (!win::emits(pr, pc)) continue;
-            typename CONFIG_T::accum_t acc[F];
+        Folds:
+            for (int fo = 0; fo < CONFIG_T::n_filt / PE; fo++) {
+                typename CONFIG_T::accum_t acc[PE];
 #pragma HLS ARRAY_PARTITION variable = acc complete
-            for (int f = 0; f < F; f++) acc[f] = b[f];
-            for (int ky = 0; ky < KH; ky++) {
-                const int row = (pr - (KH - 1) + ky) % KH;
-                for (int kx = 0; kx < KW; kx++) {
-                    const int col = pc - (KW - 1) + kx;
-                    for (int c = 0; c < C; c++) {
-                        const in_t x = buf[row][col][c];
-                        if (CONFIG_T::depthwise) {
-                            acc[c] += x * w[(ky * KW + kx) * C + c];
-                        } else {
-                            const int base = ((ky * KW + kx) * C + c) * F;
-                            for (int f = 0; f < F; f++) acc[f] += x * w[base + f];
+                for (int p = 0; p < PE; p++) acc[p] = b[fo * PE + p];
+            Steps:
+                for (int st = 0; st < CONFIG_T::steps; st++) {
+#pragma HLS PIPELINE II = 1
+                    N2F_COUNT(CONFIG_T)
+                    if (CONFIG_T::depthwise) {  // SIMD taps of channel group fo
+                        for (int s = 0; s < SIMD; s++) {
+                            const int t = st * SIMD + s, ky = t / KW, kx = t % KW;
+                            const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][fo];
+                            for (int p = 0; p < PE; p++) acc[p] += x.v[p] * w[t][fo * PE + p];
+                        }
+                    } else {  // SIMD channels of one tap: st = tap * CF + ci
+                        const int t = st / CF, ci = st % CF, ky = t / KW, kx = t % KW;
+                        const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][ci];
+                        for (int s = 0; s < SIMD; s++) {
+                            const typename CONFIG_T::weight_t *row = w[t * C + ci * SIMD + s] + fo * PE;
+                            for (int p = 0; p < PE; p++) acc[p] += x.v[s] * row[p];
                         }
                     }
                 }
+                res_T y;
+                for (int p = 0; p < PE; p++) y.v[p] = fold_output<typename res_T::value_type, CONFIG_T>(acc[p]);
+                out.write(y);
             }
-            res_T y;
-            for (int f = 0; f < F; f++) {
-                if (CONFIG_T::relu && acc[f] < 0) {
-                    y.v[f] = 0;
-                } else {
-                    y.v[f] = acc[f];
-                }
-            }
-            out.write(y);
         }
     }
 }
 
-// Max pooling (padded positions never win) and average pooling (exact sum times recip).
+// Max pooling (padded positions never win) and average pooling (exact sum times recip), lanes channels
+// per word: Read stores a position's n_chan / lanes words, then each output word takes lanes x kh x kw
+// values from the line buffer (rows partitioned, columns cyclic by kw: one read per bank).
 template <class data_T, class res_T, typename CONFIG_T>
 void pool2d_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
     typedef window<CONFIG_T> win;
     typedef typename data_T::value_type in_t;
-    const int C = CONFIG_T::n_chan, KH = CONFIG_T::kh, KW = CONFIG_T::kw;
-    in_t buf[KH][win::PW][C];
+    const int KH = CONFIG_T::kh, KW = CONFIG_T::kw, L = data_T::size, CF = CONFIG_T::n_chan / L;
+    data_T buf[KH][win::PW][CF];
 #pragma HLS ARRAY_PARTITION variable = buf complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = buf cyclic factor = CONFIG_T::kw dim = 2
 Rows:
     for (int pr = 0; pr < win::PH; pr++) {
     Cols:
         for (int pc = 0; pc < win::PW; pc++) {
-#pragma HLS PIPELINE II = 1
-            if (win::is_pad(pr, pc)) {
-                for (int c = 0; c < C; c++) buf[pr % KH][pc][c] = 0;
-            } else {
-                const data_T px = in.read();
-                for (int c = 0; c < C; c++) buf[pr % KH][pc][c] = px.v[c];
-            }
+            read_position<data_T, CONFIG_T>(in, buf[pr % KH][pc], pr, pc);
             if (!win::emits(pr, pc)) continue;
-            res_T y;
-            for (int c = 0; c < C; c++) {
-                typename CONFIG_T::sum_t s = 0;
-                in_t m = 0;
-                bool first = true;
-                for (int ky = 0; ky < KH; ky++) {
-                    for (int kx = 0; kx < KW; kx++) {
-                        const int r = pr - (KH - 1) + ky, col = pc - (KW - 1) + kx;
-                        const in_t x = buf[r % KH][col][c];
-                        if (CONFIG_T::is_max) {
-                            if (win::is_pad(r, col)) continue;
-                            if (first || x > m) m = x;
-                            first = false;
-                        } else {
-                            s += x;
+        Words:
+            for (int ci = 0; ci < CF; ci++) {
+#pragma HLS PIPELINE II = 1
+                N2F_COUNT(CONFIG_T)
+                res_T y;
+                for (int l = 0; l < L; l++) {
+                    typename CONFIG_T::sum_t s = 0;
+                    in_t m = 0;
+                    bool first = true;
+                    for (int ky = 0; ky < KH; ky++) {
+                        for (int kx = 0; kx < KW; kx++) {
+                            const int r = pr - (KH - 1) + ky, col = pc - (KW - 1) + kx;
+                            const in_t x = buf[r % KH][col][ci].v[l];
+                            if (CONFIG_T::is_max) {
+                                if (win::is_pad(r, col)) continue;
+                                if (first || x > m) m = x;
+                                first = false;
+                            } else {
+                                s += x;
+                            }
                         }
                     }
+                    if (CONFIG_T::is_max) {
+                        y.v[l] = m;
+                    } else {
+                        const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
+                        y.v[l] = s * recip;
+                    }
                 }
-                if (CONFIG_T::is_max) {
-                    y.v[c] = m;
-                } else {
-                    const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
-                    y.v[c] = s * recip;
-                }
+                out.write(y);
             }
-            out.write(y);
         }
     }
 }
 
-// Global max / average over all pixels, per channel.
+// Global max / average over all pixels, per channel; n_chan / lanes words per pixel.
 template <class data_T, class res_T, typename CONFIG_T>
 void global_pool_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
-    const int C = CONFIG_T::n_chan;
-    typename CONFIG_T::sum_t s[C];
-    typename data_T::value_type m[C];
+    const int L = data_T::size, CF = CONFIG_T::n_chan / L;
+    typename CONFIG_T::sum_t s[CF][L];
+    typename data_T::value_type m[CF][L];
+#pragma HLS ARRAY_PARTITION variable = s complete dim = 2
+#pragma HLS ARRAY_PARTITION variable = m complete dim = 2
+Pixels:
     for (int p = 0; p < CONFIG_T::n_pixels; p++) {
-        const data_T px = in.read();
-        for (int c = 0; c < C; c++) {
-            if (p == 0) {
-                s[c] = 0;
-                m[c] = px.v[c];
+    Read:
+        for (int ci = 0; ci < CF; ci++) {
+#pragma HLS PIPELINE II = 1
+            N2F_COUNT(CONFIG_T)
+            const data_T px = in.read();
+            for (int l = 0; l < L; l++) {
+                if (p == 0) {
+                    s[ci][l] = 0;
+                    m[ci][l] = px.v[l];
+                }
+                s[ci][l] += px.v[l];
+                if (px.v[l] > m[ci][l]) m[ci][l] = px.v[l];
             }
-            s[c] += px.v[c];
-            if (px.v[c] > m[c]) m[c] = px.v[c];
         }
     }
-    res_T y;
     const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
-    for (int c = 0; c < C; c++) {
-        if (CONFIG_T::is_max) {
-            y.v[c] = m[c];
-        } else {
-            y.v[c] = s[c] * recip;
+Write:
+    for (int ci = 0; ci < CF; ci++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        res_T y;
+        for (int l = 0; l < L; l++) {
+            if (CONFIG_T::is_max) {
+                y.v[l] = m[ci][l];
+            } else {
+                y.v[l] = s[ci][l] * recip;
+            }
         }
+        out.write(y);
     }
-    out.write(y);
 }
 
 // Zero padding that could not be folded into a convolution (e.g. before max pooling).
 template <class data_T, class res_T, typename CONFIG_T>
 void zeropad_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
     typedef window<CONFIG_T> win;
+    const int L = data_T::size, CF = CONFIG_T::n_chan / L;
     for (int pr = 0; pr < win::PH; pr++) {
         for (int pc = 0; pc < win::PW; pc++) {
+            for (int ci = 0; ci < CF; ci++) {
 #pragma HLS PIPELINE II = 1
-            res_T y;
-            if (win::is_pad(pr, pc)) {
-                for (int c = 0; c < CONFIG_T::n_chan; c++) y.v[c] = 0;
-            } else {
-                const data_T px = in.read();
-                for (int c = 0; c < CONFIG_T::n_chan; c++) y.v[c] = px.v[c];
+                N2F_COUNT(CONFIG_T)
+                res_T y;
+                if (win::is_pad(pr, pc)) {
+                    for (int l = 0; l < L; l++) y.v[l] = 0;
+                } else {
+                    const data_T px = in.read();
+                    for (int l = 0; l < L; l++) y.v[l] = px.v[l];
+                }
+                out.write(y);
             }
-            out.write(y);
         }
     }
 }
 
-// Element-wise sum of any number of streams: exact sum (sum_t), relu when fused, then one cast.
+// Element-wise sum of any number of streams, word by word: exact sum (sum_t), relu when fused, one cast.
 template <class res_T, typename CONFIG_T, class... P>
-inline void add_pixels(res_T &y, const P &...px) {
-    for (int c = 0; c < CONFIG_T::n_chan; c++) {
+inline void add_words(res_T &y, const P &...px) {
+    for (int l = 0; l < res_T::size; l++) {
 #pragma HLS UNROLL
         typename CONFIG_T::sum_t s = 0;
-        ((s += px.v[c]), ...);
+        int order[] = {0, ((s += px.v[l]), 0)...};
+        (void)order;
         if (CONFIG_T::relu && s < 0) {
             s = 0;
         }
-        y.v[c] = s;
+        y.v[l] = s;
     }
 }
 
 template <class res_T, typename CONFIG_T, class... in_T>
 void add_stream(hls::stream<res_T> &out, hls::stream<in_T> &...ins) {
-    for (int p = 0; p < CONFIG_T::n_pixels; p++) {
+    for (int p = 0; p < CONFIG_T::n_words; p++) {
 #pragma HLS PIPELINE II = 1
-#ifdef N2F_BOUNDED_STREAMS  // one pipeline stage reads every input: it stalls until all of them hold a pixel
-        (ins.wait_data(), ...);
+        N2F_COUNT(CONFIG_T)
+#ifdef N2F_BOUNDED_STREAMS  // one pipeline stage reads every input: it stalls until all of them hold a word
+        int waits[] = {0, (ins.wait_data(), 0)...};
+        (void)waits;
 #endif
         res_T y;
-        add_pixels<res_T, CONFIG_T>(y, ins.read()...);
+        add_words<res_T, CONFIG_T>(y, ins.read()...);
         out.write(y);
     }
 }
 
-// Concatenation along channels; each input value is cast to the result type.
-template <class res_T, class P>
-inline void concat_one(res_T &y, int &k, const P &px) {
-    for (int c = 0; c < P::size; c++) y.v[k + c] = px.v[c];
-    k += P::size;
-}
-
-template <class res_T, class... in_T>
-inline void concat_read(res_T &y, hls::stream<in_T> &...ins) {
-    int k = 0;
-    int order[] = {0, (concat_one(y, k, ins.read()), 0)...};  // braced list: evaluated left to right
-    (void)order;
+// Concatenation along channels: per pixel, each input's n_chan / lanes words in turn, cast to the result.
+template <class res_T, typename CONFIG_T, class in_T>
+inline void concat_words(hls::stream<res_T> &out, hls::stream<in_T> &in, int words) {
+    for (int k = 0; k < words; k++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        const in_T px = in.read();
+        res_T y;
+        for (int l = 0; l < res_T::size; l++) y.v[l] = px.v[l];
+        out.write(y);
+    }
 }
 
 template <class res_T, typename CONFIG_T, class... in_T>
 void concat_stream(hls::stream<res_T> &out, hls::stream<in_T> &...ins) {
     for (int p = 0; p < CONFIG_T::n_pixels; p++) {
-#pragma HLS PIPELINE II = 1
-#ifdef N2F_BOUNDED_STREAMS  // as add_stream: all inputs are read in one stage
-        (ins.wait_data(), ...);
-#endif
-        res_T y;
-        concat_read(y, ins...);
-        out.write(y);
+        int order[] = {0, (concat_words<res_T, CONFIG_T>(out, ins, in_T::chan / res_T::size), 0)...};
+        (void)order;
     }
 }
 
 // Fork: one producer feeding several consumers (skip connections) gets one stream per consumer.
 template <class T, typename CONFIG_T, class... S>
 void fork_stream(hls::stream<T> &in, S &...outs) {
-    for (int p = 0; p < CONFIG_T::n_pixels; p++) {
+    for (int p = 0; p < CONFIG_T::n_words; p++) {
 #pragma HLS PIPELINE II = 1
         const T px = in.read();
 #ifdef N2F_BOUNDED_STREAMS  // one pipeline stage writes every output: it stalls until all of them have room
-        (outs.wait_room(), ...);
+        int waits[] = {0, (outs.wait_room(), 0)...};
+        (void)waits;
 #endif
-        (outs.write(px), ...);
+        int order[] = {0, (outs.write(px), 0)...};
+        (void)order;
     }
 }
 
-// Whole-vector layers in a stream: gather n_in values, apply, emit the result pixel(s).
+// Width converter between streams whose words carry different lanes (a -> b values per word): per group
+// of lcm(a, b) values, lcm / a reads then lcm / b writes. n_values / a + n_values / b iterations.
 template <class data_T, class res_T, typename CONFIG_T>
-void dense_stream(hls::stream<data_T> &in, hls::stream<res_T> &out,
-                  const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
-                  const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
-    typename data_T::value_type x[CONFIG_T::n_in];
-    for (int p = 0; p < CONFIG_T::n_in / data_T::size; p++) {
-        const data_T px = in.read();
-        for (int c = 0; c < data_T::size; c++) x[p * data_T::size + c] = px.v[c];
-    }
-    res_T y;
-    dense<typename data_T::value_type, typename res_T::value_type, CONFIG_T>(x, y.v, w, b);
-    out.write(y);
-}
-
-// Reshape / Flatten: values keep their row-major order; only the pixel size changes.
-template <class data_T, class res_T, typename CONFIG_T>
-void reshape_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
-    res_T y;
-    int k = 0;
-    for (int p = 0; p < CONFIG_T::n_total / data_T::size; p++) {
-        const data_T px = in.read();
-        for (int c = 0; c < data_T::size; c++) {
-            y.v[k++] = px.v[c];
-            if (k == res_T::size) {
-                out.write(y);
-                k = 0;
-            }
+void convert_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
+    const int A = data_T::size, B = res_T::size, G = CONFIG_T::group;
+    typename res_T::value_type buf[G];
+#pragma HLS ARRAY_PARTITION variable = buf complete
+Groups:
+    for (int g = 0; g < CONFIG_T::n_values / G; g++) {
+    Read:
+        for (int i = 0; i < G / A; i++) {
+#pragma HLS PIPELINE II = 1
+            N2F_COUNT(CONFIG_T)
+            const data_T px = in.read();
+            for (int l = 0; l < A; l++) buf[i * A + l] = px.v[l];
+        }
+    Write:
+        for (int o = 0; o < G / B; o++) {
+#pragma HLS PIPELINE II = 1
+            N2F_COUNT(CONFIG_T)
+            res_T y;
+            for (int l = 0; l < B; l++) y.v[l] = buf[o * B + l];
+            out.write(y);
         }
     }
 }
 
+// Dense in a stream: Read gathers the n_in / SIMD input words, then each fold computes PE outputs in
+// n_in / SIMD pipelined steps of PE x SIMD multiplications and writes one PE-lane word.
+template <class data_T, class res_T, typename CONFIG_T>
+void dense_stream(hls::stream<data_T> &in, hls::stream<res_T> &out,
+                  const typename CONFIG_T::weight_t w[CONFIG_T::n_in][CONFIG_T::n_out],
+                  const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
+    const int PE = CONFIG_T::pe, SIMD = CONFIG_T::simd, STEPS = CONFIG_T::n_in / SIMD;
+    data_T x[STEPS];
+Read:
+    for (int si = 0; si < STEPS; si++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        x[si] = in.read();
+    }
+Folds:
+    for (int fo = 0; fo < CONFIG_T::n_out / PE; fo++) {
+        typename CONFIG_T::accum_t acc[PE];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+        for (int p = 0; p < PE; p++) acc[p] = b[fo * PE + p];
+    Steps:
+        for (int si = 0; si < STEPS; si++) {
+#pragma HLS PIPELINE II = 1
+            N2F_COUNT(CONFIG_T)
+            for (int s = 0; s < SIMD; s++) {
+                const typename CONFIG_T::weight_t *row = w[si * SIMD + s] + fo * PE;
+                for (int p = 0; p < PE; p++) acc[p] += x[si].v[s] * row[p];
+            }
+        }
+        res_T y;
+        for (int p = 0; p < PE; p++) y.v[p] = fold_output<typename res_T::value_type, CONFIG_T>(acc[p]);
+        out.write(y);
+    }
+}
+
+// Reshape / Flatten: values keep their row-major order and words their lanes: a copy, word by word.
+template <class data_T, class res_T, typename CONFIG_T>
+void reshape_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
+    for (int k = 0; k < CONFIG_T::n_total / data_T::size; k++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        const data_T px = in.read();
+        res_T y;
+        for (int l = 0; l < data_T::size; l++) y.v[l] = px.v[l];
+        out.write(y);
+    }
+}
+
+// The configuration a pixel-wise array function sees on one word: n = n_chan = lanes.
+template <class CONFIG_T, unsigned L>
+struct word_config : CONFIG_T {
+    static constexpr unsigned n = L, n_chan = L;
+};
+
 }  // namespace n2f
 
-// Pixel-wise wrappers of the array activations: <name>_stream(in, out, constants...).
+// Word-wise wrappers of the array activations: <name>_stream(in, out, constants...). Per-channel
+// constants (BatchNorm: CONFIG_T::per_channel) are offset to the word's channel group; softmax words hold
+// whole pixels (its lanes are the channels).
 #define N2F_PIXELWISE(fn)                                                                                     \
     namespace n2f {                                                                                           \
     template <class data_T, class res_T, typename CONFIG_T, class... K>                                       \
     void fn##_stream(hls::stream<data_T> &in, hls::stream<res_T> &out, const K *...consts) {                   \
-        for (int p = 0; p < CONFIG_T::n_pixels; p++) {                                                        \
+        const int L = data_T::size, CF = CONFIG_T::n_chan / L;                                                \
+        for (int p = 0; p < CONFIG_T::n_pixels * CF; p++) {                                                   \
+            _Pragma("HLS PIPELINE II = 1")                                                                    \
+            N2F_COUNT(CONFIG_T)                                                                               \
             const data_T x = in.read();                                                                       \
             res_T y;                                                                                          \
-            fn<typename data_T::value_type, typename res_T::value_type, CONFIG_T>(x.v, y.v, consts...);       \
+            const int off = CONFIG_T::per_channel ? (p % CF) * L : 0;                                         \
+            fn<typename data_T::value_type, typename res_T::value_type, word_config<CONFIG_T, L> >(x.v, y.v,  \
+                                                                                      (consts + off)...);     \
             out.write(y);                                                                                     \
         }                                                                                                     \
     }                                                                                                         \

@@ -44,31 +44,34 @@ def test_small_cnns_parallel(build, tmp_path) -> None:
 
 @pytest.mark.csim
 def test_conv_reuse_factors(tmp_path) -> None:
-    """ReuseFactor > 1 (Latency and Resource, Conv2D and DepthwiseConv2D) sets the multiplier limit to
-    kernel*in*out / reuse_factor and leaves the bits unchanged."""
+    """ReuseFactor > 1 (Latency and Resource, Conv2D and DepthwiseConv2D) folds each layer into PE x SIMD
+    = rows * columns / reuse_factor multipliers, given also as PE / SIMD, and leaves the bits unchanged."""
     keras.utils.set_random_seed(4)
     i = keras.Input((8, 8, 3))
-    x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(i)  # 3*3*3*4 = 108 multiplications
-    x = L.DepthwiseConv2D(3, name="dw")(x)  # 3*3*4 = 36
-    x = L.Conv2D(6, 2, strides=2, name="c2")(x)  # 2*2*4*6 = 96
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(i)  # 27 rows x 4 columns
+    x = L.DepthwiseConv2D(3, name="dw")(x)  # 9 taps x 4 channels
+    x = L.Conv2D(6, 2, strides=2, name="c2")(x)  # 16 rows x 6 columns
     model = keras.Model(i, L.Dense(3, name="fc")(L.Flatten()(x)))
     config = {
         **PARALLEL,
         "LayerName": {
-            "c1": {"ReuseFactor": 4},
+            "c1": {"ReuseFactor": 9},
             "dw": {"ReuseFactor": 3, "Strategy": "Resource"},
-            "c2": {"ReuseFactor": 8, "Strategy": "Resource"},
+            "c2": {"PE": 3, "SIMD": 2, "Strategy": "Resource"},
         },
     }
     project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "rf")
     params = (project.path / "firmware" / "parameters.h").read_text()
-    for name, rf, limit in [("c1", 4, 27), ("dw", 3, 12), ("c2", 8, 12)]:
+    for name, rf, pe, simd in [("c1", 9, 4, 3), ("dw", 3, 4, 3), ("c2", 16, 3, 2)]:
         body = re.search(rf"struct config_{name} \{{(.*?)\}};", params, re.S).group(1)
-        assert f"reuse_factor = {rf};" in body and f"multiplier_limit = {limit};" in body, body
+        for key, value in (("reuse_factor", rf), ("pe", pe), ("simd", simd), ("multiplier_limit", pe * simd)):
+            assert f" {key} = {value};" in body, (key, body)
     report = {lay["name"]: lay for lay in json.loads((project.path / "report.json").read_text())["layers"]}
-    assert [report[n]["multipliers"] for n in ("c1", "dw", "c2")] == [27, 12, 12]
+    assert [report[n]["multipliers"] for n in ("c1", "dw", "c2")] == [12, 12, 6]
     top = (project.path / "firmware" / f"{project.name}.cpp").read_text()
-    assert "PIPELINE II = 256" in top  # c1: 64 output pixels, each 4 clocks on its 27 multipliers
+    assert "#pragma HLS DATAFLOW" in top and "PIPELINE" not in top  # folded loops stay loops
+    assert "ARRAY_RESHAPE variable = c1_w cyclic factor = 3 dim = 1" in top
+    assert "ARRAY_PARTITION variable = c2_w cyclic factor = 3 dim = 2" in top
     x = np.random.default_rng(1).normal(size=(16, 8, 8, 3))
     assert_csim_matches_reference(project, x)
     assert_close_to_keras(project, model, x)
@@ -82,7 +85,8 @@ def _cnn(side: int, chan: int):
 
 def test_default_io_type_follows_largest_feature_map(tmp_path) -> None:
     """Without IOType a CNN whose every map holds <= PARALLEL_FEATURE_MAP_LIMIT values is io_parallel,
-    a larger one io_stream; an explicit IOType always wins."""
+    a larger one io_stream; an explicit IOType always wins (the lint refuses io_parallel maps beyond the limit:
+    every value is a register)."""
     assert PARALLEL_FEATURE_MAP_LIMIT == 16 * 16 * 16
     cases = [
         (_cnn(16, 16), {}, "io_parallel"),  # 4096 values: at the limit
@@ -91,5 +95,5 @@ def test_default_io_type_follows_largest_feature_map(tmp_path) -> None:
         (_cnn(4, 3), {"IOType": "io_stream"}, "io_stream"),
     ]
     for k, (model, config, expected) in enumerate(cases):
-        project = nn2fpga.convert(model, config=config, output_dir=tmp_path / f"p{k}")
+        project = nn2fpga.convert(model, config=config, output_dir=tmp_path / f"p{k}", lint=k != 2)
         assert _io_type(project) == expected, (k, config)

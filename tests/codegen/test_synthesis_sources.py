@@ -1,6 +1,6 @@
 """The synthesis side of a project: build_prj.tcl run by Tcl (Vitis HLS's own commands recorded by
 stand-ins, since Vitis HLS is not installed), the constants' literals written inline or at build time
-(byte for byte the same), and the firmware compiling with those literals."""
+(byte for byte the same), and the firmware with those literals running under its testbench."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import nn2fpga  # noqa: E402
 from nn2fpga import toolchain  # noqa: E402
 from nn2fpga.config import Config  # noqa: E402
 from nn2fpga.ir.errors import ConfigError  # noqa: E402
+from nn2fpga.sim.binding import pack_words, unpack_words  # noqa: E402
 
 pytestmark = [pytest.mark.keras]
 TCLSH = shutil.which("tclsh")
@@ -124,7 +125,8 @@ def test_build_script_synthesizes_the_kernel_for_the_configured_part(io_type: st
     ]
     assert _run_build_script(project.path) == [*setup, ["csynth_design"]]  # the default: synthesis only
     steps = _run_build_script(project.path, "csim=1", "synth=0", "cosim=1", "export=1")
-    assert steps == [*setup, ["csim_design"], ["cosim_design"], ["export_design", "-format", "xo"]]
+    export = ["export_design", "-format", "xo", "-output", str(project.path.resolve() / "cnn_kernel.xo")]
+    assert steps == [*setup, ["csim_design"], ["cosim_design"], export]
     proc = subprocess.run([TCLSH, "build_prj.tcl", "bogus=1"], cwd=project.path, capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown argument 'bogus=1'" in proc.stdout
 
@@ -143,38 +145,30 @@ def test_build_script_synthesizes_the_kernel_for_the_configured_part(io_type: st
 @pytest.mark.csim
 # IO types
 @pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
-def test_firmware_compiles_with_its_literals(io_type: str, tmp_path: Path) -> None:
-    """The synthesis sources (literals, no run-time weight files) build with g++ and compute exactly
-    what the reference computes."""
+def test_testbench_runs_the_firmware_with_its_literals(io_type: str, tmp_path: Path) -> None:
+    """The Vitis testbench (tb/cnn_test.cpp) built with the synthesis sources (literals, no run-time weight
+    files) reads the packed words of tb/input.bin, N_TB_BATCH samples per kernel call, and writes words whose
+    values are exactly the reference's."""
     project = _project(_cnn(), tmp_path, "inline", io_type)
-    fw = project.path / "firmware"
-    x = np.random.default_rng(0).uniform(-1, 1, (3, 12, 12, 3))
-    raw_in = project.graph.inputs()[0].types["result"].to_raw(x).astype(np.int64)
-    n_in, n_out = raw_in[0].size, 3
-    main = tmp_path / "main.cpp"
-    main.write_text(
-        '#include <cstdio>\n#include "cnn.h"\n'
-        'extern "C" void cnn_kernel(const input_raw_t *in, output_raw_t *out, int n);\n'
-        f"static input_raw_t in[{n_in}];\nstatic output_raw_t out[{n_out}];\n"
-        "int main() {\n  long long v;\n  for (int s = 0; s < 3; ++s) {\n"
-        f'    for (int i = 0; i < {n_in}; ++i) {{ if (std::scanf("%lld", &v) != 1) return 1; in[i] = v; }}\n'
-        "    cnn_kernel(in, out, 1);\n"
-        f'    for (int j = 0; j < {n_out}; ++j) std::printf("%lld ", (long long)out[j]);\n'
-        '    std::printf("\\n");\n  }\n}\n'
-    )
-    exe = tmp_path / "fw"
-    sources = [str(main), str(fw / "kernel.cpp"), str(fw / "cnn.cpp")]
+    fw, tb = project.path / "firmware", project.path / "tb"
+    kernel_h = (fw / "kernel.h").read_text()
+    # 432 values of 2 bytes: 13.5 words, so 14 a sample, the last half padding
+    assert "#define N_TB_BATCH 4 " in kernel_h and "#define N_INPUT_WORDS 14 " in kernel_h
+    x = np.random.default_rng(0).uniform(-1, 1, (7, 12, 12, 3))  # two calls: 4 samples, then 3
+    in_t, out_t = project.graph.inputs()[0].types["result"], project.graph[project.graph.outputs[0]].types["result"]
+    pack_words(in_t.to_raw(x.reshape(7, -1)), 432, np.int16).tofile(tb / "input.bin")
+    exe = tmp_path / "tb"
+    sources = [str(tb / "cnn_test.cpp"), str(fw / "kernel.cpp"), str(fw / "cnn.cpp")]
     build = subprocess.run(
         ["g++", "-O1", *toolchain.cflags(), f"-I{fw}", *sources, "-o", str(exe)], capture_output=True, text=True
     )
     assert build.returncode == 0, build.stderr[-3000:]
-    feed = "\n".join(" ".join(map(str, r.ravel())) for r in raw_in)
-    run = subprocess.run([str(exe)], input=feed, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([str(exe)], cwd=project.path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    got = np.array([[int(v) for v in line.split()] for line in run.stdout.splitlines()])
-    out_t = project.graph[project.graph.outputs[0]].types["result"]
-    assert got.shape == (3, n_out)
-    assert np.array_equal(out_t.from_raw(got), project.predict(x, backend="reference"))
+    packed = np.fromfile(tb / "output.bin", dtype=np.uint8)
+    assert packed.size == 7 * 64  # 3 outputs x 16 bits: one word per sample
+    got = out_t.from_raw(unpack_words(packed, 3, np.int16))
+    assert np.array_equal(got, project.predict(x, backend="reference"))
 
 
 def test_weight_literals_key_is_checked() -> None:

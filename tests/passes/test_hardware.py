@@ -1,4 +1,4 @@
-"""The hardware flow: IOType, multiplier limits, FIFO depths and weight placement are decided by passes
+"""The hardware flow: IOType, FIFO depths and weight placement are decided by passes
 and stored on the graph (no compiler needed)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from nn2fpga.passes.hardware import (
     DEFAULT_DEPTH,
     INLINE_LIMIT,
     PARALLEL_FEATURE_MAP_LIMIT,
-    apply_reuse,
     choose_io_type,
     place_weights,
     size_fifos,
@@ -43,17 +42,6 @@ def test_fifo_depths_buffer_the_skip_branch(skip_graph) -> None:
     g.io_type = "io_parallel"
     size_fifos(g, Config.from_yaml(None))
     assert all(layer.fifo_depths == () for layer in g.layers())
-
-
-def test_reuse_sets_the_multiplier_limit() -> None:
-    g = Graph("mlp")
-    g.add(Input("x", shape=(16,)))
-    g.add(Dense("d", shape=(8,), weight=np.ones((16, 8))), ["x"])
-    g.outputs = ["d"]
-    apply_reuse(g, Config.from_yaml({"LayerName": {"d": {"ReuseFactor": 4, "Strategy": "Resource"}}}))
-    assert (g["d"].reuse_factor, g["d"].strategy, g["d"].multiplier_limit) == (4, "resource", 32)
-    with pytest.raises(ConfigError, match=r"^LayerName\.d\.ReuseFactor: reuse factor 5 .* nearest valid: 4, 8"):
-        apply_reuse(g, Config.from_yaml({"LayerName": {"d": {"ReuseFactor": 5}}}))
 
 
 def test_weight_literals_auto_by_constant_count(skip_graph) -> None:

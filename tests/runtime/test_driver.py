@@ -16,6 +16,7 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Dense, Input
 from nn2fpga.ir.types import FixedType
 from nn2fpga.project import Project, compile_graph
+from nn2fpga.sim.binding import pack_words, sample_words, unpack_words
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,14 +83,33 @@ def test_driver_packing_equals_fixedtype_to_raw(tmp_path, input_type: str) -> No
     t = FixedType.parse(input_type)
     values = hard_values(t, 3000, seed=len(input_type))
     values = values[: len(values) // 6 * 6].reshape(-1, 6)
-    raw = driver.pack(values)
-    assert raw.dtype == driver.in_dtype and raw.dtype.itemsize * 8 >= t.width
-    expected = t.to_raw(values)
-    assert np.array_equal(raw.astype(np.int64), expected.astype(np.int64))
+    packed = driver.pack(values)
+    # the kernel's memory: per sample its 6 values, little-endian in their container, zeros to 64 bytes
+    assert packed.dtype == np.uint8 and packed.shape == (len(values), 64) and driver.in_bytes == 64
+    size = 6 * driver.in_dtype.itemsize
+    assert driver.in_dtype.itemsize * 8 >= t.width and not packed[:, size:].any()
+    raw = packed[:, :size].copy().view(driver.in_dtype.newbyteorder("<"))
+    assert np.array_equal(raw.astype(np.int64), t.to_raw(values).astype(np.int64))
     # unpacking the kernel's words gives the exact values of the output type
     out_t = driver.output_type
-    words = out_t.to_raw(np.linspace(out_t.min, out_t.max, 99)).astype(driver.out_dtype).reshape(-1, 3)
-    assert np.array_equal(driver.unpack(words).ravel(), out_t.from_raw(words).ravel())
+    raw_out = out_t.to_raw(np.linspace(out_t.min, out_t.max, 99)).astype(driver.out_dtype).reshape(-1, 3)
+    assert np.array_equal(driver.unpack(pack_words(raw_out, 3, driver.out_dtype)), out_t.from_raw(raw_out))
+
+
+@pytest.mark.parametrize(("dtype", "n"), [(np.int8, 64), (np.int8, 65), (np.uint16, 33), (np.int32, 7), (np.int64, 9)])
+def test_packing_layout(dtype, n: int) -> None:
+    """Each sample's values in their containers, contiguous and little-endian, padded to whole 64-byte words:
+    the bytes are the same whatever the host's byte order, and unpacking gives back the values."""
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype)
+    raw = np.random.default_rng(n).integers(info.min, info.max, size=(3, n), dtype=dtype, endpoint=True)
+    packed = pack_words(raw, n, dtype)
+    words = sample_words(n, dtype)
+    assert words == -(-n * dtype.itemsize // 64) and packed.shape == (3, 64 * words) and packed.dtype == np.uint8
+    for row, values in zip(packed, raw):
+        expected = b"".join(int(v).to_bytes(dtype.itemsize, "little", signed=info.min < 0) for v in values)
+        assert row.tobytes() == expected + bytes(64 * words - len(expected))
+    assert np.array_equal(unpack_words(packed, n, dtype), raw) and unpack_words(packed, n, dtype).dtype == dtype
 
 
 @pytest.mark.csim
@@ -106,6 +126,22 @@ def test_driver_backends_match_project(tmp_path) -> None:
         assert d.predict(np.zeros((0, 6))).shape == (0, 3)
     meta = json.loads((tmp_path / "tiny" / "host" / "model.json").read_text())
     assert meta["kernel"] == "tiny_kernel" and meta["head"] is None and meta["input"]["shape"] == [6]
+
+
+@pytest.mark.csim
+# input types (containers of 8, 16, 32 bits) and sizes: a sample of 37 to 80 bytes spans two words, never whole
+@pytest.mark.parametrize(
+    ("input_type", "n_in"), [("ap_fixed<8,3>", 70), ("ap_fixed<12,4>", 37), ("ap_fixed<20,8>", 20)]
+)
+def test_csim_reads_the_packed_words(tmp_path, input_type: str, n_in: int) -> None:
+    """The csim library gets the bytes `pack` makes, as the card would, and unpacks them in the kernel: its
+    outputs equal the reference bit for bit when a sample is not a whole number of words."""
+    project = tiny_project(tmp_path, input_type, n_in)
+    with load_driver(tmp_path / "tiny").Driver("csim", tmp_path / "tiny", threads=2) as d:
+        assert d.in_bytes == 128 and d.in_bytes > n_in * d.in_dtype.itemsize
+        x = np.random.default_rng(n_in).normal(scale=4, size=(41, n_in))
+        packed = d.pack(x)
+        assert np.array_equal(d.unpack(d.run_raw(packed)), project.predict(x, backend="reference"))
 
 
 def test_driver_rejects_bad_input(tmp_path) -> None:

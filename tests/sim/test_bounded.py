@@ -1,6 +1,7 @@
 """The bounded-FIFO dataflow simulation (nn2fpga.sim.bounded, `nn2fpga simulate`): with the depths the hardware
 flow computes, the small CNNs and ResNet-50 run to the end with csim's outputs bit for bit and every stream within
-its depth; a skip FIFO or a kernel stream made too shallow deadlocks, and the report names it."""
+its depth, the kernel's own streams two words deep (load, top and store are a dataflow); a skip FIFO made too
+shallow, or a kernel that is not a dataflow, deadlocks, and the report names the stream."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_skip_fifo_too_shallow_deadlocks_and_is_named(skip_project: Project) -> 
     assert list(streams) == ["kernel_in", "kernel_out", *top]  # in order of declaration
     assert streams["a_to_add"].depth == skip_project.graph["add"].fifo_depths[0] == 48
     assert streams["a_to_add"].high_water > 2  # the skip branch needed more than the default depth
-    assert streams["kernel_in"].depth == 64  # the kernel writes a whole sample before it calls the top
+    assert streams["kernel_in"].depth == streams["kernel_out"].depth == 2  # load, top and store run concurrently
 
     skip_project.graph["add"].fifo_depths = (1, 2)  # the skip FIFO lowered to depth 1
     skip_project.write(skip_project.path, force=True)
@@ -56,15 +57,26 @@ def test_skip_fifo_too_shallow_deadlocks_and_is_named(skip_project: Project) -> 
     assert all(s.high_water <= s.depth for s in run.streams)
 
 
-def test_kernel_stream_too_shallow_deadlocks(skip_project: Project) -> None:
+def test_dataflow_kernel_needs_two_deep_streams_and_a_sequential_one_stalls(skip_project: Project) -> None:
+    """The kernel is a dataflow of load -> top -> store over all n samples: its own streams are two words deep
+    (a sample is 64), and a batch runs through them, each sample's load following the last one's without a
+    wait for the top function to finish. The same streams stall a kernel that loads a sample before it calls
+    the top function (the kernel before this dataflow), and the report names the stream."""
+    x = np.random.default_rng(2).normal(size=(5, 8, 8, 4))
+    run = _assert_completes_like_csim(skip_project, x)
+    streams = {s.name: s for s in run.streams}
+    assert (streams["kernel_in"].depth, streams["kernel_out"].depth) == (2, 2)
+    assert streams["kernel_in"].high_water <= 2 and streams["kernel_out"].high_water <= 2
+
     kernel = skip_project.path / "firmware" / "kernel.cpp"
     source = kernel.read_text()
-    assert source.count("x.set_depth(64);") == 1
-    kernel.write_text(source.replace("x.set_depth(64);", "x.set_depth(63);"))  # one pixel short of a sample
-    run = skip_project.simulate(np.zeros((1, 8, 8, 4)))
+    process = '    N2F_PROCESS(region, "kernel_load", load(in, x, n));\n'
+    assert source.count(process) == 1
+    kernel.write_text(source.replace(process, "    load(in, x, n);  // before the region: not a process\n"))
+    run = skip_project.simulate(x[:1])
     assert run.outputs is None
     assert run.deadlock == (
-        "deadlock: every process is blocked\n  skip_kernel: blocked writing 'kernel_in' (full: 63 of depth 63)\n"
+        "deadlock: every process is blocked\n  skip_kernel: blocked writing 'kernel_in' (full: 2 of depth 2)\n"
     )
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 
-import numpy as np
-
+from nn2fpga.codegen.constants import LayerContext, add_constant, linear_constants, raw_container
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
@@ -35,69 +33,7 @@ from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.rules import sum_type, union_type
 from nn2fpga.ir.tables import TABLE_SIZE, activation_tables
 from nn2fpga.ir.types import FixedType
-
-
-@dataclass
-class Constant:
-    """A constant array: `const type var[size]` for synthesis (exact literals), and raw integers in
-    weights/<var>.npy that the C simulation loads at run time."""
-
-    var: str
-    ctype: str
-    values: np.ndarray  # float64, exact values of dtype
-    dtype: FixedType
-    source: tuple[str, str] | None = None  # (layer name, field) whose values these are, row-major
-
-    @property
-    def size(self) -> int:
-        return int(self.values.size)
-
-    @property
-    def raw_ctype(self) -> str:
-        return raw_container(self.dtype)
-
-    def raw(self) -> np.ndarray:
-        return self.dtype.to_raw(self.values.ravel()).astype(np.dtype(self.raw_ctype.removesuffix("_t")))
-
-    def initializer(self) -> str:
-        """Exact C++ literals `raw*S_` with `S_` = 2^-F (a power of two: the product is exact in double).
-
-        Integers format about 4x faster than repr() of floats, which matters for 25 M ResNet weights.
-        """
-        raw = self.dtype.to_raw(self.values.ravel()).astype(np.int64).tolist()
-        if self.dtype.frac == 0:
-            return ",".join(map(str, raw))
-        return "*S_,".join(map(str, raw)) + "*S_"
-
-    @property
-    def scale_literal(self) -> str:
-        return repr(2.0**-self.dtype.frac)
-
-
-@dataclass
-class LayerContext:
-    """One call in the top function, and the config struct it is instantiated with."""
-
-    name: str  # C++ identifier
-    kind: str
-    func: str  # n2f:: function
-    in_var: str
-    out_var: str
-    in_type: str
-    out_type: str
-    out_size: int
-    config: dict[str, object] = field(default_factory=dict)  # static const members
-    typedefs: dict[str, str] = field(default_factory=dict)  # typedef members
-    constants: list[Constant] = field(default_factory=list)
-    alias: bool = False  # no code: out_var is the input's buffer (reshape)
-    inputs: list[Layer] = field(default_factory=list)  # the producers, in input order
-    template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
-
-
-def raw_container(t: FixedType) -> str:
-    """The C integer type that carries one raw value of `t` across the kernel interface."""
-    bits = next(b for b in (8, 16, 32, 64) if t.width <= b)
-    return f"{'' if t.signed else 'u'}int{bits}_t"
+from nn2fpga.passes.fold import latency_kernel
 
 
 @functools.singledispatch
@@ -118,33 +54,15 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
     base.config.update(
         n_in=layer.n_in,
         n_out=layer.n_out,
+        pe=layer.pe,
+        simd=layer.simd,
+        depthwise=False,
         reuse_factor=layer.reuse_factor,
         multiplier_limit=layer.multiplier_limit,
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
     )
     return linear_constants(layer, base)
-
-
-def add_constant(
-    base: LayerContext, role: str, var: str, values: np.ndarray, dtype: FixedType, source: tuple[str, str] | None = None
-) -> None:
-    """The typedef `<role>_t` and the constant array `<name>_<var>` of that type."""
-    base.typedefs[f"{role}_t"] = dtype.cpp()
-    base.constants.append(Constant(f"{base.name}_{var}", f"config_{base.name}::{role}_t", values, dtype, source))
-
-
-def linear_constants(layer: Dense | Conv2D, base: LayerContext) -> LayerContext:
-    """Typedefs and constant arrays (weights row-major, bias or zeros) of a Dense/Conv layer. The weight
-    array keeps its IR shape: only its row-major values are rendered and saved."""
-    t = layer.types
-    base.typedefs["accum_t"] = t["accum"].cpp()
-    add_constant(base, "weight", "w", layer.weight, t["weight"], (layer.name, "weight"))
-    if layer.bias is None:
-        add_constant(base, "bias", "b", np.zeros(layer.n_out), t["bias"])
-    else:
-        add_constant(base, "bias", "b", layer.bias, t["bias"], (layer.name, "bias"))
-    return base
 
 
 def window_config(
@@ -186,6 +104,8 @@ def _(layer: Conv2D, base: LayerContext) -> LayerContext:
         window_config(layer, base.inputs[0], layer.kernel, layer.strides),
         n_in=layer.n_in,
         n_out=layer.n_out,
+        pe=layer.pe,
+        simd=layer.simd,
         depthwise=isinstance(layer, DepthwiseConv2D),
         reuse_factor=layer.reuse_factor,
         multiplier_limit=layer.multiplier_limit,
@@ -246,7 +166,7 @@ def _(layer: Concatenate, base: LayerContext) -> LayerContext:
 @layer_context.register
 def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
     base.func = "batchnorm"
-    base.config.update(n=layer.size, n_chan=layer.shape[-1])
+    base.config.update(n=layer.size, n_chan=layer.shape[-1], per_channel=True)
     add_constant(base, "scale", "s", layer.scale, layer.types["scale"], (layer.name, "scale"))
     add_constant(base, "bias", "b", layer.bias, layer.types["bias"], (layer.name, "bias"))
     return base
@@ -255,7 +175,7 @@ def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
 @layer_context.register
 def _(layer: Activation, base: LayerContext) -> LayerContext:
     t = layer.types
-    base.config.update(n=layer.size)
+    base.config.update(n=layer.size, n_chan=layer.shape[-1], per_channel=False)
     base.func = {"sigmoid": "table_activation", "tanh": "table_activation"}.get(layer.fn, layer.fn)
     for role in ("alpha", "slope", "offset"):
         if role in t:
@@ -366,4 +286,11 @@ def project_context(graph: Graph, project: str, config) -> dict:
             )
         )
     ii = max([interval(lay) for lay in graph.layers() if lay.HAS_MULTIPLIERS] or [1])
-    return {**io_context(graph, project, config, names, layers), "io_type": "io_parallel", "ii": ii}
+    # a pipelined top unrolls every loop inside it: only for fully unrolled (Latency Dense) layers
+    pipelined = all(latency_kernel(lay, "io_parallel") for lay in graph.layers() if lay.HAS_MULTIPLIERS)
+    return {
+        **io_context(graph, project, config, names, layers),
+        "io_type": "io_parallel",
+        "ii": ii,
+        "pipelined": pipelined,
+    }

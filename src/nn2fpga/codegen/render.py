@@ -135,9 +135,12 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         fw / f"{project}.h": "top.h.j2",
         fw / f"{project}.cpp": "top_stream.cpp.j2" if ctx["io_type"] == "io_stream" else "top.cpp.j2",
         fw / "kernel.cpp": "kernel.cpp.j2",
+        fw / "kernel.h": "kernel.h.j2",
         root / "csim" / "bridge.cpp": "bridge.cpp.j2",
         root / "tb" / f"{project}_test.cpp": "testbench.cpp.j2",
         root / "build_prj.tcl": "build_prj.tcl.j2",
+        root / "link.cfg": "link.cfg.j2",
+        root / "build_xclbin.sh": "build_xclbin.sh.j2",
     }
     for path, template in files.items():
         path.write_text(render(template, **ctx))

@@ -10,15 +10,15 @@ FIFO depths come from the graph (`layer.fifo_depths`, set by `nn2fpga.passes.har
 from __future__ import annotations
 
 import functools
+import math
 
+from nn2fpga.codegen.constants import LayerContext, linear_constants
 from nn2fpga.codegen.context import (
-    LayerContext,
     base_context,
     exact_sum_type,
     io_context,
     layer_context,
     layer_names,
-    linear_constants,
     pool_types,
     window_config,
 )
@@ -40,6 +40,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import stream_names
+from nn2fpga.passes.fold import in_lanes, matrix
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 
@@ -60,18 +61,23 @@ def _(layer: Layer, base: LayerContext) -> LayerContext:
     ctx.func = f"{ctx.func}_stream"
     if isinstance(layer, (Activation, BatchNorm)):
         n_pix, chan = pixels(layer)
-        ctx.config.update(n=chan, n_pixels=n_pix)
+        ctx.config.update(n=chan, n_chan=chan, n_pixels=n_pix)
     return ctx
 
 
 @stream_layer.register(Conv2D)
 def _(layer: Conv2D, base: LayerContext) -> LayerContext:
+    rows, cols, _ = matrix(layer)
+    depthwise = isinstance(layer, DepthwiseConv2D)
     base.func = "conv2d_stream"
     base.config.update(
         window_config(layer, base.inputs[0], layer.kernel, layer.strides),
-        n_filt=layer.n_out,
-        n_weights=int(layer.weight.size),
-        depthwise=isinstance(layer, DepthwiseConv2D),
+        n_filt=cols,
+        n_rows=rows,
+        pe=layer.pe,
+        simd=layer.simd,
+        steps=rows // layer.simd,
+        depthwise=depthwise,
         relu=layer.activation == "relu",
         reuse_factor=layer.reuse_factor,
         strategy=f"n2f::{layer.strategy}",
@@ -91,9 +97,8 @@ def _(layer: GlobalPool2D, base: LayerContext) -> LayerContext:
 
 @stream_layer.register(Add)
 def _(layer: Add, base: LayerContext) -> LayerContext:
-    n_pix, chan = pixels(layer)
     base.func = "add_stream"
-    base.config.update(n_pixels=n_pix, n_chan=chan, relu=layer.activation == "relu")
+    base.config.update(n_words=layer.size // layer.lanes, relu=layer.activation == "relu")
     base.typedefs["sum_t"] = exact_sum_type(base.inputs)
     return base
 
@@ -118,6 +123,21 @@ def depth_into(g: Graph, producer: Layer, consumer: Layer) -> int:
     return consumer.fifo_depths[index]
 
 
+def converter(name: str, src: str, src_type: str, dst_type: str, n_values: int, a: int, b: int) -> LayerContext:
+    """A width converter process from `a` to `b` lanes, writing stream `name`."""
+    return LayerContext(
+        name=name,
+        kind="Convert",
+        func="convert_stream",
+        in_var=src,
+        out_var=name,
+        in_type=src_type,
+        out_type=dst_type,
+        out_size=n_values,
+        config={"n_values": n_values, "group": math.lcm(a, b)},
+    )
+
+
 def stream_context(graph: Graph, project: str, config) -> dict:
     """Everything `top_stream.cpp.j2` and the shared templates need for an io_stream project."""
     names = layer_names(graph, project, "io_stream")
@@ -126,13 +146,26 @@ def stream_context(graph: Graph, project: str, config) -> dict:
     edge: dict[tuple[str, str], str] = {}  # the stream of each (producer, consumer) edge
     streams: list[dict[str, object]] = []
     layers: list[LayerContext] = []
+    word_types: dict[str, tuple[str, int, int]] = {}  # pixel type -> (value type, lanes, channels)
     for layer in graph.layers():  # producers come first: the streams into `layer` are known
         ident, users = names[layer.name], graph.users(layer.name)
         pix_t = f"{ident}_pix_t"
+        word_types[pix_t] = (f"{ident}_result_t", layer.lanes, pixels(layer)[1])
         main = "in" if isinstance(layer, Input) else ("out" if layer.name == out_name else f"{ident}_out")
         if not isinstance(layer, Input):
-            in_vars = [edge[p.name, layer.name] for p in graph.producers(layer.name)]
+            in_vars = []
+            for p in graph.producers(layer.name):  # a width converter where the lanes differ
+                var, a, b = edge[p.name, layer.name], p.lanes, in_lanes(layer)
+                if a != b:
+                    dwc_t = f"{var}_dwc_pix_t"
+                    word_types[dwc_t] = (f"{names[p.name]}_result_t", b, pixels(p)[1])
+                    layers.append(converter(f"{var}_dwc", var, f"{names[p.name]}_pix_t", dwc_t, p.size, a, b))
+                    streams.append({"name": f"{var}_dwc", "type": dwc_t, "depth": DEFAULT_DEPTH})
+                    var = f"{var}_dwc"
+                in_vars.append(var)
             base = base_context(graph, names, layer, in_vars, "_pix_t")
+            if in_vars[0].endswith("_dwc"):
+                base.in_type = f"{in_vars[0]}_pix_t"
             base.out_var = main
             layers.append(stream_layer(layer, base))
         if main not in ("in", "out"):  # a fork's input stream, or the one edge to the only user
@@ -154,17 +187,21 @@ def stream_context(graph: Graph, project: str, config) -> dict:
                 in_type=pix_t,
                 out_type=pix_t,
                 out_size=0,
-                config={"n_pixels": pixels(layer)[0]},
+                config={"n_words": layer.size // layer.lanes},
             )
         )
+    for i, ctx in enumerate(layers):
+        ctx.config["id"] = i  # the trip counter of bounded C simulation
     in_layer, out_layer = graph.inputs()[0], graph[out_name]
     return {
         **io_context(graph, project, config, names, layers),
         "io_type": "io_stream",
         "streams": streams,
-        "pixel_sizes": {names[lay.name]: pixels(lay)[1] for lay in graph.layers()},
+        "word_types": word_types,
         "in_chan": pixels(in_layer)[1],
         "out_chan": pixels(out_layer)[1],
+        "in_lanes": in_layer.lanes,
+        "out_lanes": out_layer.lanes,
         "in_pixels": pixels(in_layer)[0],  # the kernel's streams hold one whole sample (see kernel.cpp.j2)
         "out_pixels": pixels(out_layer)[0],
     }

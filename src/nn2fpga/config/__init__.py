@@ -115,6 +115,10 @@ class LayerSettings:
     precision: dict[str, FixedType | str]  # role -> FixedType, or "exact" for accum
     reuse_factor: int
     strategy: str  # "latency" | "resource"
+    pe: int  # 0: not given
+    simd: int
+    weight_storage: str
+    lanes: int
     source: dict[str, str]  # "ReuseFactor" / "Precision.<role>" -> YAML path, or "default"
 
 
@@ -271,7 +275,9 @@ class Config:
                 lines.append(f"# Calibration: {spec} was applied; the LayerName types below include its choices")
                 continue
             if key.name == "Model":  # complete the Model level so it documents the fallbacks
-                defaults = {k.name: k.default for k in LAYER_KEYS} | {"Precision": FixedType.parse(DEFAULT_DATA)}
+                chosen = ("ReuseFactor", "PE", "SIMD", "Lanes")  # the fold pass chooses these where not given
+                defaults = {k.name: k.default for k in LAYER_KEYS if k.name not in chosen}
+                defaults |= {"Precision": FixedType.parse(DEFAULT_DATA)}
                 value = defaults | self.model
             lines += commented(key.name, key.dump(value), key.doc)
         return "\n".join(lines) + "\n"
@@ -295,9 +301,21 @@ class Config:
             entry: dict[str, Any] = {}
             if settings.precision:
                 entry["Precision"] = {role: str(t) for role, t in settings.precision.items()}
-            if layer.HAS_MULTIPLIERS:
-                entry.update({k.name: k.dump(getattr(settings, k.attr)) for k in LAYER_KEYS if k.multipliers_only})
+            if layer.HAS_MULTIPLIERS and not layer.pe:  # the hardware flow did not run
+                given = {k.name for k in LAYER_KEYS if settings.source.get(k.name, "default") != "default"}
+                given |= {"ReuseFactor", "Strategy"}
+                entry.update({k.name: k.dump(getattr(settings, k.attr)) for k in LAYER_KEYS
+                              if k.multipliers_only and k.name in given})  # fmt: skip
+            elif layer.HAS_MULTIPLIERS:  # the chosen fold: PE and SIMD only where given (ReuseFactor implies them)
+                given = {k.name for k in LAYER_KEYS if settings.source.get(k.name, "default") != "default"}
+                entry.update(ReuseFactor=layer.reuse_factor, Strategy=settings.strategy.capitalize())
+                entry.update({k: getattr(settings, k.lower()) for k in ("PE", "SIMD") if k in given})
+                entry["WeightStorage"] = settings.weight_storage
+                note += f"; PE {layer.pe} x SIMD {layer.simd}, weights in {layer.weight_storage}"
+            elif "Lanes" in settings.source and settings.source["Lanes"] != "default":
+                entry["Lanes"] = settings.lanes
             shape = "x".join(map(str, layer.shape)) or "scalar"
+            note += f"; {layer.lanes} lanes" if layer.lanes and graph.io_type == "io_stream" else ""
             note += f"; {layer.multiplier_limit} multipliers" if layer.multiplier_limit else ""
             note += f"; input FIFO depths {', '.join(map(str, layer.fifo_depths))}" if layer.fifo_depths else ""
             note += "" if entry else "; nothing to configure"

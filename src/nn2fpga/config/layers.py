@@ -85,6 +85,7 @@ def dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[s
 
 
 strategy = choice("Latency", "Resource")
+weight_storage = choice("auto", "bram", "lutram")
 
 # fmt: off
 # One row per key, formatted as the table it is.
@@ -96,6 +97,15 @@ LAYER_KEYS: tuple[Key, ...] = (
     Key("Strategy", "strategy", strategy, "latency",
         "Latency (registers, lowest latency) | Resource (BRAM weights, large layers)",
         dump=str.capitalize, multipliers_only=True),
+    Key("PE", "pe", positive_int, 0,
+        "output lanes per clock; divides the outputs (written only when given)", multipliers_only=True),
+    Key("SIMD", "simd", positive_int, 0,
+        "input lanes per clock; divides the inputs (Conv2D: input channels; DepthwiseConv2D: kernel taps)",
+        multipliers_only=True),
+    Key("WeightStorage", "weight_storage", weight_storage, "auto",
+        "auto | bram | lutram: the memory of the weight banks", multipliers_only=True),
+    Key("Lanes", "lanes", positive_int, 0,
+        "values per stream word (io_stream) of a layer without multipliers; divides its channels", plain_only=True),
 )
 # fmt: on
 LAYER_KEY = {k.name: k for k in LAYER_KEYS}
@@ -113,7 +123,9 @@ def check_fits(settings: dict[str, Any], path: str, owner: str, roles: tuple[str
     """Raise if one level of settings sets something `owner` (a layer kind, or one layer) does not have."""
     for name in settings:
         if LAYER_KEY[name].multipliers_only and not multipliers:
-            fail(f"{path}.{name}", f"{owner} has no multipliers, so no {name}; allowed: Precision")
+            fail(f"{path}.{name}", f"{owner} has no multipliers, so no {name}; allowed: Precision, Lanes")
+        if LAYER_KEY[name].plain_only and multipliers:
+            fail(f"{path}.{name}", f"the lanes of {owner} are its PE (output) and SIMD (input); set those")
     spec = settings.get("Precision")
     if isinstance(spec, FixedType) and not set(roles) & set(DATA_ROLES):
         fail(

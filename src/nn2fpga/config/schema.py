@@ -161,6 +161,7 @@ class Key:
     doc: str
     dump: Callable[[Any], Any] = lambda v: v  # normalized value -> plain YAML data
     multipliers_only: bool = False  # only kinds with HAS_MULTIPLIERS take it
+    plain_only: bool = False  # only kinds without multipliers take it
 
 
 def commented(name: str, value: Any, comment: str) -> list[str]:

@@ -38,6 +38,8 @@ class Layer:
     # FIFO depth of the stream on each input edge, in input order (io_stream; () for io_parallel)
     multiplier_limit: int = 0
     fifo_depths: tuple[int, ...] = ()
+    # values per stream word of this layer's output (io_stream lanes; nn2fpga.passes.fold), 0 before the pass
+    lanes: int = 0
 
     # roles of `types` this kind uses (the config keys under `Precision:` derive from these)
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result",)
@@ -80,6 +82,10 @@ class Linear(Layer):
     bias: np.ndarray | None = None
     activation: str = "linear"
     fused: Layer | None = None
+    # folding (nn2fpga.passes.fold): PE outputs x SIMD inputs per clock, and where the weights live
+    pe: int = 0
+    simd: int = 0
+    weight_storage: str = ""
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "accum")
     HAS_MULTIPLIERS: ClassVar[bool] = True

@@ -13,7 +13,7 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import LAYER_KINDS, Layer
 from nn2fpga.ir.types import FixedType
 
-FORMAT = 2  # 2: calibrated types, multiplier limits, FIFO depths, IOType and WeightLiterals
+FORMAT = 3  # 2: calibrated types, multiplier limits, FIFO depths, IOType and WeightLiterals; 3: folding
 TYPE_DICTS = ("types", "fixed", "calibrated")  # role -> FixedType fields
 _KINDS = {k.__name__: k for k in LAYER_KINDS}
 

@@ -2,8 +2,8 @@
 the graph so that code generation only renders it and the summary, report.json and the written
 nn2fpga.yml show it.
 
-- `apply_reuse`: reuse factor, strategy and multiplier count of every layer with multipliers;
 - `choose_io_type`: io_parallel (arrays) or io_stream (FIFOs, dataflow) for the whole graph;
+- `nn2fpga.passes.fold.fold_layers`: PE x SIMD, reuse factor, weight storage and stream lanes of every layer;
 - `size_fifos`: the depth of every stream (io_stream), per input edge of each layer;
 - `place_weights`: where synthesis gets the weight literals (inline headers or written at build time).
 
@@ -14,7 +14,8 @@ into Add/Concatenate), the faster branch must buffer what the slower branch cons
 emits its first value, or the dataflow deadlocks in hardware. For each branch we add up the
 line-buffer fill of its windowed layers, (kh - 1) * padded_width + kw pixels, counted in the
 fork's pixels (scaled by each layer's input size relative to the fork's); a branch's stream then
-gets depth max_lag - own_lag + 2. No stream is ever sized to a whole feature map.
+gets (max_lag - own_lag) pixels of words (channels / lanes each) plus 2.
+No stream is ever sized to a whole feature map.
 """
 
 from __future__ import annotations
@@ -31,45 +32,6 @@ from nn2fpga.ir.tables import activation_tables
 PARALLEL_FEATURE_MAP_LIMIT = 4096  # values per sample: io_parallel partitions every feature map into registers
 INLINE_LIMIT = 1_000_000  # WeightLiterals auto: inline literals up to this many constant values
 DEFAULT_DEPTH = 2  # FIFO depth of a stream that no fork feeds
-
-
-def valid_reuse_factors(layer: Layer) -> list[int]:
-    """Reuse factors a layer supports: the divisors of its multiplication count (each multiplier
-    is then used exactly `reuse_factor` times per sample)."""
-    n = layer.n_multiplications
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
-def nearest(valid: list[int], value: int) -> list[int]:
-    below = [r for r in valid if r < value]
-    above = [r for r in valid if r > value]
-    return ([below[-1]] if below else []) + ([above[0]] if above else [])
-
-
-def apply_reuse(g: Graph, cfg: Config) -> bool:
-    """Validate and set `reuse_factor`, `strategy` and `multiplier_limit` of every layer with multipliers.
-
-    Raises ConfigError with the YAML path of the offending ReuseFactor and the nearest valid values.
-    Post: `multiplier_limit` = ceil(n_multiplications / reuse_factor), the multipliers synthesis instantiates.
-    """
-    for layer in g.layers():
-        if not layer.HAS_MULTIPLIERS:
-            continue
-        settings = cfg.resolve(layer)
-        rf = settings.reuse_factor
-        n = layer.n_multiplications
-        if not (isinstance(rf, int) and 1 <= rf <= n and n % rf == 0):
-            where = settings.source.get("ReuseFactor", "ReuseFactor")
-            near = ", ".join(map(str, nearest(valid_reuse_factors(layer), rf)))
-            raise ConfigError(
-                f"{where}: reuse factor {rf} is not valid for {layer.kind} {layer.name!r} "
-                f"({layer.n_multiplications} multiplications; it must divide them); nearest valid: {near}"
-            )
-        layer.reuse_factor = rf
-        layer.strategy = settings.strategy
-        layer.multiplier_limit = -(-n // rf)
-    return False
 
 
 def choose_io_type(g: Graph, cfg: Config) -> bool:
@@ -117,7 +79,8 @@ def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
             layer = nxt[0]
         lags[user.name] = lag
     top = max(lags.values())
-    return {name: math.ceil(top - lag) + DEFAULT_DEPTH for name, lag in lags.items()}
+    words = pixels(fork)[1] // fork.lanes if fork.lanes else 1  # stream words per pixel (io_stream lanes)
+    return {name: math.ceil((top - lag) * words) + DEFAULT_DEPTH for name, lag in lags.items()}
 
 
 def size_fifos(g: Graph, cfg: Config) -> bool:

@@ -11,11 +11,13 @@ types). It needs only NumPy and ctypes (`pyxrt` for a card), so it runs where nn
     with driver.Driver("csim") as d:        # or "reference", or Driver("xrt", xclbin="prj.xclbin")
         y = d.predict(x)                    # x: (batch, *input shape) floats
 
-The kernel is `extern "C" void <project>_kernel(const input_raw_t *in, output_raw_t *out, int n)`:
-each value travels as its raw W-bit two's-complement pattern in the smallest int{8,16,32,64}_t.
-`pack` converts floats with the input type's rounding and overflow (`FixedType.to_raw`, the one
-NumPy model of the conversion), every backend consumes and produces raw words, `unpack` turns
-output words into exact float64 values. With a split model (`Split:` in the config), `predict`
+The kernel is `extern "C" void <project>_kernel(const ap_uint<512> *in, ap_uint<512> *out, int n)`:
+each value travels as its raw W-bit two's-complement pattern in the smallest int{8,16,32,64}_t, a
+sample's values lie contiguously and little-endian, and each sample is padded to whole 64-byte words
+(`binding.pack_words`, docs/host.md). `pack` converts floats with the input type's rounding and
+overflow (`FixedType.to_raw`, the one NumPy model of the conversion) and lays them out so; every
+backend consumes and produces these bytes, the csim library included (the card's memory image), and
+`unpack` turns output bytes into exact float64 values. With a split model (`Split:` in the config), `predict`
 runs the CPU head (`host/head.py`) on the kernel's outputs; `accelerate` returns them as they are.
 
 Backends (`BACKENDS`): `csim` calls the batch entry point of the project's g++-built shared
@@ -74,8 +76,8 @@ class _CSim:
         self.lib = binding.Library(path, project_dir / "weights", meta["input"]["raw"], meta["output"]["raw"])
         self.threads = threads
 
-    def run(self, raw: np.ndarray, out: np.ndarray) -> None:
-        out[...] = self.lib.predict_raw(raw, self.threads)
+    def run(self, packed: np.ndarray, out: np.ndarray) -> None:
+        out[...] = self.lib.predict_words(packed, self.threads)
 
     def close(self) -> None:
         pass
@@ -90,10 +92,12 @@ class _Reference:
 
         self.graph, self.reference, self.driver = load_graph(driver.project_dir / "ir"), reference, driver
 
-    def run(self, raw: np.ndarray, out: np.ndarray) -> None:
+    def run(self, packed: np.ndarray, out: np.ndarray) -> None:
         d = self.driver
+        raw = binding.unpack_words(packed, d.n_in, d.in_dtype)
         x = d.input_type.from_raw(raw).reshape((raw.shape[0], *d.kernel_input_shape))
-        out[...] = d.output_type.to_raw(self.reference.predict(self.graph, x).reshape(out.shape))
+        y = d.output_type.to_raw(self.reference.predict(self.graph, x).reshape(raw.shape[0], d.n_out))
+        out[...] = binding.pack_words(y, d.n_out, d.out_dtype)
 
     def close(self) -> None:
         pass
@@ -102,7 +106,8 @@ class _Reference:
 class _Xrt:
     """The kernel in an xclbin on an Alveo card (pyxrt): one buffer pair per run, `inflight` runs at once.
 
-    Not exercised in nn2fpga's tests (no card); it shares `pack` / `unpack` with the csim backend.
+    Not exercised in nn2fpga's tests (no card); it sends the bytes `pack` makes, which the csim backend's
+    library reads as the kernel's memory words, and gives back bytes for `unpack`.
     """
 
     def __init__(
@@ -117,12 +122,12 @@ class _Xrt:
         uuid = self.device.load_xclbin(str(xclbin))
         self.kernel = pyxrt.kernel(self.device, uuid, driver.meta["kernel"])
 
-    def run(self, raw: np.ndarray, out: np.ndarray) -> None:
-        px, n = self.pyxrt, raw.shape[0]
+    def run(self, packed: np.ndarray, out: np.ndarray) -> None:
+        px, n = self.pyxrt, packed.shape[0]
         chunk = -(-n // self.inflight)
         runs = []
         for start in range(0, n, chunk):  # start every run before waiting for any
-            part = raw[start : start + chunk]
+            part = packed[start : start + chunk]
             bo_in = px.bo(self.device, part.nbytes, px.bo.normal, self.kernel.group_id(0))
             bo_out = px.bo(self.device, out[start : start + chunk].nbytes, px.bo.normal, self.kernel.group_id(1))
             bo_in.write(part.tobytes(), 0)
@@ -158,6 +163,8 @@ class Driver:
         self.in_dtype, self.out_dtype = binding.RAW_DTYPES[kin["raw"]], binding.RAW_DTYPES[kout["raw"]]
         self.kernel_output_shape = tuple(kout["shape"])
         self.n_in, self.n_out = int(np.prod(self.kernel_input_shape)), int(np.prod(self.kernel_output_shape))
+        self.in_bytes = binding.sample_words(self.n_in, self.in_dtype) * binding.WORD_BYTES  # per sample
+        self.out_bytes = binding.sample_words(self.n_out, self.out_dtype) * binding.WORD_BYTES
         head = self.meta.get("head")
         self.head = _sibling("head").Head.load(self.project_dir / "host" / head) if head else None
         self.output_name = self.meta["model_output"]["name"]
@@ -168,26 +175,30 @@ class Driver:
     # ---- packing (shared by every backend) ------------------------------------------------------------
 
     def pack(self, x: np.ndarray) -> np.ndarray:
-        """Raw input words (batch, n_in) for floats `x` (batch, *input shape), as the kernel reads them."""
+        """The kernel's input memory (batch, in_bytes) uint8 for floats `x` (batch, *input shape): each sample's
+        raw values, little-endian in their containers, zeros to a whole number of 64-byte words."""
         x = np.asarray(x, dtype=np.float64)
         if x.shape[1:] != self.kernel_input_shape:
             raise ValueError(
                 f"input has shape {x.shape}; expected (batch, {', '.join(map(str, self.kernel_input_shape))})"
             )
-        return np.ascontiguousarray(self.input_type.to_raw(x.reshape(x.shape[0], self.n_in)).astype(self.in_dtype))
+        raw = self.input_type.to_raw(x.reshape(x.shape[0], self.n_in))
+        return binding.pack_words(raw, self.n_in, self.in_dtype)
 
-    def unpack(self, raw: np.ndarray) -> np.ndarray:
-        """Exact float64 values (batch, *kernel output shape) of raw output words."""
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        """Exact float64 values (batch, *kernel output shape) of the kernel's output memory (batch, out_bytes)."""
+        raw = binding.unpack_words(packed, self.n_out, self.out_dtype)
         return self.output_type.from_raw(raw).reshape((raw.shape[0], *self.kernel_output_shape))
 
     # ---- running ------------------------------------------------------------------------------------
 
-    def run_raw(self, raw: np.ndarray) -> np.ndarray:
-        """Raw output words for raw input words (batch, n_in): one kernel call on the backend."""
-        raw = np.ascontiguousarray(raw, dtype=self.in_dtype).reshape(-1, self.n_in)
-        out = np.empty((raw.shape[0], self.n_out), dtype=self.out_dtype)
-        if raw.shape[0]:
-            self._impl.run(raw, out)
+    def run_raw(self, packed: np.ndarray) -> np.ndarray:
+        """The output memory (batch, out_bytes) for input memory (batch, in_bytes), as `pack` makes it: one
+        kernel call on the backend."""
+        packed = np.ascontiguousarray(packed, dtype=np.uint8).reshape(-1, self.in_bytes)
+        out = np.empty((packed.shape[0], self.out_bytes), dtype=np.uint8)
+        if packed.shape[0]:
+            self._impl.run(packed, out)
         return out
 
     def accelerate(self, x: np.ndarray) -> np.ndarray:

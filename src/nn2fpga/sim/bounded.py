@@ -68,7 +68,7 @@ def simulate(
     progress: bool = False,
 ) -> Run:
     """Build (or reuse) the bounded library of the project in `project_dir` and run the float batch `x`
-    through it, one sample after another; `types` and `raws` are the input and output types and their raw
+    through it in one kernel call (samples overlap); `types` and `raws` are the input and output types and their raw
     C word types. Outputs are (batch, n_out) floats."""
     start = time.perf_counter()
     lib = build(project_dir, project, progress=progress, flags=flags())

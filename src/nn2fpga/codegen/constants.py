@@ -1,0 +1,140 @@
+"""Constant arrays and the layer context that carries them: the weights, biases, scales and tables of a
+layer as C++ arrays (exact literals for synthesis, raw integers in weights/*.npy for the C simulation), and
+the pragmas that put a folded layer's weights into PE banks of SIMD-wide words in a named memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nn2fpga.ir.layers import Conv2D, Dense, Layer
+from nn2fpga.ir.types import FixedType
+from nn2fpga.passes.fold import matrix, weight_memory
+
+
+@dataclass
+class Constant:
+    """A constant array: `const type var[size]` for synthesis (exact literals), and raw integers in
+    weights/<var>.npy that the C simulation loads at run time."""
+
+    var: str
+    ctype: str
+    values: np.ndarray  # float64, exact values of dtype
+    dtype: FixedType
+    source: tuple[str, str] | None = None  # (layer name, field) whose values these are, row-major
+    dims: tuple[int, ...] = ()  # the C++ array's dimensions (row-major over the same values); () = flat
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def decl(self) -> str:
+        """`[rows][columns]` (or `[size]`): the dimensions after the name in a declaration."""
+        return "".join(f"[{d}]" for d in (self.dims or (self.size,)))
+
+    @property
+    def first(self) -> str:
+        """A pointer to the first value."""
+        return f"&{self.var}" + "[0]" * max(len(self.dims), 1)
+
+    @property
+    def raw_ctype(self) -> str:
+        return raw_container(self.dtype)
+
+    def raw(self) -> np.ndarray:
+        return self.dtype.to_raw(self.values.ravel()).astype(np.dtype(self.raw_ctype.removesuffix("_t")))
+
+    def initializer(self) -> str:
+        """Exact C++ literals `raw*S_` with `S_` = 2^-F (a power of two: the product is exact in double).
+
+        Integers format about 4x faster than repr() of floats, which matters for 25 M ResNet weights.
+        """
+        raw = self.dtype.to_raw(self.values.ravel()).astype(np.int64).tolist()
+        if self.dtype.frac == 0:
+            return ",".join(map(str, raw))
+        return "*S_,".join(map(str, raw)) + "*S_"
+
+    @property
+    def scale_literal(self) -> str:
+        return repr(2.0**-self.dtype.frac)
+
+
+@dataclass
+class LayerContext:
+    """One call in the top function, and the config struct it is instantiated with."""
+
+    name: str  # C++ identifier
+    kind: str
+    func: str  # n2f:: function
+    in_var: str
+    out_var: str
+    in_type: str
+    out_type: str
+    out_size: int
+    config: dict[str, object] = field(default_factory=dict)  # static const members
+    typedefs: dict[str, str] = field(default_factory=dict)  # typedef members
+    constants: list[Constant] = field(default_factory=list)
+    alias: bool = False  # no code: out_var is the input's buffer (reshape)
+    inputs: list[Layer] = field(default_factory=list)  # the producers, in input order
+    template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
+    pragmas: list[str] = field(default_factory=list)  # for the top function: the layer's weight memories
+
+
+def raw_container(t: FixedType) -> str:
+    """The C integer type that carries one raw value of `t` across the kernel interface."""
+    bits = next(b for b in (8, 16, 32, 64) if t.width <= b)
+    return f"{'' if t.signed else 'u'}int{bits}_t"
+
+
+def add_constant(
+    base: LayerContext,
+    role: str,
+    var: str,
+    values: np.ndarray,
+    dtype: FixedType,
+    source: tuple[str, str] | None = None,
+    dims: tuple[int, ...] = (),
+) -> Constant:
+    """The typedef `<role>_t` and the constant array `<name>_<var>` of that type."""
+    base.typedefs[f"{role}_t"] = dtype.cpp()
+    c = Constant(f"{base.name}_{var}", f"config_{base.name}::{role}_t", values, dtype, source, dims)
+    base.constants.append(c)
+    return c
+
+
+# bind_storage implementation of each WeightStorage (UG1399 pragma HLS bind_storage)
+STORAGE_IMPL = {"bram": "bram", "lutram": "lutram"}
+
+
+def linear_constants(layer: Dense | Conv2D, base: LayerContext) -> LayerContext:
+    """Typedefs and constant arrays (weights, bias or zeros) of a Dense/Conv layer, and the pragmas that
+    lay the weights out as PE banks of SIMD-wide words. The weights are declared as the (rows, columns)
+    matrix of `nn2fpga.passes.fold.matrix` over the IR's row-major values (nothing is reordered)."""
+    t = layer.types
+    base.typedefs["accum_t"] = t["accum"].cpp()
+    rows, cols, _ = matrix(layer)
+    w = add_constant(base, "weight", "w", layer.weight, t["weight"], (layer.name, "weight"), (rows, cols))
+    if layer.bias is None:
+        b = add_constant(base, "bias", "b", np.zeros(layer.n_out), t["bias"])
+    else:
+        b = add_constant(base, "bias", "b", layer.bias, t["bias"], (layer.name, "bias"))
+    if layer.weight_storage in STORAGE_IMPL:  # folded: PE banks of SIMD-wide words (the Latency Dense: none)
+        banks, words, bits = weight_memory(layer)
+        cyclic = f"cyclic factor = {layer.pe}"
+        base.pragmas += [
+            f"// {base.name}: {banks} bank(s) of {words} words x {bits} bits (SIMD {layer.simd} x "
+            f"{t['weight'].width} bits) in {layer.weight_storage.upper()}",
+            *(
+                f"#pragma HLS ARRAY_RESHAPE variable = {w.var} cyclic factor = {layer.simd} dim = 1"
+                for _ in range(layer.simd > 1)
+            ),
+            *(
+                f"#pragma HLS ARRAY_PARTITION variable = {v} {cyclic}{d}"
+                for v, d in ((w.var, " dim = 2"), (b.var, ""))
+                if layer.pe > 1
+            ),
+            f"#pragma HLS BIND_STORAGE variable = {w.var} type = rom_2p impl = {STORAGE_IMPL[layer.weight_storage]}",
+        ]
+    return base

@@ -1,0 +1,277 @@
+"""Folding (flow "hardware"): how many values each layer handles per clock, and what that costs.
+
+Every Dense, Conv2D and DepthwiseConv2D is a matrix-vector unit over a (rows x columns) weight matrix:
+rows = terms per output (Dense n_in, Conv2D kh*kw*n_chan, DepthwiseConv2D kh*kw taps), columns =
+outputs per pixel (n_out, n_filt, n_chan). Per clock it computes PE columns x SIMD rows; one output pixel
+takes `reuse_factor` = rows * columns / (PE * SIMD) clocks (hls4ml's meaning of the reuse factor). PE
+divides the columns; SIMD divides the input channels (Conv2D: the line buffer holds SIMD-channel words),
+n_in (Dense) or the taps (DepthwiseConv2D). The io_parallel Latency Dense keeps its fully unrolled kernel
+(PE = columns, SIMD = rows, `ALLOCATION` limits the multipliers).
+
+Streams (io_stream) carry `lanes` values of a pixel per word: a Linear layer writes PE lanes and reads
+SIMD lanes (DepthwiseConv2D: PE), softmax whole pixels, every other layer its own `lanes` on input and
+output. Where a producer's lanes differ from what its consumer reads, code generation inserts a width
+converter on that edge.
+
+The figures below (`unroll`, `trips`, `weight_memory`) are what the templates in templates/n2f do, loop by
+loop; the lint and the cycle model use them, and tests check them against the C simulation's counters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nn2fpga.config import Config
+from nn2fpga.ir.errors import ConfigError
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    GlobalPool2D,
+    Input,
+    Layer,
+    Linear,
+    Pool2D,
+    ZeroPad2D,
+)
+
+MAX_UNROLL = 4096  # operations unrolled in one pipelined loop body (docs/synthesis.md)
+MAX_WORD_BITS = 4096  # widest ap_uint Vitis HLS accepts: one stream or memory word
+STORAGE = ("auto", "bram", "lutram")  # WeightStorage values
+LUTRAM_BITS = 64 * 64  # auto: a weight bank of at most this many bits goes to LUTRAM, larger ones to BRAM
+
+
+def divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def matrix(layer: Linear) -> tuple[int, int, int]:
+    """(rows, columns, what SIMD must divide) of a layer's weight matrix."""
+    if isinstance(layer, DepthwiseConv2D):
+        return layer.n_in, layer.n_out, layer.n_in
+    if isinstance(layer, Conv2D):
+        return layer.n_in, layer.n_out, int(layer.weight.shape[2])
+    return layer.n_in, layer.n_out, layer.n_in
+
+
+def channels(layer: Layer) -> int:
+    return int(layer.shape[-1]) if layer.shape else 1
+
+
+def latency_kernel(layer: Layer, io_type: str) -> bool:
+    """The io_parallel Latency Dense: fully unrolled, not folded."""
+    return isinstance(layer, Dense) and io_type == "io_parallel" and layer.strategy == "latency"
+
+
+def in_lanes(layer: Layer) -> int:
+    """Values per word this layer reads from each input stream."""
+    if isinstance(layer, Linear):
+        return layer.pe if isinstance(layer, DepthwiseConv2D) else layer.simd
+    return layer.lanes
+
+
+def unroll(layer: Layer, g: Graph) -> int:
+    """Operations in the body of the layer's pipelined loop (multiplications, or values handled)."""
+    if isinstance(layer, Linear):
+        return layer.pe * layer.simd
+    if isinstance(layer, Pool2D):
+        return layer.lanes * layer.pool[0] * layer.pool[1]
+    if isinstance(layer, Add):
+        return layer.lanes * len(g.producers(layer.name))
+    return layer.lanes
+
+
+def weight_memory(layer: Linear) -> tuple[int, int, int]:
+    """(banks, words per bank, bits per word) of a folded layer's weights: PE banks of SIMD-wide words."""
+    rows, cols, _ = matrix(layer)
+    return layer.pe, rows * cols // (layer.pe * layer.simd), layer.simd * layer.types["weight"].width
+
+
+def _pixels(layer: Layer) -> int:
+    return math.prod(layer.shape[:-1]) if len(layer.shape) > 1 else 1
+
+
+def trips(layer: Layer, g: Graph) -> int:
+    """Iterations of the layer's pipelined loops (II = 1) per image in io_stream: its cycles per image,
+    not counting pipeline fill per loop entry."""
+    if isinstance(layer, Input):
+        return 0
+    src = g.producers(layer.name)[0]
+    words_in = src.size // in_lanes(layer) if in_lanes(layer) else 0
+    if isinstance(layer, (Conv2D, Pool2D, ZeroPad2D)):
+        top, bottom, left, right = layer.padding
+        padded = (src.shape[0] + top + bottom) * (src.shape[1] + left + right)
+        read = padded * (channels(src) // in_lanes(layer))
+        if isinstance(layer, ZeroPad2D):
+            return read
+        if isinstance(layer, Pool2D):
+            return read + _pixels(layer) * channels(layer) // layer.lanes
+        rows, cols, _ = matrix(layer)
+        return read + _pixels(layer) * rows * cols // (layer.pe * layer.simd)
+    if isinstance(layer, Dense):
+        rows, cols, _ = matrix(layer)
+        return rows // layer.simd + rows * cols // (layer.pe * layer.simd)
+    if isinstance(layer, GlobalPool2D):
+        return words_in + channels(layer) // layer.lanes
+    if isinstance(layer, Concatenate):
+        return layer.size // layer.lanes
+    return layer.size // layer.lanes
+
+
+def converter_trips(n_values: int, a: int, b: int) -> int:
+    """Iterations of a width converter from a to b lanes."""
+    return n_values // a + n_values // b
+
+
+# ---- the pass --------------------------------------------------------------------------------------------
+
+
+def _where(settings, key: str) -> str:
+    return settings.source.get(key, key)
+
+
+def _given(settings, key: str) -> bool:
+    return settings.source.get(key, "default") != "default"
+
+
+def _limits_ok(layer: Linear, pe: int, simd: int, in_width: int) -> bool:
+    lanes_in = pe if isinstance(layer, DepthwiseConv2D) else simd
+    return (
+        pe * simd <= MAX_UNROLL
+        and simd * layer.types["weight"].width <= MAX_WORD_BITS
+        and lanes_in * in_width <= MAX_WORD_BITS
+        and pe * layer.types["result"].width <= MAX_WORD_BITS
+    )
+
+
+def valid_folds(layer: Linear) -> list[tuple[int, int]]:
+    rows, cols, unit = matrix(layer)
+    return [(pe, simd) for pe in divisors(cols) for simd in divisors(unit)]
+
+
+def smallest_valid_reuse(layer: Linear, in_width: int) -> int:
+    rows, cols, _ = matrix(layer)
+    ok = [rows * cols // (pe * s) for pe, s in valid_folds(layer) if _limits_ok(layer, pe, s, in_width)]
+    return min(ok)
+
+
+def choose_fold(layer: Linear, settings, in_width: int) -> tuple[int, int]:
+    """(PE, SIMD) from the config: PE/SIMD keys, else ReuseFactor, else the least folding within the limits."""
+    rows, cols, unit = matrix(layer)
+    pe, simd = settings.pe, settings.simd
+    for key, value, total, what in (("PE", pe, cols, "output columns"), ("SIMD", simd, unit, _simd_unit(layer))):
+        if value and total % value:
+            raise ConfigError(
+                f"{_where(settings, key)}: {key} {value} does not divide the {total} {what} of {layer.kind} "
+                f"{layer.name!r}; valid: {', '.join(map(str, divisors(total)))}"
+            )
+    rf_given = _given(settings, "ReuseFactor")
+    rf = settings.reuse_factor
+    folds = [
+        (p, s)
+        for p, s in valid_folds(layer)
+        if (not pe or p == pe) and (not simd or s == simd) and (not rf_given or p * s * rf == rows * cols)
+    ]
+    if not folds:
+        valid = sorted(
+            {rows * cols // (p * s) for p, s in valid_folds(layer) if (not pe or p == pe) and (not simd or s == simd)}
+        )
+        near = [r for r in valid if r < rf][-1:] + [r for r in valid if r > rf][:1]
+        raise ConfigError(
+            f"{_where(settings, 'ReuseFactor')}: reuse factor {rf} is not valid for {layer.kind} {layer.name!r} "
+            f"(rows x columns = {rows} x {cols}; it must be rows * columns / (PE * SIMD) with PE dividing {cols} "
+            f"and SIMD dividing {unit}{_fixed_fold(pe, simd)}); nearest valid: {', '.join(map(str, near))}"
+        )
+    explicit = bool(pe or simd or rf_given)
+    fitting = [f for f in folds if _limits_ok(layer, *f, in_width)]
+    if not fitting:
+        if explicit:
+            p, s = max(folds, key=lambda f: f[0] * f[1])
+            where = _where(settings, "PE" if pe else "SIMD" if simd else "ReuseFactor")
+            raise ConfigError(
+                f"{where}: {layer.kind} {layer.name!r} with PE {p} x SIMD {s} breaks the synthesis limits "
+                f"({p * s} multiplications per clock, limit {MAX_UNROLL}; words of at most {MAX_WORD_BITS} bits); "
+                f"the smallest valid reuse factor is {smallest_valid_reuse(layer, in_width)}"
+            )
+        fitting = folds
+    return max(fitting, key=lambda f: (f[0] * f[1], f[1]))
+
+
+def _simd_unit(layer: Linear) -> str:
+    if isinstance(layer, DepthwiseConv2D):
+        return "kernel taps"
+    return "input channels" if isinstance(layer, Conv2D) else "inputs"
+
+
+def _fixed_fold(pe: int, simd: int) -> str:
+    return (f", PE {pe}" if pe else "") + (f", SIMD {simd}" if simd else "")
+
+
+def _lanes_given(layer: Layer, settings, need: list[int]) -> int:
+    lanes = settings.lanes
+    bad = [c for c in need if c % lanes]
+    if bad:
+        valid = divisors(math.gcd(*need))
+        raise ConfigError(
+            f"{_where(settings, 'Lanes')}: Lanes {lanes} does not divide the {bad[0]} channels of {layer.kind} "
+            f"{layer.name!r}; valid: {', '.join(map(str, valid))}"
+        )
+    return lanes
+
+
+def fold_layers(g: Graph, cfg: Config) -> bool:
+    """Set `pe`, `simd`, `reuse_factor`, `strategy`, `multiplier_limit`, `weight_storage` of every layer
+    with multipliers and `lanes` of every layer. Raises ConfigError naming the key for invalid values."""
+    for layer in g.layers():
+        settings = cfg.resolve(layer)
+        producers = g.producers(layer.name)
+        if layer.HAS_MULTIPLIERS:
+            layer.strategy = settings.strategy
+            rows, cols, _ = matrix(layer)
+            in_width = producers[0].types["result"].width
+            if latency_kernel(layer, g.io_type):
+                rf = settings.reuse_factor
+                if rows * cols % rf:
+                    valid = divisors(rows * cols)
+                    near = [r for r in valid if r < rf][-1:] + [r for r in valid if r > rf][:1]
+                    raise ConfigError(
+                        f"{_where(settings, 'ReuseFactor')}: reuse factor {rf} is not valid for {layer.kind} "
+                        f"{layer.name!r} ({rows * cols} multiplications; it must divide them); nearest valid: "
+                        f"{', '.join(map(str, near))}"
+                    )
+                layer.pe, layer.simd, layer.reuse_factor = cols, rows, rf
+                layer.multiplier_limit = -(-rows * cols // rf)
+                layer.weight_storage, layer.lanes = "logic", cols  # constants in the unrolled logic
+                continue
+            else:
+                layer.pe, layer.simd = choose_fold(layer, settings, in_width)
+                layer.reuse_factor = rows * cols // (layer.pe * layer.simd)
+                layer.multiplier_limit = layer.pe * layer.simd
+            layer.weight_storage = _storage(layer, settings.weight_storage)
+            layer.lanes = layer.pe
+            continue
+        need = [channels(layer)] + [channels(p) for p in producers]
+        if isinstance(layer, Activation) and layer.fn == "softmax":
+            layer.lanes = channels(layer)
+        elif _given(settings, "Lanes"):
+            layer.lanes = _lanes_given(layer, settings, need)
+        elif isinstance(layer, Input):
+            layer.lanes = channels(layer)
+        else:  # the widest producer lanes that fit, else the largest common divisor
+            common = math.gcd(*need)
+            fits = [p.lanes for p in producers if p.lanes and common % p.lanes == 0]
+            top = max(p.lanes for p in producers)
+            layer.lanes = max(fits) if fits else max(d for d in divisors(common) if d <= top)
+    return False
+
+
+def _storage(layer: Linear, given: str) -> str:
+    if given != "auto":
+        return given
+    banks, words, bits = weight_memory(layer)
+    return "lutram" if words * bits <= LUTRAM_BITS else "bram"
