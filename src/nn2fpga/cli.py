@@ -147,13 +147,29 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    import json
+
     import numpy as np
 
+    from nn2fpga.passes import cycles
     from nn2fpga.project import Project
 
     project = Project.load(args.project)
     run = project.simulate(_load_input(args.input), progress=True)
+    model = cycles.cycle_model(project.graph, project.name, project.config.clock_period)
     print(run.table())
+    print()
+    print(cycles.table(model, run.trips()))
+    if args.json:
+        streams = [{"name": s.name, "depth": s.depth, "high_water": s.high_water, "needed": run.needed(s)}
+                   for s in run.streams]  # fmt: skip
+        result = {"completed": not run.deadlock, "deadlock": run.deadlock, "samples": run.samples,
+                  "build_s": run.build_s, "run_s": run.run_s, "streams": streams,
+                  "processes": cycles.comparison(model, run.trips()), **cycles.summary(model)}  # fmt: skip
+        try:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        except OSError as e:
+            raise UserError(f"cannot write {args.json}: {e.strerror or e}") from e
     if run.deadlock:
         print(f"nn2fpga: {run.deadlock.rstrip()}", file=sys.stderr)
         return 1
@@ -300,12 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="run an io_stream project with bounded FIFOs: stream depths, high-water marks, deadlocks",
         description="Run the project in DIR on X.npy in a C simulation where every stream holds at most its "
-        "declared FIFO depth and the dataflow processes run concurrently. Prints each stream's depth and high-water "
-        "mark; exits 1 with the blocked processes and streams if the dataflow deadlocks. Outputs equal csim's.",
+        "declared FIFO depth and the dataflow processes run concurrently. Prints each stream's depth, high-water "
+        "mark and the depth the run needed, then each process's modelled cycles per image beside its counted loop "
+        "iterations, the bottleneck and images/s at the configured clock; exits 1 with the blocked processes and "
+        "streams if the dataflow deadlocks. Outputs equal csim's.",
     )
     p.add_argument("project", help="project directory written by nn2fpga convert (IOType io_stream)")
     p.add_argument("-i", "--input", required=True, help="input .npy file")
     p.add_argument("-o", "--output", help="output .npy file (written when the run completes)")
+    p.add_argument("--json", metavar="FILE", help="write the streams, the processes' cycles and the summary as JSON")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser(

@@ -30,6 +30,7 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
+from nn2fpga.passes import fold
 from nn2fpga.sim import reference
 
 # Keras computes in float32: allow a few float32 ulps of the output on top of the fixed-point bound.
@@ -197,3 +198,25 @@ def assert_close_to_keras(project, model, x) -> np.ndarray:
             f"{idx}: |{ref[idx]!r} - {keras_out.reshape(ref.shape)[idx]!r}| = {diff[idx]:.3g} > {bound[idx]:.3g}"
         )
     return bound
+
+
+def random_folds(graph: Graph, seed: int, io_type: str = "io_stream") -> dict:
+    """`LayerName` settings drawing, for every layer of a compiled `graph`, a random valid fold: PE, SIMD and
+    WeightStorage (uram / offchip only in io_stream) of each Dense/Conv2D/DepthwiseConv2D within the synthesis
+    limits, Lanes of every other layer but the input and softmax. Folding reorders exact sums only, so csim
+    must stay equal to the reference bit for bit whatever is drawn."""
+    rng = np.random.default_rng(seed)
+    storage = ("bram", "lutram", "uram", "offchip") if io_type == "io_stream" else ("bram", "lutram")
+    out: dict[str, dict] = {}
+    for layer in graph.layers():
+        if isinstance(layer, Input) or (isinstance(layer, Activation) and layer.fn == "softmax"):
+            continue
+        if layer.HAS_MULTIPLIERS:
+            width = graph.producers(layer.name)[0].types["result"].width
+            folds = [f for f in fold.valid_folds(layer) if fold.limits_ok(layer, *f, width)]
+            pe, simd = folds[rng.integers(len(folds))]
+            out[layer.name] = {"PE": int(pe), "SIMD": int(simd), "WeightStorage": str(rng.choice(storage))}
+        else:
+            common = np.gcd.reduce([fold.channels(p) for p in [layer, *graph.producers(layer.name)]])
+            out[layer.name] = {"Lanes": int(rng.choice(fold.divisors(int(common))))}
+    return out

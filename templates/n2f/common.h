@@ -5,6 +5,44 @@
 
 #include <ap_fixed.h>
 #include <ap_int.h>
+#include <stdint.h>
+
+#if defined(NN2FPGA_AP_CORE_H) && !defined(__SYNTHESIS__)
+// nn2fpga's C-simulation ap_uint stops at 64 bits. Memory words (the kernel's ports, streamed weights) are eight 64-bit limbs here, with
+// the part of the ap_uint<512> interface the kernel, the bridge and the testbench use: range(hi, lo) of at
+// most 64 bits, read from a const word and assigned on a mutable one.
+template <>
+struct ap_uint<512> {
+    uint64_t limb[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // bits 64k+63..64k in limb[k]
+
+    ap_uint() = default;
+    ap_uint(int zero) : limb{uint64_t(zero), 0, 0, 0, 0, 0, 0, 0} {}  // 0 (the kernel writes every other bit)
+
+    ap_uint<64> range(int hi, int lo) const {
+        const int n = hi - lo + 1, k = lo / 64, sh = lo % 64;
+        uint64_t v = limb[k] >> sh;
+        if (sh + n > 64) v |= limb[k + 1] << (64 - sh);
+        return ap_uint<64>(n == 64 ? v : v & ((uint64_t(1) << n) - 1));
+    }
+    void set(int hi, int lo, uint64_t v) {
+        const int n = hi - lo + 1, k = lo / 64, sh = lo % 64;
+        const uint64_t mask = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+        v &= mask;
+        limb[k] = (limb[k] & ~(mask << sh)) | (v << sh);
+        if (sh + n > 64) limb[k + 1] = (limb[k + 1] & ~(mask >> (64 - sh))) | (v >> (64 - sh));
+    }
+    struct range_ref {
+        ap_uint &word;
+        int hi, lo;
+        template <class V>
+        range_ref &operator=(const V &v) {
+            word.set(hi, lo, ap_uint<64>(v).to_uint64());
+            return *this;
+        }
+    };
+    range_ref range(int hi, int lo) { return {*this, hi, lo}; }
+};
+#endif
 
 namespace n2f {
 
@@ -16,10 +54,11 @@ enum strategy_t { latency = 0, resource = 1 };
 #if defined(N2F_BOUNDED_STREAMS) && !defined(__SYNTHESIS__)
 const int max_layers = 4096;
 extern long long trip_count[max_layers];
-#define N2F_COUNT(CONFIG_T) n2f::trip_count[CONFIG_T::id]++;
+#define N2F_COUNT_ID(ID) n2f::trip_count[ID]++;
 #else
-#define N2F_COUNT(CONFIG_T)
+#define N2F_COUNT_ID(ID)
 #endif
+#define N2F_COUNT(CONFIG_T) N2F_COUNT_ID(CONFIG_T::id)
 
 // Table index: clip(floor(x * 2^K) + OFFSET, 0, N - 1). floor() is exact: the product with a
 // power of two is exact and AP_TRN truncates toward -inf; saturation keeps huge x at the ends.

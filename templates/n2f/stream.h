@@ -75,6 +75,77 @@ Read:
     }
 }
 
+// Weights of a folded layer, one step's PE x SIMD values at a time: value s * PE + p of step (fo, st) is
+// w[st * SIMD + s][fo * PE + p] (rows, columns as in n2f/dense.h). On-chip layers (BRAM, LUTRAM) read the
+// matrix, a constant array passed as `w`. Streamed layers get an hls::stream of these words from a
+// weight_reader process instead: WeightStorage offchip consumes one word per step (the matrix again for
+// every output pixel); uram copies the words into its URAM bank when the kernel is called with load set,
+// and reads the bank afterwards (UltraScale+ cannot initialize URAM from the bitstream).
+template <typename CONFIG_T>
+struct wword {
+    typename CONFIG_T::weight_t v[CONFIG_T::pe * CONFIG_T::simd];
+};
+
+template <typename CONFIG_T, class W>
+inline void weights_begin(W &, wword<CONFIG_T> *, bool) {}  // on-chip: nothing to do
+
+template <typename CONFIG_T>
+inline void weights_begin(hls::stream<wword<CONFIG_T> > &ws, wword<CONFIG_T> *bank, bool load) {
+    if (!CONFIG_T::uram || !load) return;
+Load:
+    for (int k = 0; k < CONFIG_T::w_words; k++) {
+#pragma HLS PIPELINE II = 1
+        bank[k] = ws.read();
+    }
+}
+
+template <typename CONFIG_T, class W>
+inline void weights_fetch(W &, const wword<CONFIG_T> *, wword<CONFIG_T> &, int, int) {}
+
+template <typename CONFIG_T>
+inline void weights_fetch(hls::stream<wword<CONFIG_T> > &ws, const wword<CONFIG_T> *bank, wword<CONFIG_T> &word,
+                          int fo, int st) {
+    if (CONFIG_T::uram) {
+        word = bank[fo * CONFIG_T::steps + st];
+    } else {
+        word = ws.read();
+    }
+}
+
+template <typename CONFIG_T, class W>
+inline const typename CONFIG_T::weight_t *weights_row(W &w, const wword<CONFIG_T> &, int fo, int st, int s) {
+    return w[st * CONFIG_T::simd + s] + fo * CONFIG_T::pe;
+}
+
+template <typename CONFIG_T>
+inline const typename CONFIG_T::weight_t *weights_row(hls::stream<wword<CONFIG_T> > &, const wword<CONFIG_T> &word,
+                                                      int, int, int s) {
+    return word.v + s * CONFIG_T::pe;
+}
+
+// Off-chip words to a streamed layer: `words` words, cycling over the layer's w_words, each w_lines 512-bit
+// lines of w_per_line raw containers of w_bits bits (docs/host.md, "Weights in memory").
+template <typename CONFIG_T>
+void weight_reader(const ap_uint<512> *mem, hls::stream<wword<CONFIG_T> > &ws, int words) {
+    const int N = CONFIG_T::pe * CONFIG_T::simd, B = CONFIG_T::w_bits, W = CONFIG_T::weight_t::width;
+Words:
+    for (int k = 0, next = 0; k < words; k++) {
+        wword<CONFIG_T> word;
+    Lines:
+        for (int l = 0; l < CONFIG_T::w_lines; l++) {
+#pragma HLS PIPELINE II = 1
+            N2F_COUNT_ID(CONFIG_T::reader_id)
+            const ap_uint<512> line = mem[next * CONFIG_T::w_lines + l];
+            for (int f = 0; f < CONFIG_T::w_per_line; f++) {
+                const int i = l * CONFIG_T::w_per_line + f;
+                if (i < N) word.v[i].range(W - 1, 0) = ap_uint<W>(line.range(f * B + W - 1, f * B));
+            }
+        }
+        ws.write(word);
+        next = next + 1 == CONFIG_T::w_words ? 0 : next + 1;
+    }
+}
+
 // Folded convolution. Input words carry the stream's lanes of one pixel (channel groups innermost), the
 // line buffer keeps KH rows of words. Per input position, Read stores its n_chan / lanes_in words; per
 // output pixel, fold fo computes PE outputs in `steps` pipelined iterations of PE x SIMD multiplications:
@@ -82,11 +153,13 @@ Read:
 //                    output word = filters fo*PE .. fo*PE+PE-1;
 //   DepthwiseConv2D: lanes_in = PE (channel group fo), steps = kh * kw / SIMD (SIMD taps per step).
 // Weights (rows, columns) = (kh * kw * n_chan, n_filt) or (kh * kw, n_chan); see n2f/dense.h.
-template <class data_T, class res_T, typename CONFIG_T>
-void conv2d_stream(hls::stream<data_T> &in, hls::stream<res_T> &out,
-                   const typename CONFIG_T::weight_t w[CONFIG_T::n_rows][CONFIG_T::n_filt],
-                   const typename CONFIG_T::bias_t b[CONFIG_T::n_filt]) {
+template <class data_T, class res_T, typename CONFIG_T, class W>
+void conv2d_stream(hls::stream<data_T> &in, hls::stream<res_T> &out, W &w,
+                   const typename CONFIG_T::bias_t b[CONFIG_T::n_filt], bool load = false) {
     typedef window<CONFIG_T> win;
+    static wword<CONFIG_T> bank[CONFIG_T::uram ? CONFIG_T::w_words : 1];
+#pragma HLS BIND_STORAGE variable = bank type = ram_2p impl = uram
+    weights_begin<CONFIG_T>(w, bank, load);
     const int C = CONFIG_T::n_chan, KH = CONFIG_T::kh, KW = CONFIG_T::kw, PE = CONFIG_T::pe, SIMD = CONFIG_T::simd;
     const int L = data_T::size, CF = C / L;
     data_T buf[KH][win::PW][CF];
@@ -107,17 +180,20 @@ Rows:
                 for (int st = 0; st < CONFIG_T::steps; st++) {
 #pragma HLS PIPELINE II = 1
                     N2F_COUNT(CONFIG_T)
+                    wword<CONFIG_T> word;
+                    weights_fetch<CONFIG_T>(w, bank, word, fo, st);
                     if (CONFIG_T::depthwise) {  // SIMD taps of channel group fo
                         for (int s = 0; s < SIMD; s++) {
                             const int t = st * SIMD + s, ky = t / KW, kx = t % KW;
                             const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][fo];
-                            for (int p = 0; p < PE; p++) acc[p] += x.v[p] * w[t][fo * PE + p];
+                            const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, word, fo, st, s);
+                            for (int p = 0; p < PE; p++) acc[p] += x.v[p] * row[p];
                         }
                     } else {  // SIMD channels of one tap: st = tap * CF + ci
                         const int t = st / CF, ci = st % CF, ky = t / KW, kx = t % KW;
                         const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][ci];
                         for (int s = 0; s < SIMD; s++) {
-                            const typename CONFIG_T::weight_t *row = w[t * C + ci * SIMD + s] + fo * PE;
+                            const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, word, fo, st, s);
                             for (int p = 0; p < PE; p++) acc[p] += x.v[s] * row[p];
                         }
                     }
@@ -303,6 +379,7 @@ template <class T, typename CONFIG_T, class... S>
 void fork_stream(hls::stream<T> &in, S &...outs) {
     for (int p = 0; p < CONFIG_T::n_words; p++) {
 #pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
         const T px = in.read();
 #ifdef N2F_BOUNDED_STREAMS  // one pipeline stage writes every output: it stalls until all of them have room
         int waits[] = {0, (outs.wait_room(), 0)...};
@@ -342,11 +419,13 @@ Groups:
 
 // Dense in a stream: Read gathers the n_in / SIMD input words, then each fold computes PE outputs in
 // n_in / SIMD pipelined steps of PE x SIMD multiplications and writes one PE-lane word.
-template <class data_T, class res_T, typename CONFIG_T>
-void dense_stream(hls::stream<data_T> &in, hls::stream<res_T> &out,
-                  const typename CONFIG_T::weight_t w[CONFIG_T::n_in][CONFIG_T::n_out],
-                  const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
+template <class data_T, class res_T, typename CONFIG_T, class W>
+void dense_stream(hls::stream<data_T> &in, hls::stream<res_T> &out, W &w,
+                  const typename CONFIG_T::bias_t b[CONFIG_T::n_out], bool load = false) {
     const int PE = CONFIG_T::pe, SIMD = CONFIG_T::simd, STEPS = CONFIG_T::n_in / SIMD;
+    static wword<CONFIG_T> bank[CONFIG_T::uram ? CONFIG_T::w_words : 1];
+#pragma HLS BIND_STORAGE variable = bank type = ram_2p impl = uram
+    weights_begin<CONFIG_T>(w, bank, load);
     data_T x[STEPS];
 Read:
     for (int si = 0; si < STEPS; si++) {
@@ -363,8 +442,10 @@ Folds:
         for (int si = 0; si < STEPS; si++) {
 #pragma HLS PIPELINE II = 1
             N2F_COUNT(CONFIG_T)
+            wword<CONFIG_T> word;
+            weights_fetch<CONFIG_T>(w, bank, word, fo, si);
             for (int s = 0; s < SIMD; s++) {
-                const typename CONFIG_T::weight_t *row = w[si * SIMD + s] + fo * PE;
+                const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, word, fo, si, s);
                 for (int p = 0; p < PE; p++) acc[p] += x[si].v[s] * row[p];
             }
         }

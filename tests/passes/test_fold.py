@@ -102,7 +102,7 @@ def test_trips_and_weight_banks_follow_the_fold() -> None:
     big = _folded(_conv(64, 64), {"LayerName": {"c": {"PE": 4, "SIMD": 4}}})["c"]
     assert big.weight_storage == "bram"
     assert _folded(_conv(64, 64), {"LayerName": {"c": {"WeightStorage": "LUTRAM"}}})["c"].weight_storage == "lutram"
-    with pytest.raises(ConfigError, match=r"WeightStorage: expected one of auto, bram, lutram"):
+    with pytest.raises(ConfigError, match=r"WeightStorage: expected one of auto, bram, lutram, uram, offchip"):
         _folded(_conv(4, 6), {"LayerName": {"c": {"WeightStorage": "flash"}}})
 
 

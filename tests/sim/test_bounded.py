@@ -5,6 +5,8 @@ shallow, or a kernel that is not a dataflow, deadlocks, and the report names the
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -13,19 +15,36 @@ import pytest
 
 from nn2fpga.cli import main
 from nn2fpga.config import Config
+from nn2fpga.ir.layers import Activation, Linear
+from nn2fpga.passes.cycles import comparison, cycle_model, table
+from nn2fpga.passes.fold import MAX_UNROLL, channels, divisors, valid_folds
 from nn2fpga.project import Project, compile_graph
 from nn2fpga.sim.bounded import Run
 
 pytestmark = pytest.mark.csim
 
 
-def _assert_completes_like_csim(project: Project, x: np.ndarray) -> Run:
-    """The bounded run completes, its outputs are csim's bit for bit, and no stream held more than its depth."""
+def _assert_completes_like_csim(project: Project, x: np.ndarray, backend: str = "csim") -> Run:
+    """The bounded run completes, its outputs are csim's (or the reference's) bit for bit, no stream held more
+    than its depth, and the cycle model's cycles per image are the loop iterations counted for every process."""
     run = project.simulate(x)
     assert run.deadlock == "" and run.outputs is not None
-    assert np.array_equal(run.outputs, project.predict(x))
+    assert np.array_equal(run.outputs, project.predict(x, backend=backend))
     assert run.streams and all(s.high_water <= s.depth for s in run.streams), run.table()
+    assert all(run.needed(s) == s.high_water for s in run.streams)
+    _assert_model_is_counted(project, run)
     return run
+
+
+def _assert_model_is_counted(project: Project, run: Run) -> None:
+    """Every process the bounded build counts is modelled, with its count per image as cycles per image."""
+    model = cycle_model(project.graph, project.name, project.config.clock_period)
+    rows = comparison(model, run.trips())
+    counted = {r["process"]: r["counted"] for r in rows if r["counted"] is not None}
+    assert counted.keys() == run.counts.keys() and all(r["agrees"] is not False for r in rows), table(
+        model, run.trips()
+    )
+    assert max(p.cycles for p in model.processes if p.counted) == max(run.trips().values())
 
 
 @pytest.fixture
@@ -83,16 +102,32 @@ def test_dataflow_kernel_needs_two_deep_streams_and_a_sequential_one_stalls(skip
 def test_cli_exit_codes(skip_project: Project, skip_graph, tmp_path: Path, capsys) -> None:
     prj, x = str(skip_project.path), tmp_path / "x.npy"
     np.save(x, np.random.default_rng(1).normal(size=(2, 8, 8, 4)))
-    assert main(["simulate", prj, "-i", str(x), "-o", str(tmp_path / "y.npy")]) == 0
+    report = tmp_path / "run.json"
+    assert main(["simulate", prj, "-i", str(x), "-o", str(tmp_path / "y.npy"), "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["stream", "depth", "high-water"] and "a_to_add" in out
+    assert out.splitlines()[0].split() == ["stream", "depth", "high-water", "needed"] and "a_to_add" in out
+    assert "b             Conv2D                   676            676  << bottleneck" in out
+    assert "bottleneck: b (Conv2D b), 676 cycles/image; 295,858 images/s at 200 MHz (ClockPeriod 5 ns)" in out
     assert np.array_equal(np.load(tmp_path / "y.npy"), skip_project.predict(np.load(x)))
+    result = json.loads(report.read_text())
+    assert result["completed"] and result["samples"] == 2 and result["bottleneck"] == "b"
+    assert result["images_per_s"] == pytest.approx(1e9 / (5 * 676)) and result["latency_cycles"] == 778
+    skip = next(s for s in result["streams"] if s["name"] == "a_to_add")
+    assert skip["depth"] == 48 and skip["needed"] == skip["high_water"] <= 48
+    processes = {p["process"]: p for p in result["processes"]}
+    assert processes["c"] == {"process": "c", "kind": "Conv2D", "layer": "c", "modelled": 676, "counted": 676,
+                              "agrees": True}  # fmt: skip
+    assert processes["kernel_load"]["counted"] is None
 
     skip_project.graph["add"].fifo_depths = (1, 2)
     skip_project.write(prj, force=True)
-    assert main(["simulate", prj, "-i", str(x)]) == 1
-    err = capsys.readouterr().err
+    assert main(["simulate", prj, "-i", str(x), "--json", str(report)]) == 1
+    out, err = capsys.readouterr()
     assert "deadlock" in err and "a_fork: blocked writing 'a_to_add'" in err
+    assert "a_to_add          1           1       -  full" in out  # nothing shown to suffice after a deadlock
+    result = json.loads(report.read_text())
+    assert not result["completed"] and "a_to_add" in result["deadlock"]
+    assert all(s["needed"] is None for s in result["streams"])
 
     np.save(tmp_path / "wrong.npy", np.zeros((2, 8, 8, 3)))
     (tmp_path / "junk.npy").write_text("not numpy")
@@ -127,6 +162,52 @@ def test_small_cnns_run_deadlock_free(name: str, tmp_path: Path) -> None:
     config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}}
     project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "p")
     _assert_completes_like_csim(project, np.random.default_rng(0).normal(size=(4, 12, 10, 3)))
+
+
+def _random_fold(graph, rng: np.random.Generator) -> dict:
+    """LayerName settings drawing a valid (PE, SIMD) for every layer with multipliers and valid Lanes (a divisor of
+    the channels it shares with its producers) for every other layer but softmax."""
+    layers = {}
+    for layer in graph.layers():
+        if isinstance(layer, Linear):
+            folds = [f for f in valid_folds(layer) if f[0] * f[1] <= MAX_UNROLL]
+            pe, simd = folds[rng.integers(len(folds))]
+            layers[layer.name] = {"PE": int(pe), "SIMD": int(simd)}
+        elif not (isinstance(layer, Activation) and layer.fn == "softmax"):
+            need = [channels(layer), *(channels(p) for p in graph.producers(layer.name))]
+            layers[layer.name] = {"Lanes": int(rng.choice(divisors(math.gcd(*need))))}
+    return {"LayerName": layers}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cycle_model_is_the_loop_count_of_random_folds_of_the_skip_graph(skip_graph, seed: int, tmp_path) -> None:
+    graph = compile_graph(skip_graph(6), Config.from_yaml({"IOType": "io_stream"}))[1]
+    cfg = Config.from_yaml({"IOType": "io_stream", **_random_fold(graph, np.random.default_rng(seed))})
+    project = Project(compile_graph(skip_graph(6), cfg)[1], cfg, None)
+    project.write(tmp_path / "prj")
+    _assert_completes_like_csim(project, np.random.default_rng(seed).normal(size=(2, 6, 6, 4)), backend="reference")
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("name", ["strided", "depthwise", "pools", "branches", "three_way_add"])
+def test_cycle_model_is_the_loop_count_of_random_folds(name: str, seed: int, tmp_path: Path) -> None:
+    """Random valid PE, SIMD and Lanes per layer (width converters wherever neighbours differ): the bounded run
+    completes bit-exact with the reference and counts, for every process, the cycles the model gives."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    import small_cnns
+
+    import nn2fpga
+
+    keras.utils.set_random_seed(3)
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, getattr(small_cnns, name)(i))
+    config = {"IOType": "io_stream", "Model": {"Precision": "ap_fixed<18,8>"}}
+    folds = _random_fold(nn2fpga.convert(model, config=config).graph, np.random.default_rng(seed))
+    project = nn2fpga.convert(model, config={**config, **folds}, output_dir=tmp_path / "p")
+    x = np.random.default_rng(seed).normal(size=(2, 12, 10, 3))
+    _assert_completes_like_csim(project, x, backend="reference")
 
 
 @pytest.mark.keras

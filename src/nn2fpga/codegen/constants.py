@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nn2fpga.ir.layers import Conv2D, Dense, Layer
+from nn2fpga.ir.layers import Conv2D, Dense, Layer, Linear
 from nn2fpga.ir.types import FixedType
-from nn2fpga.passes.fold import matrix, weight_memory
+from nn2fpga.passes.fold import STREAMED, matrix, weight_memory
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Constant:
     dtype: FixedType
     source: tuple[str, str] | None = None  # (layer name, field) whose values these are, row-major
     dims: tuple[int, ...] = ()  # the C++ array's dimensions (row-major over the same values); () = flat
+    onchip: bool = True  # False: weights streamed from DDR (saved for the IR, not compiled into the firmware)
 
     @property
     def size(self) -> int:
@@ -80,6 +81,7 @@ class LayerContext:
     inputs: list[Layer] = field(default_factory=list)  # the producers, in input order
     template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
     pragmas: list[str] = field(default_factory=list)  # for the top function: the layer's weight memories
+    port: dict | None = None  # WeightStorage uram / offchip: the DDR port of its weights (codegen.stream)
 
 
 def raw_container(t: FixedType) -> str:
@@ -116,6 +118,7 @@ def linear_constants(layer: Dense | Conv2D, base: LayerContext) -> LayerContext:
     base.typedefs["accum_t"] = t["accum"].cpp()
     rows, cols, _ = matrix(layer)
     w = add_constant(base, "weight", "w", layer.weight, t["weight"], (layer.name, "weight"), (rows, cols))
+    w.onchip = layer.weight_storage not in STREAMED
     if layer.bias is None:
         b = add_constant(base, "bias", "b", np.zeros(layer.n_out), t["bias"])
     else:
@@ -138,3 +141,23 @@ def linear_constants(layer: Dense | Conv2D, base: LayerContext) -> LayerContext:
             f"#pragma HLS BIND_STORAGE variable = {w.var} type = rom_2p impl = {STORAGE_IMPL[layer.weight_storage]}",
         ]
     return base
+
+
+LINE_BITS = 512  # one memory word of the kernel's m_axi ports
+
+
+def weight_words(layer: Linear) -> np.ndarray:
+    """The DDR image of a streamed layer's weights (docs/host.md, "Weights in memory"): the (fold, step)
+    words in the order the layer consumes them, value s * PE + p of word (fo, st) = w[st * SIMD + s][fo * PE
+    + p] as its raw integer in its container (raw_container), each word padded to whole 512-bit lines.
+    Returns uint8 (words, lines * 64)."""
+    rows, cols, _ = matrix(layer)
+    pe, simd, t = layer.pe, layer.simd, layer.types["weight"]
+    container = np.dtype(raw_container(t).removesuffix("_t"))
+    raw = t.to_raw(np.asarray(layer.weight, dtype=np.float64).reshape(rows, cols)).astype(container)
+    words = raw.reshape(rows // simd, simd, cols // pe, pe).transpose(2, 0, 1, 3).reshape(-1, pe * simd)
+    line_values = LINE_BITS // (8 * container.itemsize)
+    lines = -(-pe * simd // line_values)
+    padded = np.zeros((words.shape[0], lines * line_values), dtype=container.newbyteorder("<"))
+    padded[:, : pe * simd] = words
+    return padded.view(np.uint8).reshape(words.shape[0], -1)

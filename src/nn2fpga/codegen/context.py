@@ -249,7 +249,10 @@ def io_context(graph: Graph, project: str, config, names: dict[str, str], layers
         "output_signed": out_t.signed,
         "in_raw": raw_container(in_t),
         "out_raw": raw_container(out_t),
-        "constants": [c for lay in layers for c in lay.constants],
+        "constants": [c for lay in layers for c in lay.constants if c.onchip],  # compiled into the firmware
+        "all_constants": [c for lay in layers for c in lay.constants],  # saved in weights/*.npy
+        "weight_ports": [],  # io_stream: uram / offchip layers (codegen.stream)
+        "load": False,
         "part": config.part,
         "clock_period": config.clock_period,
     }

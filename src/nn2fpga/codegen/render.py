@@ -146,7 +146,7 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         path.write_text(render(template, **ctx))
     # The C++ layer library travels with the project (Vitis HLS builds it from there).
     shutil.copytree(toolchain.template_dir() / "n2f", fw / "n2f")
-    constants = ctx["constants"]
+    constants = ctx["all_constants"]
     if progress:
         from tqdm import tqdm
 
@@ -154,7 +154,7 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
     literals = ctx["weight_literals"]
     for c in constants:
         np.save(root / "weights" / f"{c.var}.npy", c.raw(), allow_pickle=False)
-        if literals == "inline":
+        if literals == "inline" and c.onchip:
             (fw / "weights" / f"{c.var}.h").write_text(render("weights.h.j2", c=c, body=c.initializer()))
     if literals == "at_build":  # build_prj.tcl writes firmware/weights/*.h from weights/*.npy
         parts = [render("weights.h.j2", c=c, body=_BODY).split(_BODY) for c in ctx["constants"]]
@@ -164,7 +164,10 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         (fw / "weights.tcl").write_text(render("weights.tcl.j2", **{**ctx, "constants": entries}))
     (root / "nn2fpga.yml").write_text(config.resolved_yaml(graph))
     # the IR's constants are the same raw integers as weights/*.npy: refer to them instead of a copy
-    shared = {c.source: f"../weights/{c.var}.npy" for c in ctx["constants"] if c.source is not None}
+    shared = {c.source: f"../weights/{c.var}.npy" for c in ctx["all_constants"] if c.source is not None}
+    if ctx.get("weight_ports"):  # uram / offchip weights: their DDR image, every port's lines in turn
+        image = np.concatenate([p["image"].reshape(-1) for p in ctx["weight_ports"]])
+        image.tofile(root / "weights" / "streamed.bin")
     save_graph(graph, root / "ir", shared)
     report = {
         "nn2fpga_version": __version__,

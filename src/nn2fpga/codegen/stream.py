@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import math
 
-from nn2fpga.codegen.constants import LayerContext, linear_constants
+import numpy as np
+
+from nn2fpga.codegen.constants import LINE_BITS, LayerContext, linear_constants, raw_container, weight_words
 from nn2fpga.codegen.context import (
     base_context,
     exact_sum_type,
@@ -35,12 +37,13 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Input,
     Layer,
+    Linear,
     Pool2D,
     Reshape,
     ZeroPad2D,
 )
 from nn2fpga.ir.names import stream_names
-from nn2fpga.passes.fold import in_lanes, matrix
+from nn2fpga.passes.fold import STREAMED, in_lanes, matrix
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 
@@ -62,7 +65,33 @@ def _(layer: Layer, base: LayerContext) -> LayerContext:
     if isinstance(layer, (Activation, BatchNorm)):
         n_pix, chan = pixels(layer)
         ctx.config.update(n=chan, n_chan=chan, n_pixels=n_pix)
+    if isinstance(layer, Dense):
+        stream_weights(layer, ctx)
     return ctx
+
+
+def stream_weights(layer: Linear, base: LayerContext) -> None:
+    """The weight words of a folded stream layer (n2f::wword, one step each), and for WeightStorage uram /
+    offchip the port its weight_reader process reads them from (`base.port`)."""
+    rows, cols, _ = matrix(layer)
+    words = rows * cols // (layer.pe * layer.simd)
+    base.config.update(uram=layer.weight_storage == "uram", w_words=words, steps=rows // layer.simd)
+    if layer.weight_storage not in STREAMED:
+        return
+    bits = 8 * np.dtype(raw_container(layer.types["weight"]).removesuffix("_t")).itemsize
+    per_line = LINE_BITS // bits
+    lines = -(-layer.pe * layer.simd // per_line)
+    base.config.update(w_lines=lines, w_per_line=per_line, w_bits=bits)
+    uram = layer.weight_storage == "uram"
+    per_image = words * math.prod(layer.shape[:-1])  # offchip: the matrix again for every output pixel
+    base.port = {
+        "mem": f"{base.name}_wmem",
+        "stream": f"{base.name}_ws",
+        "words": f"load ? {words} : 0" if uram else str(per_image),
+        "lines": words * lines,
+        "uram": uram,
+        "image": weight_words(layer),
+    }
 
 
 @stream_layer.register(Conv2D)
@@ -76,12 +105,12 @@ def _(layer: Conv2D, base: LayerContext) -> LayerContext:
         n_rows=rows,
         pe=layer.pe,
         simd=layer.simd,
-        steps=rows // layer.simd,
         depthwise=depthwise,
         relu=layer.activation == "relu",
         reuse_factor=layer.reuse_factor,
         strategy=f"n2f::{layer.strategy}",
     )
+    stream_weights(layer, base)
     return linear_constants(layer, base)
 
 
@@ -190,8 +219,19 @@ def stream_context(graph: Graph, project: str, config) -> dict:
                 config={"n_words": layer.size // layer.lanes},
             )
         )
+    ports, offset = [], 0
+    for ctx in [c for c in layers if c.port]:  # a weight_reader process and a weight stream per streamed layer
+        ctx.port["offset"] = offset
+        offset += ctx.port["lines"]
+        ports.append(ctx.port)
+        streams.append({"name": ctx.port["stream"], "type": f"n2f::wword<config_{ctx.name}>", "depth": DEFAULT_DEPTH})
+        reader = LayerContext(ctx.name + "_weights", "Reader", "weight_reader", ctx.port["mem"], ctx.port["stream"],
+                              "", "", 0, config={"of": ctx.name}, alias=True)  # fmt: skip
+        layers.insert(layers.index(ctx), reader)
     for i, ctx in enumerate(layers):
         ctx.config["id"] = i  # the trip counter of bounded C simulation
+        if ctx.kind == "Reader":
+            next(c for c in layers if c.name == ctx.config["of"]).config["reader_id"] = i
     in_layer, out_layer = graph.inputs()[0], graph[out_name]
     return {
         **io_context(graph, project, config, names, layers),
@@ -200,6 +240,8 @@ def stream_context(graph: Graph, project: str, config) -> dict:
         "word_types": word_types,
         "in_chan": pixels(in_layer)[1],
         "out_chan": pixels(out_layer)[1],
+        "weight_ports": ports,  # uram / offchip layers: a kernel argument each, into weights/streamed.bin
+        "load": any(p["uram"] for p in ports),
         "in_lanes": in_layer.lanes,
         "out_lanes": out_layer.lanes,
         "in_pixels": pixels(in_layer)[0],  # the kernel's streams hold one whole sample (see kernel.cpp.j2)

@@ -85,7 +85,7 @@ def dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[s
 
 
 strategy = choice("Latency", "Resource")
-weight_storage = choice("auto", "bram", "lutram")
+weight_storage = choice("auto", "bram", "lutram", "uram", "offchip")
 
 # fmt: off
 # One row per key, formatted as the table it is.
@@ -103,7 +103,7 @@ LAYER_KEYS: tuple[Key, ...] = (
         "input lanes per clock; divides the inputs (Conv2D: input channels; DepthwiseConv2D: kernel taps)",
         multipliers_only=True),
     Key("WeightStorage", "weight_storage", weight_storage, "auto",
-        "auto | bram | lutram: the memory of the weight banks", multipliers_only=True),
+        "auto | bram | lutram | uram | offchip: where the weight banks live", multipliers_only=True),
     Key("Lanes", "lanes", positive_int, 0,
         "values per stream word (io_stream) of a layer without multipliers; divides its channels", plain_only=True),
 )

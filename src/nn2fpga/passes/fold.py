@@ -41,7 +41,8 @@ from nn2fpga.ir.layers import (
 
 MAX_UNROLL = 4096  # operations unrolled in one pipelined loop body (docs/synthesis.md)
 MAX_WORD_BITS = 4096  # widest ap_uint Vitis HLS accepts: one stream or memory word
-STORAGE = ("auto", "bram", "lutram")  # WeightStorage values
+STORAGE = ("auto", "bram", "lutram", "uram", "offchip")  # WeightStorage values
+STREAMED = ("uram", "offchip")  # storage whose weights come from DDR through a weight_reader process
 LUTRAM_BITS = 64 * 64  # auto: a weight bank of at most this many bits goes to LUTRAM, larger ones to BRAM
 
 
@@ -139,7 +140,7 @@ def _given(settings, key: str) -> bool:
     return settings.source.get(key, "default") != "default"
 
 
-def _limits_ok(layer: Linear, pe: int, simd: int, in_width: int) -> bool:
+def limits_ok(layer: Linear, pe: int, simd: int, in_width: int) -> bool:
     lanes_in = pe if isinstance(layer, DepthwiseConv2D) else simd
     return (
         pe * simd <= MAX_UNROLL
@@ -156,7 +157,7 @@ def valid_folds(layer: Linear) -> list[tuple[int, int]]:
 
 def smallest_valid_reuse(layer: Linear, in_width: int) -> int:
     rows, cols, _ = matrix(layer)
-    ok = [rows * cols // (pe * s) for pe, s in valid_folds(layer) if _limits_ok(layer, pe, s, in_width)]
+    ok = [rows * cols // (pe * s) for pe, s in valid_folds(layer) if limits_ok(layer, pe, s, in_width)]
     return min(ok)
 
 
@@ -188,7 +189,7 @@ def choose_fold(layer: Linear, settings, in_width: int) -> tuple[int, int]:
             f"and SIMD dividing {unit}{_fixed_fold(pe, simd)}); nearest valid: {', '.join(map(str, near))}"
         )
     explicit = bool(pe or simd or rf_given)
-    fitting = [f for f in folds if _limits_ok(layer, *f, in_width)]
+    fitting = [f for f in folds if limits_ok(layer, *f, in_width)]
     if not fitting:
         if explicit:
             p, s = max(folds, key=lambda f: f[0] * f[1])
@@ -252,7 +253,7 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
                 layer.pe, layer.simd = choose_fold(layer, settings, in_width)
                 layer.reuse_factor = rows * cols // (layer.pe * layer.simd)
                 layer.multiplier_limit = layer.pe * layer.simd
-            layer.weight_storage = _storage(layer, settings.weight_storage)
+            layer.weight_storage = _storage(layer, settings.weight_storage, g.io_type)
             layer.lanes = layer.pe
             continue
         need = [channels(layer)] + [channels(p) for p in producers]
@@ -270,7 +271,12 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
     return False
 
 
-def _storage(layer: Linear, given: str) -> str:
+def _storage(layer: Linear, given: str, io_type: str) -> str:
+    if given in STREAMED and io_type != "io_stream":
+        raise ConfigError(
+            f"WeightStorage {given} of {layer.kind} {layer.name!r} needs IOType io_stream (its weights arrive "
+            "through a stream from DDR); io_parallel layers take auto, bram or lutram"
+        )
     if given != "auto":
         return given
     banks, words, bits = weight_memory(layer)

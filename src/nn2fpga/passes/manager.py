@@ -21,6 +21,7 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.passes.calibrate import calibrate_precision
 from nn2fpga.passes.fold import fold_layers
 from nn2fpga.passes.hardware import choose_io_type, place_weights, size_fifos
+from nn2fpga.passes.memory import plan_storage
 from nn2fpga.passes.optimize import fold_batchnorm, fold_zeropad, fuse_activation, remove_noops
 from nn2fpga.passes.quantize import infer_precision
 
@@ -32,7 +33,7 @@ FLOWS: dict[str, tuple[Pass, ...]] = {
     "optimize": (remove_noops, fold_zeropad, fold_batchnorm, fuse_activation),
     "calibrate": (calibrate_precision,),  # a no-op without a Calibration section
     "quantize": (infer_precision,),
-    "hardware": (choose_io_type, fold_layers, size_fifos, place_weights),
+    "hardware": (choose_io_type, fold_layers, plan_storage, size_fifos, place_weights),
 }
 DEFAULT_FLOWS = ("optimize", "calibrate", "quantize", "hardware")
 ALL_PASSES = {p.__name__: p for flow in FLOWS.values() for p in flow}

@@ -117,6 +117,13 @@ def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None
         "output": {**kernel_output, "raw": ctx["out_raw"]},
         "head": head.save(host) if head is not None else None,
         "model_output": model_output,
+        # uram / offchip weights: kernel arguments after n, each `lines` 64-byte lines of weights/streamed.bin from
+        # `offset`, then `reload` (1 fills the URAM banks) when `reload` is true
+        "weights": {
+            "file": "weights/streamed.bin",
+            "ports": [{"name": p["mem"], "offset": p["offset"], "lines": p["lines"]} for p in ctx["weight_ports"]],
+            "reload": ctx["load"],
+        },
     }
     (host / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -5,17 +5,20 @@ the cache): every `hls::stream` then holds at most its declared depth, `write` b
 and `read` while it is empty, and the processes of the top function's DATAFLOW region (each layer call,
 each fork) run concurrently, one thread each. A run that completes gives the same outputs as csim; one in
 which every live process is blocked stops with a report naming each blocked process and its stream. Each
-stream's high-water mark is the depth this run needed.
+stream's high-water mark is the most it held; after a run that completed, a depth that suffices (`Stream`).
+The build also counts the iterations of every pipelined loop, per process (N2F_COUNT, `n2f_trips`): the trip
+counts the cycle model (`nn2fpga.passes.cycles`) is tested against.
 
 What it proves: under the csim's process semantics (a process blocks only on a full or empty stream; a
 stage that reads or writes several streams at once waits for all of them), these depths cannot deadlock
-on these inputs. It models no cycles or latencies: Vitis cosimulation remains the authority.
+on these inputs. It has no clock: it models no initiation intervals or latencies (the cycle model does,
+from the same loop counts); Vitis cosimulation remains the authority.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,30 +35,55 @@ def flags() -> list[str]:
 
 @dataclass(frozen=True)
 class Stream:
-    """One FIFO: its C++ name, its declared depth and the most elements it held (its high-water mark)."""
+    """One FIFO: its C++ name, its declared depth and the most elements it held (its high-water mark).
+
+    After a run that completed, the high-water marks are depths that suffice, all of them at once: with every
+    stream at its mark, the run's own order of reads and writes is still possible (no write found its stream
+    holding its mark), and a dataflow whose processes each wait for one given stream at a time (a Kahn network
+    with bounded channels) deadlocks, or not, whatever the schedule. So it completes too. The smallest depth
+    that works may be lower: the marks follow the order in which the threads happened to run. After a deadlock
+    they prove nothing."""
 
     name: str
     depth: int
     high_water: int
 
+    @property
+    def full(self) -> bool:
+        """It reached its depth: its writer may have waited for room."""
+        return self.high_water >= self.depth
+
 
 @dataclass
 class Run:
-    """A bounded simulation: outputs (None after a deadlock), the streams, the deadlock report, seconds."""
+    """A bounded simulation: outputs (None after a deadlock), the streams, the deadlock report, seconds, the
+    samples run and each process's pipelined-loop iterations over all of them (`n2f_trips`)."""
 
     outputs: np.ndarray | None
     streams: list[Stream]
     deadlock: str
     build_s: float
     run_s: float
+    samples: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def needed(self, stream: Stream) -> int | None:
+        """The depth this run shows to suffice for `stream` (its high-water mark; see `Stream`), None after a
+        deadlock."""
+        return None if self.deadlock else stream.high_water
+
+    def trips(self) -> dict[str, float]:
+        """Iterations per image of every counted process: its count over the run divided by the samples."""
+        return {name: n / self.samples for name, n in self.counts.items()} if self.samples else {}
 
     def table(self) -> str:
-        """The streams, one per line: name, depth, high-water mark (`full` where it reached the depth)."""
+        """The streams, one per line: name, depth, high-water mark, needed (`full` where it reached the depth)."""
         width = max([len("stream"), *(len(s.name) for s in self.streams)])
-        lines = [f"{'stream':<{width}}  {'depth':>7}  {'high-water':>10}"]
+        lines = [f"{'stream':<{width}}  {'depth':>7}  {'high-water':>10}  {'needed':>6}"]
         for s in self.streams:
-            note = "  full" if s.high_water >= s.depth else ""
-            lines.append(f"{s.name:<{width}}  {s.depth:>7}  {s.high_water:>10}{note}")
+            needed = self.needed(s)
+            cells = f"{s.name:<{width}}  {s.depth:>7}  {s.high_water:>10}  {'-' if needed is None else needed:>6}"
+            lines.append(cells + ("  full" if s.full else ""))
         return "\n".join(lines)
 
 
@@ -75,7 +103,9 @@ def simulate(
     sim = CSim(lib, project_dir, *types, *raws)
     built = time.perf_counter()
     y = sim.predict(x, threads=1)
+    elapsed = time.perf_counter() - built
     report = sim.text("n2f_deadlock")
     rows = (line.split() for line in sim.text("n2f_streams").splitlines())
     streams = [Stream(name, int(depth), int(high)) for name, depth, high in rows]
-    return Run(None if report else y, streams, report, built - start, time.perf_counter() - built)
+    counts = {name: int(n) for name, n in (line.split() for line in sim.text("n2f_trips").splitlines())}
+    return Run(None if report else y, streams, report, built - start, elapsed, len(x), counts)

@@ -1,0 +1,122 @@
+"""Random valid folds (PE, SIMD, lanes, weight storage per layer) change the hardware, never the bits: csim ==
+reference for the small CNNs, the jet tagger and ResNet-50 at 64x64; the bounded-FIFO simulation runs them
+deadlock-free; uram / offchip weights travel through weights/streamed.bin in the documented layout."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras")
+
+from small_cnns import branches, depthwise, pools, strided, three_way_add  # noqa: E402
+
+import nn2fpga  # noqa: E402
+from nn2fpga.codegen.constants import raw_container, weight_words  # noqa: E402
+from nn2fpga.config import Config  # noqa: E402
+from nn2fpga.frontend import from_keras  # noqa: E402
+from nn2fpga.ir.errors import ConfigError  # noqa: E402
+from nn2fpga.lint import LintError  # noqa: E402
+from nn2fpga.passes.fold import matrix  # noqa: E402
+from nn2fpga.project import Project, compile_graph  # noqa: E402
+from nn2fpga.testing import assert_csim_matches_reference, random_folds  # noqa: E402
+
+pytestmark = [pytest.mark.keras, pytest.mark.csim]
+L = keras.layers
+BUILDERS = {"strided": strided, "depthwise": depthwise, "pools": pools, "branches": branches, "three": three_way_add}
+
+
+def _folded(model, io_type: str, seed: int, out: Path, **extra) -> Project:
+    base = {"IOType": io_type, "Model": {"Precision": "ap_fixed<18,8>"}, **extra}
+    graph = compile_graph(from_keras(model), Config.from_yaml(base))[1]
+    config = {**base, "LayerName": random_folds(graph, seed, io_type)}
+    return nn2fpga.convert(model, config=config, output_dir=out)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_random_folds_of_the_small_cnns_are_bit_exact(name: str, tmp_path: Path) -> None:
+    keras.utils.set_random_seed(3)
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, BUILDERS[name](i))
+    x = np.random.default_rng(0).normal(size=(6, 12, 10, 3))
+    for seed in range(2):
+        for io_type in ("io_stream", "io_parallel"):
+            project = _folded(model, io_type, seed, tmp_path / f"{io_type}{seed}")
+            assert_csim_matches_reference(project, x)
+        stream = Project.load(tmp_path / f"io_stream{seed}")
+        run = stream.simulate(x[:2])
+        assert not run.deadlock and np.array_equal(run.outputs, stream.predict(x[:2]))
+        assert all(s.high_water <= s.depth for s in run.streams)
+
+
+def test_random_folds_of_the_jet_tagger_are_bit_exact(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            L.Input((16,)),
+            L.Dense(64, activation="relu"),
+            L.Dense(32, activation="relu"),
+            L.Dense(5, activation="softmax"),
+        ]
+    )
+    x = np.random.default_rng(0).normal(size=(32, 16))
+    for seed, io_type in enumerate(("io_stream", "io_parallel", "io_stream")):
+        extra = {} if io_type == "io_stream" else {"Model": {"Precision": "ap_fixed<18,8>", "Strategy": "Resource"}}
+        project = _folded(model, io_type, seed, tmp_path / f"p{seed}", **extra)
+        assert_csim_matches_reference(project, x)
+
+
+def test_streamed_weights_layout_and_ports(tmp_path: Path) -> None:
+    """uram and offchip layers read weights/streamed.bin: word (fold, step) holds w[st*SIMD+s][fo*PE+p] at value
+    s*PE+p, in its raw container, each word padded to whole 64-byte lines; each layer is a kernel argument."""
+    keras.utils.set_random_seed(2)
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, strided(i))
+    cfg = {"IOType": "io_stream", "LayerName": {"c1": {"PE": 3, "WeightStorage": "offchip"},
+                                                "c2": {"SIMD": 3, "PE": 2, "WeightStorage": "uram"}}}  # fmt: skip
+    project = nn2fpga.convert(model, config=cfg, output_dir=tmp_path / "p")
+    c2 = project.graph["c2"]
+    rows, cols, _ = matrix(c2)
+    raw = c2.types["weight"].to_raw(c2.weight.reshape(rows, cols))
+    container = np.dtype(raw_container(c2.types["weight"]).removesuffix("_t")).newbyteorder("<")
+    words = weight_words(c2).view(container)  # 16-bit weights in 16-bit containers
+    for fo, st, s, p in [(0, 0, 0, 0), (1, 5, 2, 1), (cols // 2 - 1, rows // 3 - 1, 1, 0)]:
+        assert words[fo * (rows // 3) + st, s * 2 + p] == raw[st * 3 + s, fo * 2 + p]
+    assert weight_words(c2).shape[1] % 64 == 0
+    meta = json.loads((project.path / "host" / "model.json").read_text())["weights"]
+    image = np.fromfile(project.path / meta["file"], dtype=np.uint8)
+    assert [p["name"] for p in meta["ports"]] == ["c1_wmem", "c2_wmem"] and meta["reload"]
+    assert image.size == 64 * sum(p["lines"] for p in meta["ports"])
+    kernel = (project.path / "firmware" / "kernel.cpp").read_text()
+    assert "port = c1_wmem offset = slave bundle = gmem2" in kernel and "port = reload" in kernel
+    assert not (project.path / "firmware" / "weights" / "c1_w.h").exists()  # streamed: not compiled in
+    x = np.random.default_rng(0).normal(size=(9, 12, 10, 3))
+    assert_csim_matches_reference(project, x)  # threads: the first call loads the URAM bank, the others wait
+    run = project.simulate(x[:3])
+    assert not run.deadlock and np.array_equal(run.outputs, project.predict(x[:3]))
+
+
+def test_streamed_storage_needs_io_stream() -> None:
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, strided(i))
+    with pytest.raises(ConfigError, match=r"WeightStorage uram of Conv2D 'c1' needs IOType io_stream"):
+        nn2fpga.convert(model, config={"IOType": "io_parallel", "LayerName": {"c1": {"WeightStorage": "uram"}}})
+
+
+def test_auto_storage_moves_what_does_not_fit_off_chip(tmp_path: Path) -> None:
+    """On a PYNQ-Z2 (280 RAMB18, no URAM) a 3x3x128x128 convolution cannot stay on chip: auto streams it from
+    DDR; pinned to BRAM it is refused by the lint, naming the memory and the limit."""
+    i = keras.Input((8, 8, 128), name="x")
+    model = keras.Model(i, L.Conv2D(128, 3, padding="same", name="big")(i))
+    cfg = {"Part": "xc7z020clg400-1", "IOType": "io_stream", "Model": {"Precision": "ap_fixed<16,6>"}}
+    project = nn2fpga.convert(model, config=cfg, output_dir=tmp_path / "p")
+    assert project.graph["big"].weight_storage == "offchip"
+    pinned = {**cfg, "LayerName": {"big": {"WeightStorage": "bram"}}}
+    with pytest.raises(LintError, match=r"bram18: \d+ \(limit 280\)"):
+        nn2fpga.convert(model, config=pinned, output_dir=tmp_path / "q")
+    assert not (tmp_path / "q").exists()
