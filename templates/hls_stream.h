@@ -56,6 +56,7 @@ struct monitor {
   std::vector<waiter*> blocked;
   bool dead = false;
   std::string report;
+  std::map<std::string, std::size_t> depths;  // set_depth overridden by stream name (n2f_set_depth); kept by reset()
   std::vector<std::string> names;
   std::map<std::string, std::pair<std::size_t, std::size_t>> marks;  // name -> (depth, high-water mark)
 };
@@ -201,7 +202,11 @@ template <typename T, int DEPTH = 0> class stream {
   std::size_t max_size() const { return high_water_; }
   std::size_t high_water() const { return high_water_; }
   std::size_t depth() const { return depth_; }
-  void set_depth(std::size_t depth) { depth_ = depth > 0 ? depth : 1; }
+  void set_depth(std::size_t depth) {
+    const auto& over = sim::state().depths;  // changed only between runs
+    const auto it = over.find(name_);
+    depth_ = it != over.end() ? it->second : (depth > 0 ? depth : 1);
+  }
   const char* name() const { return name_.c_str(); }
 
   void write(const T& value) {

@@ -99,6 +99,22 @@ BAD_CONFIGS = {
         "nearest valid: 6, 8",
     ),
     "unknown layer": ({"LayerName": {"fc9": {"ReuseFactor": 1}}}, "fc9", "fc1"),
+    "PE not dividing": (
+        {"IOType": "io_stream", "LayerName": {"fc1": {"PE": 4}}},
+        "LayerName.fc1.PE",
+        "valid: 1, 2, 3, 6",
+    ),
+    "SIMD not dividing": (
+        {"IOType": "io_stream", "LayerName": {"fc1": {"SIMD": 3}}},
+        "LayerName.fc1.SIMD",
+        "1, 2, 4, 8",
+    ),
+    "unknown storage": (
+        {"LayerName": {"fc1": {"WeightStorage": "flash"}}},
+        "LayerName.fc1.WeightStorage",
+        "auto, bram, lutram, uram, offchip",
+    ),
+    "lanes of a layer with multipliers": ({"LayerName": {"fc1": {"Lanes": 2}}}, "LayerName.fc1.Lanes", "PE"),
 }
 
 

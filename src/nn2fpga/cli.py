@@ -155,14 +155,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from nn2fpga.project import Project
 
     project = Project.load(args.project)
-    run = project.simulate(_load_input(args.input), progress=True)
+    smallest = [] if args.smallest is None else [name for name in args.smallest.split(",") if name]
+    if args.smallest == "":  # every stream the hardware flow (or Streams:) made deeper than the default
+        smallest = _deep_streams(project)
+    run = project.simulate(_load_input(args.input), progress=True, smallest=smallest)
     model = cycles.cycle_model(project.graph, project.name, project.config.clock_period)
     print(run.table())
     print()
     print(cycles.table(model, run.trips()))
     if args.json:
-        streams = [{"name": s.name, "depth": s.depth, "high_water": s.high_water, "needed": run.needed(s)}
-                   for s in run.streams]  # fmt: skip
+        streams = [{"name": s.name, "depth": s.depth, "high_water": s.high_water, "needed": run.needed(s),
+                    "smallest": run.smallest.get(s.name)} for s in run.streams]  # fmt: skip
         result = {"completed": not run.deadlock, "deadlock": run.deadlock, "samples": run.samples,
                   "build_s": run.build_s, "run_s": run.run_s, "streams": streams,
                   "processes": cycles.comparison(model, run.trips()), **cycles.summary(model)}  # fmt: skip
@@ -178,6 +181,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         np.save(args.output, run.outputs)
         print(f"wrote {args.output}: {run.outputs.shape[0]} samples x {run.outputs.shape[1:]}", file=sys.stderr)
     return 0
+
+
+def _deep_streams(project) -> list[str]:
+    """The streams of an io_stream project deeper than the default depth of 2, in graph order."""
+    from nn2fpga.ir.names import stream_names
+
+    named, g = stream_names(project.graph, project.name), project.graph
+    return [named[p.name, layer.name] for layer in g.layers() for p, depth in zip(g.producers(layer.name),
+            layer.fifo_depths) if depth > 2]  # fmt: skip
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -253,7 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="project directory to create")
     p.add_argument("-c", "--config", help="YAML config (see nn2fpga config MODEL for a complete one)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
-    p.add_argument("--summary", action="store_true", help="print a table of layers, shapes, types, reuse factors")
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="print a table of layers, shapes, types, folds, weight storage and memories",
+    )
     p.add_argument(
         "--split", metavar="LAYER", help="accelerate the model up to LAYER, run the rest on the CPU (config: Split)"
     )
@@ -325,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", required=True, help="input .npy file")
     p.add_argument("-o", "--output", help="output .npy file (written when the run completes)")
     p.add_argument("--json", metavar="FILE", help="write the streams, the processes' cycles and the summary as JSON")
+    p.add_argument(
+        "--smallest",
+        nargs="?",
+        const="",
+        metavar="STREAMS",
+        help="after a run that completes, find by bisection the smallest depth of each stream (comma-separated; "
+        "default: every stream deeper than 2) with which the run still completes, the others at their depths",
+    )
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser(

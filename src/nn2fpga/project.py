@@ -199,9 +199,10 @@ class Project:
             self._csim = CSim(build(path, self.name, progress=progress), path, *types, *raws)
         return self._csim
 
-    def simulate(self, x, progress: bool = False):
+    def simulate(self, x, progress: bool = False, smallest=()):
         """Bounded-FIFO dataflow simulation of the batch `x` (io_stream only; `nn2fpga.sim.bounded`): a Run with
-        the outputs (as `predict`; None after a deadlock), every stream's depth and high-water mark, the report."""
+        the outputs (as `predict`; None after a deadlock), every stream's depth and high-water mark, the report,
+        each process's loop iterations, and the smallest depth of the streams named in `smallest`."""
         from nn2fpga.sim import bounded
 
         if self.graph.io_type != "io_stream":
@@ -209,7 +210,7 @@ class Project:
                 f"project {self.name} is io_parallel: it has no streams to bound (convert with IOType: io_stream)"
             )
         x = self._check(x)
-        run = bounded.simulate(self._directory(), self.name, x, *self._io(), progress=progress)
+        run = bounded.simulate(self._directory(), self.name, x, *self._io(), progress=progress, smallest=smallest)
         if run.outputs is not None:
             run.outputs = run.outputs.reshape((x.shape[0], *self.graph[self.graph.outputs[0]].shape))
             run.outputs = self.head.run(run.outputs) if self.head is not None else run.outputs
@@ -244,7 +245,17 @@ class Project:
         return reference.run(self.graph, self._check(x), trace=True)
 
     def summary(self) -> str:
-        return self.graph.summary()
+        """The graph's table, then the weight memories per layer and in total against the part."""
+        from nn2fpga.passes.memory import MEMORIES, device, memory_use
+
+        use = {name: u for name, u in memory_use(self.graph).items() if any(u)}
+        lines = [self.graph.summary(), "", "weights  " + "  ".join(label for _, label in MEMORIES)]
+        lines += [f"  {name}: " + ", ".join(map(str, u)) for name, u in use.items()]
+        part = device(self.config.part)
+        totals = [sum(u[i] for u in use.values()) for i in range(len(MEMORIES))]
+        lines.append(f"total on {part.name}: " + ", ".join(
+            f"{t} of {getattr(part, key)} {label}" for t, (key, label) in zip(totals, MEMORIES)))  # fmt: skip
+        return "\n".join(lines)
 
     def profile(self, x=None, labels=None, progress: bool = False):
         """Float vs. fixed per tensor on inputs `x` (default: the config's calibration data): a profile.Report.

@@ -86,8 +86,25 @@ struct wword {
     typename CONFIG_T::weight_t v[CONFIG_T::pe * CONFIG_T::simd];
 };
 
-template <typename CONFIG_T, class W>
-inline void weights_begin(W &, wword<CONFIG_T> *, bool) {}  // on-chip: nothing to do
+// The default C simulation (neither synthesis nor bounded FIFOs) keeps an off-chip layer's words decoded in
+// offchip_bank, filled once from the memory image by the bridge (n2f_load_weights), and its weight_reader
+// sends nothing: the same values in the same order without copying the matrix through a stream for every
+// output pixel. The bounded-FIFO simulation and synthesis use the stream.
+#if !defined(__SYNTHESIS__) && !defined(N2F_BOUNDED_STREAMS)
+#define N2F_CACHED_OFFCHIP 1
+#else
+#define N2F_CACHED_OFFCHIP 0
+#endif
+
+template <typename CONFIG_T>
+struct offchip_bank {
+    static wword<CONFIG_T> mem[CONFIG_T::uram ? 1 : CONFIG_T::w_words];
+};
+template <typename CONFIG_T>
+wword<CONFIG_T> offchip_bank<CONFIG_T>::mem[CONFIG_T::uram ? 1 : CONFIG_T::w_words];
+
+template <typename CONFIG_T, int R, int C>
+inline void weights_begin(const typename CONFIG_T::weight_t (&)[R][C], wword<CONFIG_T> *, bool) {}  // on-chip
 
 template <typename CONFIG_T>
 inline void weights_begin(hls::stream<wword<CONFIG_T> > &ws, wword<CONFIG_T> *bank, bool load) {
@@ -99,48 +116,63 @@ Load:
     }
 }
 
-template <typename CONFIG_T, class W>
-inline void weights_fetch(W &, const wword<CONFIG_T> *, wword<CONFIG_T> &, int, int) {}
-
-template <typename CONFIG_T>
-inline void weights_fetch(hls::stream<wword<CONFIG_T> > &ws, const wword<CONFIG_T> *bank, wword<CONFIG_T> &word,
-                          int fo, int st) {
-    if (CONFIG_T::uram) {
-        word = bank[fo * CONFIG_T::steps + st];
-    } else {
-        word = ws.read();
-    }
+// The values of step (fo, st): on-chip layers read the matrix directly (none), streamed layers a word.
+template <typename CONFIG_T, int R, int C>
+inline const typename CONFIG_T::weight_t *weights_fetch(const typename CONFIG_T::weight_t (&)[R][C],
+                                                        const wword<CONFIG_T> *, wword<CONFIG_T> &, int, int) {
+    return 0;
 }
 
-template <typename CONFIG_T, class W>
-inline const typename CONFIG_T::weight_t *weights_row(W &w, const wword<CONFIG_T> &, int fo, int st, int s) {
+template <typename CONFIG_T>
+inline const typename CONFIG_T::weight_t *weights_fetch(hls::stream<wword<CONFIG_T> > &ws, const wword<CONFIG_T> *bank,
+                                                        wword<CONFIG_T> &word, int fo, int st) {
+    const int k = fo * CONFIG_T::steps + st;
+    if (CONFIG_T::uram) return bank[k].v;
+    if (N2F_CACHED_OFFCHIP) return offchip_bank<CONFIG_T>::mem[k].v;
+    word = ws.read();
+    return word.v;
+}
+
+template <typename CONFIG_T, int R, int C>
+inline const typename CONFIG_T::weight_t *weights_row(const typename CONFIG_T::weight_t (&w)[R][C],
+                                                      const typename CONFIG_T::weight_t *, int fo, int st, int s) {
     return w[st * CONFIG_T::simd + s] + fo * CONFIG_T::pe;
 }
 
 template <typename CONFIG_T>
-inline const typename CONFIG_T::weight_t *weights_row(hls::stream<wword<CONFIG_T> > &, const wword<CONFIG_T> &word,
-                                                      int, int, int s) {
-    return word.v + s * CONFIG_T::pe;
+inline const typename CONFIG_T::weight_t *weights_row(hls::stream<wword<CONFIG_T> > &,
+                                                      const typename CONFIG_T::weight_t *word, int, int, int s) {
+    return word + s * CONFIG_T::pe;
 }
 
-// Off-chip words to a streamed layer: `words` words, cycling over the layer's w_words, each w_lines 512-bit
-// lines of w_per_line raw containers of w_bits bits (docs/host.md, "Weights in memory").
+// One word from its w_lines 512-bit lines of w_per_line raw containers of w_bits bits (docs/host.md).
+template <typename CONFIG_T>
+inline void decode_word(const ap_uint<512> *lines, wword<CONFIG_T> &word) {
+    const int N = CONFIG_T::pe * CONFIG_T::simd, B = CONFIG_T::w_bits, W = CONFIG_T::weight_t::width;
+    for (int l = 0; l < CONFIG_T::w_lines; l++) {
+        for (int f = 0; f < CONFIG_T::w_per_line; f++) {
+            const int i = l * CONFIG_T::w_per_line + f;
+            if (i < N) word.v[i].range(W - 1, 0) = ap_uint<W>(lines[l].range(f * B + W - 1, f * B));
+        }
+    }
+}
+
+// Off-chip words to a streamed layer: `words` words, cycling over the layer's w_words (docs/host.md,
+// "Weights in memory"); one 512-bit line per clock.
 template <typename CONFIG_T>
 void weight_reader(const ap_uint<512> *mem, hls::stream<wword<CONFIG_T> > &ws, int words) {
-    const int N = CONFIG_T::pe * CONFIG_T::simd, B = CONFIG_T::w_bits, W = CONFIG_T::weight_t::width;
+    if (N2F_CACHED_OFFCHIP && !CONFIG_T::uram) return;
 Words:
     for (int k = 0, next = 0; k < words; k++) {
-        wword<CONFIG_T> word;
+        ap_uint<512> lines[CONFIG_T::w_lines];
     Lines:
         for (int l = 0; l < CONFIG_T::w_lines; l++) {
 #pragma HLS PIPELINE II = 1
             N2F_COUNT_ID(CONFIG_T::reader_id)
-            const ap_uint<512> line = mem[next * CONFIG_T::w_lines + l];
-            for (int f = 0; f < CONFIG_T::w_per_line; f++) {
-                const int i = l * CONFIG_T::w_per_line + f;
-                if (i < N) word.v[i].range(W - 1, 0) = ap_uint<W>(line.range(f * B + W - 1, f * B));
-            }
+            lines[l] = mem[next * CONFIG_T::w_lines + l];
         }
+        wword<CONFIG_T> word;
+        decode_word<CONFIG_T>(lines, word);
         ws.write(word);
         next = next + 1 == CONFIG_T::w_words ? 0 : next + 1;
     }
@@ -181,19 +213,19 @@ Rows:
 #pragma HLS PIPELINE II = 1
                     N2F_COUNT(CONFIG_T)
                     wword<CONFIG_T> word;
-                    weights_fetch<CONFIG_T>(w, bank, word, fo, st);
+                    const typename CONFIG_T::weight_t *wp = weights_fetch<CONFIG_T>(w, bank, word, fo, st);
                     if (CONFIG_T::depthwise) {  // SIMD taps of channel group fo
                         for (int s = 0; s < SIMD; s++) {
                             const int t = st * SIMD + s, ky = t / KW, kx = t % KW;
                             const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][fo];
-                            const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, word, fo, st, s);
+                            const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, s);
                             for (int p = 0; p < PE; p++) acc[p] += x.v[p] * row[p];
                         }
                     } else {  // SIMD channels of one tap: st = tap * CF + ci
                         const int t = st / CF, ci = st % CF, ky = t / KW, kx = t % KW;
                         const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][ci];
                         for (int s = 0; s < SIMD; s++) {
-                            const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, word, fo, st, s);
+                            const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, s);
                             for (int p = 0; p < PE; p++) acc[p] += x.v[s] * row[p];
                         }
                     }
@@ -443,9 +475,9 @@ Folds:
 #pragma HLS PIPELINE II = 1
             N2F_COUNT(CONFIG_T)
             wword<CONFIG_T> word;
-            weights_fetch<CONFIG_T>(w, bank, word, fo, si);
+            const typename CONFIG_T::weight_t *wp = weights_fetch<CONFIG_T>(w, bank, word, fo, si);
             for (int s = 0; s < SIMD; s++) {
-                const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, word, fo, si, s);
+                const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, si, s);
                 for (int p = 0; p < PE; p++) acc[p] += x[si].v[s] * row[p];
             }
         }

@@ -109,10 +109,10 @@ def test_streamed_storage_needs_io_stream() -> None:
 
 
 def test_auto_storage_moves_what_does_not_fit_off_chip(tmp_path: Path) -> None:
-    """On a PYNQ-Z2 (280 RAMB18, no URAM) a 3x3x128x128 convolution cannot stay on chip: auto streams it from
-    DDR; pinned to BRAM it is refused by the lint, naming the memory and the limit."""
-    i = keras.Input((8, 8, 128), name="x")
-    model = keras.Model(i, L.Conv2D(128, 3, padding="same", name="big")(i))
+    """On a PYNQ-Z2 (280 RAMB18 = 5 Mb, no URAM) a 3x3x256x256 convolution (9.4 Mb at 16 bits) cannot stay on
+    chip: auto streams it from DDR; pinned to BRAM it is refused by the lint, naming the memory and the limit."""
+    i = keras.Input((4, 4, 256), name="x")
+    model = keras.Model(i, L.Conv2D(256, 3, padding="same", name="big")(i))
     cfg = {"Part": "xc7z020clg400-1", "IOType": "io_stream", "Model": {"Precision": "ap_fixed<16,6>"}}
     project = nn2fpga.convert(model, config=cfg, output_dir=tmp_path / "p")
     assert project.graph["big"].weight_storage == "offchip"

@@ -32,7 +32,11 @@ def test_sources_render_the_graph_decisions(skip_graph, tmp_path) -> None:
     report = json.loads((project.path / "report.json").read_text())
     assert (report["io_type"], report["weight_literals"]) == ("io_stream", "inline")
     assert {r["name"]: r["fifo_depths"] for r in report["layers"]}["add"] == [37, 5]
+    b = {r["name"]: r for r in report["layers"]}["b"]
+    assert (b["pe"], b["simd"], b["weight_storage"], b["lanes"]) == (2, 4, "lutram", 2)
+    assert b["memory"]["lutram"] > 0 and b["memory"]["bram18"] == 0
     summary = project.summary()
+    assert "2x4" in summary and "total on xcu250:" in summary  # b's fold; the weight memories against the part
     assert "37,5" in summary and "IOType: io_stream; WeightLiterals: inline" in summary
     written = Config.from_yaml(project.path / "nn2fpga.yml")
     assert (written.io_type, written.weight_literals) == ("io_stream", "inline")

@@ -15,6 +15,7 @@ import pytest
 
 from nn2fpga.cli import main
 from nn2fpga.config import Config
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.layers import Activation, Linear
 from nn2fpga.passes.cycles import comparison, cycle_model, table
 from nn2fpga.passes.fold import MAX_UNROLL, channels, divisors, valid_folds
@@ -74,6 +75,27 @@ def test_skip_fifo_too_shallow_deadlocks_and_is_named(skip_project: Project) -> 
     assert "a_fork: blocked writing 'a_to_add' (full: 1 of depth 1)" in run.deadlock
     assert "add: blocked reading 'c_out' (empty: 0 of depth 2)" in run.deadlock
     assert all(s.high_water <= s.depth for s in run.streams)
+
+
+def test_smallest_depth_is_where_the_deadlock_starts(skip_project: Project) -> None:
+    """b's first output needs 10 pixels of a (row 0 and two of row 1; the rest of its window is padding); c's
+    first needs 10 of b's, the 10th of which needs a's pixel (2, 2), its 19th. Until then add reads nothing, so
+    the skip FIFO a_to_add holds 19 words: it needs depth 19 whatever the thread schedule. The computed depth
+    (48) counts padded window positions as pixels; the high-water mark lies between the two."""
+    x = np.random.default_rng(4).normal(size=(2, 8, 8, 4))
+    run = skip_project.simulate(x, smallest=["a_to_add", "a_to_b", "kernel_in"])
+    assert run.smallest == {"a_to_add": 19, "a_to_b": 1, "kernel_in": 1}
+    assert 19 <= {s.name: s for s in run.streams}["a_to_add"].high_water <= 48
+    assert "a_to_add         48" in run.table() and run.table().splitlines()[0].split()[-1] == "smallest"
+    with pytest.raises(UserError, match="no stream 'nowhere' in project skip"):
+        skip_project.simulate(x, smallest=["nowhere"])
+
+    for depth, completes in ((19, True), (18, False)):  # the same depths built into the project
+        skip_project.graph["add"].fifo_depths = (depth, 2)
+        skip_project.write(skip_project.path, force=True)
+        run = skip_project.simulate(x)
+        assert (run.deadlock == "") == completes
+        assert completes or "a_fork: blocked writing 'a_to_add' (full: 18 of depth 18)" in run.deadlock
 
 
 def test_dataflow_kernel_needs_two_deep_streams_and_a_sequential_one_stalls(skip_project: Project) -> None:

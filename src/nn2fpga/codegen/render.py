@@ -24,6 +24,7 @@ from nn2fpga.codegen.stream import stream_context
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.serialize import save_graph
+from nn2fpga.passes.memory import memory_use
 from nn2fpga.version import __version__
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         image = np.concatenate([p["image"].reshape(-1) for p in ctx["weight_ports"]])
         image.tofile(root / "weights" / "streamed.bin")
     save_graph(graph, root / "ir", shared)
+    memory = memory_use(graph)  # RAMB18, URAM, LUTs as memory of each layer's weights
     report = {
         "nn2fpga_version": __version__,
         "project": project,
@@ -187,6 +189,11 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
                 "reuse_factor": lay.reuse_factor if lay.HAS_MULTIPLIERS else None,
                 "strategy": lay.strategy if lay.HAS_MULTIPLIERS else None,
                 "multipliers": lay.multiplier_limit,
+                "pe": getattr(lay, "pe", None) or None,
+                "simd": getattr(lay, "simd", None) or None,
+                "weight_storage": getattr(lay, "weight_storage", None) or None,
+                "memory": dict(zip(("bram18", "uram", "lutram"), memory.get(lay.name, (0, 0, 0)))),
+                "lanes": lay.lanes if graph.io_type == "io_stream" else None,
                 "fifo_depths": list(lay.fifo_depths),
             }
             for lay in graph.layers()

@@ -85,6 +85,7 @@ def stream_weights(layer: Linear, base: LayerContext) -> None:
     uram = layer.weight_storage == "uram"
     per_image = words * math.prod(layer.shape[:-1])  # offchip: the matrix again for every output pixel
     base.port = {
+        "layer": base.name,
         "mem": f"{base.name}_wmem",
         "stream": f"{base.name}_ws",
         "words": f"load ? {words} : 0" if uram else str(per_image),

@@ -149,15 +149,20 @@ class Graph:
 
     def summary(self) -> str:
         """A table of layers, kinds, shapes, result types and the hardware decisions: reuse factors,
-        strategies, multipliers, FIFO depths of the streams into each layer (io_stream)."""
-        rows = [("layer", "kind", "shape", "result", "accum", "reuse", "strategy", "mults", "fifos")]
+        strategies, folds (PE x SIMD), weight storage, stream lanes and the FIFO depths of the streams into
+        each layer (io_stream)."""
+        rows = [
+            ("layer", "kind", "shape", "result", "accum", "reuse", "strategy", "PExSIMD", "weights", "lanes", "fifos")
+        ]
         for layer in self.layers():
             types = [str(layer.types.get(role) or "-") for role in ("result", "accum")]
-            hardware = ["-", "-", "-"]
+            hardware = ["-"] * 4
             if layer.HAS_MULTIPLIERS:
-                hardware = [str(layer.reuse_factor), layer.strategy, str(layer.multiplier_limit)]
+                fold = f"{layer.pe}x{layer.simd}" if layer.pe else "-"
+                hardware = [str(layer.reuse_factor), layer.strategy, fold, layer.weight_storage or "-"]
+            lanes = str(layer.lanes) if layer.lanes and self.io_type == "io_stream" else "-"
             fifos = ",".join(map(str, layer.fifo_depths)) or "-"
-            rows.append((layer.name, describe(layer), "x".join(map(str, layer.shape)), *types, *hardware, fifos))
+            rows.append((layer.name, describe(layer), "x".join(map(str, layer.shape)), *types, *hardware, lanes, fifos))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))

@@ -44,6 +44,10 @@ MAX_WORD_BITS = 4096  # widest ap_uint Vitis HLS accepts: one stream or memory w
 STORAGE = ("auto", "bram", "lutram", "uram", "offchip")  # WeightStorage values
 STREAMED = ("uram", "offchip")  # storage whose weights come from DDR through a weight_reader process
 LUTRAM_BITS = 64 * 64  # auto: a weight bank of at most this many bits goes to LUTRAM, larger ones to BRAM
+# default folds of large matrices keep each bank at least one RAMB18 deep (512 words at 36 bits): wider,
+# shallower banks waste most of every block (FINN's memory-efficiency argument, ARCHITECTURE section 0)
+MIN_BANK_WORDS = 512
+SMALL_MATRIX = 64 * MIN_BANK_WORDS  # weights below which the default fold is not limited by bank depth
 
 
 def divisors(n: int) -> list[int]:
@@ -200,6 +204,9 @@ def choose_fold(layer: Linear, settings, in_width: int) -> tuple[int, int]:
                 f"the smallest valid reuse factor is {smallest_valid_reuse(layer, in_width)}"
             )
         fitting = folds
+    if not explicit and rows * cols > SMALL_MATRIX:  # keep banks deep enough to fill a block RAM
+        deep = [f for f in fitting if rows * cols // (f[0] * f[1]) >= MIN_BANK_WORDS]
+        fitting = deep or fitting
     return max(fitting, key=lambda f: (f[0] * f[1], f[1]))
 
 

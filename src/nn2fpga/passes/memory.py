@@ -93,26 +93,42 @@ def memory_use(graph: Graph) -> dict[str, tuple[int, int, int]]:
 
 
 def plan_storage(g: Graph, cfg) -> bool:
-    """Move `WeightStorage: auto` layers from BRAM to URAM, then off-chip, largest RAMB18 user first, while
-    the weights exceed the part's RAMB18 (then URAM). io_stream only: io_parallel keeps its storage.
-    Raises ConfigError for a part not in the device table."""
+    """io_stream: while the weights exceed the part's RAMB18, move the `WeightStorage: auto` layer using the
+    most RAMB18 to URAM if URAM has room for it; otherwise stream off-chip the on-chip `auto` layer with the
+    fewest output pixels (the least DDR traffic per image: its matrix is read once per output pixel); then the
+    same while URAM is exceeded. Raises ConfigError for a part not in the device table."""
     if g.io_type != "io_stream":
         return False
     part = device(cfg.part)
     movable = [lay for lay in g.layers() if lay.HAS_MULTIPLIERS and cfg.resolve(lay).weight_storage == "auto"]
-    for kind, limit, target in (("bram18", part.bram18, "uram"), ("uram", part.uram, "offchip")):
-        i = [m for m, _ in MEMORIES].index(kind)
+
+    def totals() -> tuple[int, int]:
+        use = memory_use(g).values()
+        return sum(u[0] for u in use), sum(u[1] for u in use)
+
+    def offload() -> bool:  # stream one layer from DDR instead; False when none is left to move
+        onchip = [lay for lay in movable if lay.weight_storage in ("bram", "uram")]
+        if not onchip:
+            return False
+        pixels = {lay.name: math.prod(lay.shape[:-1]) for lay in onchip}
         use = memory_use(g)
-        total = sum(u[i] for u in use.values())
-        for layer in sorted(movable, key=lambda lay: -use[lay.name][i]):
-            if total <= limit:
+        min(onchip, key=lambda lay: (pixels[lay.name], -sum(use[lay.name]))).weight_storage = "offchip"
+        return True
+
+    bram, uram = totals()
+    while bram > part.bram18:
+        use = memory_use(g)
+        layer = max(
+            (lay for lay in movable if lay.weight_storage == "bram"), key=lambda lay: use[lay.name][0], default=None
+        )
+        if layer is None:
+            break
+        layer.weight_storage = "uram"
+        if totals()[1] > part.uram:
+            layer.weight_storage = "bram"
+            if not offload():
                 break
-            if use[layer.name][i] == 0:
-                continue
-            layer.weight_storage = target
-            total -= use[layer.name][i]
-            if target == "uram":
-                total_uram = sum(u[1] for u in memory_use(g).values())
-                if total_uram > part.uram:  # no room in URAM either: straight to off-chip
-                    layer.weight_storage = "offchip"
+        bram, uram = totals()
+    while uram > part.uram and offload():
+        bram, uram = totals()
     return False

@@ -17,13 +17,16 @@ from the same loop counts); Vitis cosimulation remains the authority.
 
 from __future__ import annotations
 
+import ctypes
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nn2fpga import toolchain
+from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.types import FixedType
 from nn2fpga.sim.csim import CSim, build
 
@@ -57,7 +60,8 @@ class Stream:
 @dataclass
 class Run:
     """A bounded simulation: outputs (None after a deadlock), the streams, the deadlock report, seconds, the
-    samples run and each process's pipelined-loop iterations over all of them (`n2f_trips`)."""
+    samples run, each process's pipelined-loop iterations over all of them (`n2f_trips`) and, where asked
+    for, the smallest depth of some streams (`smallest_depth`)."""
 
     outputs: np.ndarray | None
     streams: list[Stream]
@@ -66,6 +70,7 @@ class Run:
     run_s: float
     samples: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    smallest: dict[str, int] = field(default_factory=dict)
 
     def needed(self, stream: Stream) -> int | None:
         """The depth this run shows to suffice for `stream` (its high-water mark; see `Stream`), None after a
@@ -77,14 +82,40 @@ class Run:
         return {name: n / self.samples for name, n in self.counts.items()} if self.samples else {}
 
     def table(self) -> str:
-        """The streams, one per line: name, depth, high-water mark, needed (`full` where it reached the depth)."""
+        """The streams, one per line: name, depth, high-water mark, needed, and the smallest depth where it was
+        searched (`full` where the high-water mark reached the depth)."""
         width = max([len("stream"), *(len(s.name) for s in self.streams)])
-        lines = [f"{'stream':<{width}}  {'depth':>7}  {'high-water':>10}  {'needed':>6}"]
+        head = f"{'stream':<{width}}  {'depth':>7}  {'high-water':>10}  {'needed':>6}"
+        lines = [head + (f"  {'smallest':>8}" if self.smallest else "")]
         for s in self.streams:
             needed = self.needed(s)
             cells = f"{s.name:<{width}}  {s.depth:>7}  {s.high_water:>10}  {'-' if needed is None else needed:>6}"
+            if self.smallest:
+                cells += f"  {self.smallest.get(s.name, '-'):>8}"
             lines.append(cells + ("  full" if s.full else ""))
         return "\n".join(lines)
+
+
+def _completes(sim: CSim, x: np.ndarray) -> bool:
+    sim.predict(x, threads=1)
+    return not sim.text("n2f_deadlock")
+
+
+def smallest_depth(sim: CSim, x: np.ndarray, stream: str, depth: int) -> int:
+    """The smallest depth of `stream` with which the bounded run of `x` completes, every other stream at its
+    declared depth; `depth` is one that completes. Completion is monotone in the depth (a larger FIFO admits the
+    smaller one's run) and does not depend on the schedule (see `Stream`), so bisection finds it exactly."""
+    set_depth = sim.lib.n2f_set_depth
+    set_depth.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    lo, hi = 1, depth
+    try:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            set_depth(stream.encode(), mid)
+            lo, hi = (lo, mid) if _completes(sim, x) else (mid + 1, hi)
+    finally:
+        set_depth(stream.encode(), 0)
+    return hi
 
 
 def simulate(
@@ -94,10 +125,12 @@ def simulate(
     types: tuple[FixedType, FixedType],
     raws: tuple[str, str],
     progress: bool = False,
+    smallest: Sequence[str] = (),
 ) -> Run:
     """Build (or reuse) the bounded library of the project in `project_dir` and run the float batch `x`
     through it in one kernel call (samples overlap); `types` and `raws` are the input and output types and their raw
-    C word types. Outputs are (batch, n_out) floats."""
+    C word types. Outputs are (batch, n_out) floats. After a run that completed, the streams named in `smallest`
+    get their smallest depth (`smallest_depth`, on the first sample: each sample runs its own dataflow region)."""
     start = time.perf_counter()
     lib = build(project_dir, project, progress=progress, flags=flags())
     sim = CSim(lib, project_dir, *types, *raws)
@@ -108,4 +141,11 @@ def simulate(
     rows = (line.split() for line in sim.text("n2f_streams").splitlines())
     streams = [Stream(name, int(depth), int(high)) for name, depth, high in rows]
     counts = {name: int(n) for name, n in (line.split() for line in sim.text("n2f_trips").splitlines())}
-    return Run(None if report else y, streams, report, built - start, elapsed, len(x), counts)
+    run = Run(None if report else y, streams, report, built - start, elapsed, len(x), counts)
+    if smallest and not report:
+        depths = {s.name: s.depth for s in streams}
+        unknown = [name for name in smallest if name not in depths]
+        if unknown:
+            raise UserError(f"no stream {unknown[0]!r} in project {project}; streams: {', '.join(depths)}")
+        run.smallest = {name: smallest_depth(sim, x[:1], name, depths[name]) for name in smallest}
+    return run
