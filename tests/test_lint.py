@@ -20,6 +20,7 @@ from nn2fpga.ir.errors import ConfigError, UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Conv2D, GlobalPool2D, Input
 from nn2fpga.lint import LintError, Violation, lint_firmware, lint_graph
+from nn2fpga.passes import memory
 from nn2fpga.passes.fold import MAX_UNROLL, MAX_WORD_BITS
 from nn2fpga.project import Project, compile_graph
 
@@ -97,34 +98,34 @@ def test_pe_accumulators_and_io_parallel_feature_maps_are_complete_partitions(sk
 
 
 def test_weight_memory_is_counted_in_primitives_against_the_part(wide: Graph) -> None:
-    assert lint.bram18_blocks(512, 36) == 1 and lint.bram18_blocks(513, 36) == 2
-    assert lint.bram18_blocks(16384, 1) == 1 and lint.bram18_blocks(2048, 18) == 2  # 9x2K twice, or 18x1K twice
-    assert lint.bram18_blocks(100, 72) == 2 and lint.bram18_blocks(4096, 4) == 1
-    assert lint.lutram_luts(64, 8) == 8 and lint.lutram_luts(65, 8) == 16
+    assert memory.bram18_blocks(512, 36) == 1 and memory.bram18_blocks(513, 36) == 2
+    assert memory.bram18_blocks(16384, 1) == 1 and memory.bram18_blocks(2048, 18) == 2  # 9x2K twice, or 18x1K twice
+    assert memory.bram18_blocks(100, 72) == 2 and memory.bram18_blocks(4096, 4) == 1
+    assert memory.lutram_luts(64, 8) == 8 and memory.lutram_luts(65, 8) == 16
     conv = wide["conv"]  # PE banks of words*bits each
     banks, words, bits = conv.pe, 9 * 512 * 512 // (conv.pe * conv.simd), conv.simd * 16
-    use = lint.memory_use(wide)
-    assert use["conv"] == (banks * lint.bram18_blocks(words, bits), 0, 0) and conv.weight_storage == "bram"
+    use = memory.memory_use(wide)
+    assert use["conv"] == (banks * memory.bram18_blocks(words, bits), 0, 0) and conv.weight_storage == "bram"
     small = Config.from_yaml({**STREAM, "Part": "xc7z020clg400-1"})
     bram = _find(lint_graph(wide, small), "all layers", "bram18")
     assert (bram.value, bram.limit) == (sum(u[0] for u in use.values()), 280) and "largest: conv" in bram.note
     g = wide.copy()
     g["conv"].weight_storage = "lutram"
     luts = _find(lint_graph(g, small), "all layers", "lutram")
-    assert luts.limit == 17400 and luts.value == sum(u[2] for u in lint.memory_use(g).values())
+    assert luts.limit == 17400 and luts.value == sum(u[2] for u in memory.memory_use(g).values())
     g["conv"].weight_storage = "uram"  # URAM288: 4096 x 72 bits; xc7z020 has none
-    assert lint.memory_use(g)["conv"] == (0, banks * -(-bits // 72) * -(-words // 4096), 0)
+    assert memory.memory_use(g)["conv"] == (0, banks * -(-bits // 72) * -(-words // 4096), 0)
     assert _find(lint_graph(g, small), "all layers", "uram").limit == 0
     g["conv"].weight_storage = "offchip"  # streamed from DDR: no on-chip memory
-    assert lint.memory_use(g)["conv"] == (0, 0, 0)
+    assert memory.memory_use(g)["conv"] == (0, 0, 0)
 
 
 def test_parts_resolve_by_prefix_and_every_number_has_a_source() -> None:
-    assert lint.device("xcu250-figd2104-2L-e").name == "xcu250"
-    assert lint.device("XCZU9EG-FFVB1156-2-E").name == "xczu9eg"
-    assert lint.device("xcvu13p-fhga2104-2L-e").bram18 == 5376
+    assert memory.device("xcu250-figd2104-2L-e").name == "xcu250"
+    assert memory.device("XCZU9EG-FFVB1156-2-E").name == "xczu9eg"
+    assert memory.device("xcvu13p-fhga2104-2L-e").bram18 == 5376
     with pytest.raises(ConfigError, match=r"^Part: unknown part 'xc7k999t'.*known: xc7z020, xck26, .*xczu9eg$"):
-        lint.device("xc7k999t")
+        memory.device("xc7k999t")
     table = json.loads((Path(lint.__file__).parent / "devices.json").read_text())["parts"]
     required = {"xcu250", "xcu280", "xcu55c", "xcvu9p", "xczu9eg", "xczu7ev", "xck26", "xc7z020"}
     assert required <= set(table)
