@@ -5,7 +5,8 @@ images so the activations are standardized), 2 classes. Precision comes from cal
 8-bit weights and activations (`Calibration: {bits: 8}`), exact accumulators. The folding is chosen by the rule
 below for a target of 700 images/s (the frame rate the seed paper served per FPGA): at 200 MHz every layer may
 take at most 200e6 / 700 = 285,714 clocks per image, so each Dense/Conv2D gets the smallest PE x SIMD (the
-widest SIMD among equals, FINN's order) with out_pixels * rows * columns / (PE * SIMD) within that budget.
+widest SIMD among equals, FINN's order) with out_pixels * rows * columns / (PE * SIMD) within that budget,
+or, where no fold meets it (conv1: SIMD must divide its 3 input channels), the widest fold.
 Everything else keeps nn2fpga's defaults: stream lanes follow the producers, weights go to BRAM, then URAM
 (loaded from DDR at start-up), then off-chip as the part requires (`WeightStorage: auto`).
 
@@ -59,8 +60,14 @@ def choose_folds(graph) -> dict[str, dict[str, int]]:
         pixels = math.prod(layer.shape[:-1]) if len(layer.shape) > 1 else 1
         need = math.ceil(pixels * rows * cols / BUDGET)
         width = graph.producers(layer.name)[0].types["result"].width
-        ok = [f for f in fold.valid_folds(layer) if f[0] * f[1] >= need and fold.limits_ok(layer, *f, width)]
-        pe, simd = min(ok, key=lambda f: (f[0] * f[1], -f[1]))
+        within = [f for f in fold.valid_folds(layer) if fold.limits_ok(layer, *f, width)]
+        ok = [f for f in within if f[0] * f[1] >= need]
+        if ok:
+            pe, simd = min(ok, key=lambda f: (f[0] * f[1], -f[1]))
+        else:  # the budget cannot be met (conv1: SIMD divides its 3 input channels): the widest fold
+            pe, simd = max(within, key=lambda f: (f[0] * f[1], f[1]))
+            print(f"{layer.name}: {pixels * rows * cols // (pe * simd)} clocks per image at PE {pe} x SIMD {simd}, "
+                  f"over the budget of {BUDGET}")
         out[layer.name] = {"PE": pe, "SIMD": simd}
     return out
 

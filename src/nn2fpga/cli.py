@@ -155,20 +155,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from nn2fpga.project import Project
 
     project = Project.load(args.project)
-    smallest = [] if args.smallest is None else [name for name in args.smallest.split(",") if name]
-    if args.smallest == "":  # every stream the hardware flow (or Streams:) made deeper than the default
-        smallest = _deep_streams(project)
+    smallest = args.smallest == "" or [name for name in (args.smallest or "").split(",") if name]
     run = project.simulate(_load_input(args.input), progress=True, smallest=smallest)
     model = cycles.cycle_model(project.graph, project.name, project.config.clock_period)
-    print(run.table())
-    print()
-    print(cycles.table(model, run.trips()))
+    print(run.table(), "", cycles.table(model, run.trips()), sep="\n")
     if args.json:
-        streams = [{"name": s.name, "depth": s.depth, "high_water": s.high_water, "needed": run.needed(s),
-                    "smallest": run.smallest.get(s.name)} for s in run.streams]  # fmt: skip
-        result = {"completed": not run.deadlock, "deadlock": run.deadlock, "samples": run.samples,
-                  "build_s": run.build_s, "run_s": run.run_s, "streams": streams,
-                  "processes": cycles.comparison(model, run.trips()), **cycles.summary(model)}  # fmt: skip
+        result = {**run.as_dict(), "processes": cycles.comparison(model, run.trips()), **cycles.summary(model)}
         try:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         except OSError as e:
@@ -181,15 +173,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         np.save(args.output, run.outputs)
         print(f"wrote {args.output}: {run.outputs.shape[0]} samples x {run.outputs.shape[1:]}", file=sys.stderr)
     return 0
-
-
-def _deep_streams(project) -> list[str]:
-    """The streams of an io_stream project deeper than the default depth of 2, in graph order."""
-    from nn2fpga.ir.names import stream_names
-
-    named, g = stream_names(project.graph, project.name), project.graph
-    return [named[p.name, layer.name] for layer in g.layers() for p, depth in zip(g.producers(layer.name),
-            layer.fifo_depths) if depth > 2]  # fmt: skip
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

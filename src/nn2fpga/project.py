@@ -202,7 +202,8 @@ class Project:
     def simulate(self, x, progress: bool = False, smallest=()):
         """Bounded-FIFO dataflow simulation of the batch `x` (io_stream only; `nn2fpga.sim.bounded`): a Run with
         the outputs (as `predict`; None after a deadlock), every stream's depth and high-water mark, the report,
-        each process's loop iterations, and the smallest depth of the streams named in `smallest`."""
+        each process's loop iterations, and the smallest depth of the streams named in `smallest` (True: every
+        stream deeper than 2)."""
         from nn2fpga.sim import bounded
 
         if self.graph.io_type != "io_stream":

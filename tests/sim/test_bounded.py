@@ -38,14 +38,13 @@ def _assert_completes_like_csim(project: Project, x: np.ndarray, backend: str = 
 
 
 def _assert_model_is_counted(project: Project, run: Run) -> None:
-    """Every process the bounded build counts is modelled, with its count per image as cycles per image."""
+    """Every process the bounded build counts is modelled, with its count per image as cycles per image (URAM
+    weight readers aside: they read in the loading call only, 0 cycles per image after it)."""
     model = cycle_model(project.graph, project.name, project.config.clock_period)
     rows = comparison(model, run.trips())
-    counted = {r["process"]: r["counted"] for r in rows if r["counted"] is not None}
-    assert counted.keys() == run.counts.keys() and all(r["agrees"] is not False for r in rows), table(
-        model, run.trips()
-    )
-    assert max(p.cycles for p in model.processes if p.counted) == max(run.trips().values())
+    assert {p.name for p in model.processes if p.counted} <= run.counts.keys() <= {p.name for p in model.processes}
+    assert all(r["agrees"] is not False for r in rows), table(model, run.trips())
+    assert max(p.cycles for p in model.processes if p.counted) == max(n for r in rows if (n := r["counted"]))
 
 
 @pytest.fixture
@@ -125,9 +124,11 @@ def test_cli_exit_codes(skip_project: Project, skip_graph, tmp_path: Path, capsy
     prj, x = str(skip_project.path), tmp_path / "x.npy"
     np.save(x, np.random.default_rng(1).normal(size=(2, 8, 8, 4)))
     report = tmp_path / "run.json"
-    assert main(["simulate", prj, "-i", str(x), "-o", str(tmp_path / "y.npy"), "--json", str(report)]) == 0
+    assert (
+        main(["simulate", prj, "-i", str(x), "-o", str(tmp_path / "y.npy"), "--json", str(report), "--smallest"]) == 0
+    )
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["stream", "depth", "high-water", "needed"] and "a_to_add" in out
+    assert out.splitlines()[0].split() == ["stream", "depth", "high-water", "needed", "smallest"]
     assert "b             Conv2D                   676            676  << bottleneck" in out
     assert "bottleneck: b (Conv2D b), 676 cycles/image; 295,858 images/s at 200 MHz (ClockPeriod 5 ns)" in out
     assert np.array_equal(np.load(tmp_path / "y.npy"), skip_project.predict(np.load(x)))
@@ -135,7 +136,8 @@ def test_cli_exit_codes(skip_project: Project, skip_graph, tmp_path: Path, capsy
     assert result["completed"] and result["samples"] == 2 and result["bottleneck"] == "b"
     assert result["images_per_s"] == pytest.approx(1e9 / (5 * 676)) and result["latency_cycles"] == 778
     skip = next(s for s in result["streams"] if s["name"] == "a_to_add")
-    assert skip["depth"] == 48 and skip["needed"] == skip["high_water"] <= 48
+    assert skip["depth"] == 48 and skip["needed"] == skip["high_water"] <= 48 and skip["smallest"] == 19
+    assert [s["name"] for s in result["streams"] if s["smallest"]] == ["a_to_add"]  # the only one deeper than 2
     processes = {p["process"]: p for p in result["processes"]}
     assert processes["c"] == {"process": "c", "kind": "Conv2D", "layer": "c", "modelled": 676, "counted": 676,
                               "agrees": True}  # fmt: skip
@@ -245,8 +247,10 @@ def test_resnet50_runs_deadlock_free(tmp_path: Path) -> None:
     precision = {"result": "ap_fixed<22,7>", "weight": "ap_fixed<22,2>", "bias": "ap_fixed<22,7>"}
     project = nn2fpga.convert(model, config={"Model": {"Precision": precision}}, output_dir=tmp_path / "prj")
     run = _assert_completes_like_csim(project, np.random.default_rng(2).normal(size=(2, 64, 64, 3)))
-    skips = [s for s in run.streams if s.depth > 2 and s.name != "kernel_in"]
-    assert len(run.streams) == 107 and len(skips) == 16  # a stream per edge, one deeper FIFO per skip connection
+    skips = [s for s in run.streams if s.depth > 2]
+    assert len(skips) == 16  # one deeper FIFO per skip connection
+    model = cycle_model(project.graph, project.name, project.config.clock_period)
+    assert model.bottleneck.cycles == max(model.cycles().values()) and model.images_per_s > 0
 
 
 def test_streams_in_the_written_config_set_the_depths(skip_project: Project, skip_graph, tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ class Read:
 @dataclass
 class Process:
     """One dataflow process: its name in the generated code (and in `n2f_trips`), the kind (a layer kind,
-    `Fork`, `Convert`, `Load` or `Store`), the graph layer it belongs to, its cycles per image, whether the
+    `Fork`, `Convert`, `Reader`, `Load` or `Store`), the graph layer it belongs to, its cycles per image, whether the
     bounded simulation counts it, its output words per image, the iteration of its first write, its reads."""
 
     name: str
@@ -62,6 +62,8 @@ class Process:
 
 @dataclass
 class CycleModel:
+    """The processes of one io_stream kernel, the clock period (ns) and the latency estimate (cycles)."""
+
     processes: list[Process]
     clock_ns: float
     latency: int  # cycles from the first input word to the last output word of one image, estimated
@@ -84,7 +86,8 @@ class CycleModel:
 
 
 def _container_bits(width: int) -> int:
-    """Bits of the raw C integer that carries one value across the kernel interface (8, 16, 32 or 64)."""
+    """Bits of the raw C integer that carries one value across the kernel interface and in the off-chip weight
+    image (8, 16, 32 or 64; `nn2fpga.codegen.constants.raw_container`, which this layer cannot import)."""
     return next(b for b in (8, 16, 32, 64) if width <= b)
 
 

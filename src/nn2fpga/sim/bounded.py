@@ -81,6 +81,14 @@ class Run:
         """Iterations per image of every counted process: its count over the run divided by the samples."""
         return {name: n / self.samples for name, n in self.counts.items()} if self.samples else {}
 
+    def as_dict(self) -> dict:
+        """The run for JSON: whether it completed, the report, samples, seconds, and per stream its depth,
+        high-water mark, needed and smallest depth (None where there is none)."""
+        streams = [{"name": s.name, "depth": s.depth, "high_water": s.high_water, "needed": self.needed(s),
+                    "smallest": self.smallest.get(s.name)} for s in self.streams]  # fmt: skip
+        return {"completed": not self.deadlock, "deadlock": self.deadlock, "samples": self.samples,
+                "build_s": self.build_s, "run_s": self.run_s, "streams": streams}  # fmt: skip
+
     def table(self) -> str:
         """The streams, one per line: name, depth, high-water mark, needed, and the smallest depth where it was
         searched (`full` where the high-water mark reached the depth)."""
@@ -103,8 +111,9 @@ def _completes(sim: CSim, x: np.ndarray) -> bool:
 
 def smallest_depth(sim: CSim, x: np.ndarray, stream: str, depth: int) -> int:
     """The smallest depth of `stream` with which the bounded run of `x` completes, every other stream at its
-    declared depth; `depth` is one that completes. Completion is monotone in the depth (a larger FIFO admits the
-    smaller one's run) and does not depend on the schedule (see `Stream`), so bisection finds it exactly."""
+    declared depth; `depth` is one that completes (its high-water mark in a run that completed is one, see
+    `Stream`). Completion is monotone in the depth (a larger FIFO admits the smaller one's run) and does not
+    depend on the schedule, so bisection finds it exactly."""
     set_depth = sim.lib.n2f_set_depth
     set_depth.argtypes = [ctypes.c_char_p, ctypes.c_int]
     lo, hi = 1, depth
@@ -125,12 +134,13 @@ def simulate(
     types: tuple[FixedType, FixedType],
     raws: tuple[str, str],
     progress: bool = False,
-    smallest: Sequence[str] = (),
+    smallest: Sequence[str] | bool = (),
 ) -> Run:
     """Build (or reuse) the bounded library of the project in `project_dir` and run the float batch `x`
     through it in one kernel call (samples overlap); `types` and `raws` are the input and output types and their raw
     C word types. Outputs are (batch, n_out) floats. After a run that completed, the streams named in `smallest`
-    get their smallest depth (`smallest_depth`, on the first sample: each sample runs its own dataflow region)."""
+    (True: every stream deeper than 2) get their smallest depth (`smallest_depth`, on the first sample: each
+    sample runs a dataflow region of its own)."""
     start = time.perf_counter()
     lib = build(project_dir, project, progress=progress, flags=flags())
     sim = CSim(lib, project_dir, *types, *raws)
@@ -144,8 +154,10 @@ def simulate(
     run = Run(None if report else y, streams, report, built - start, elapsed, len(x), counts)
     if smallest and not report:
         depths = {s.name: s.depth for s in streams}
+        smallest = [s.name for s in streams if s.depth > 2] if smallest is True else smallest
         unknown = [name for name in smallest if name not in depths]
         if unknown:
             raise UserError(f"no stream {unknown[0]!r} in project {project}; streams: {', '.join(depths)}")
-        run.smallest = {name: smallest_depth(sim, x[:1], name, depths[name]) for name in smallest}
+        marks = {s.name: max(s.high_water, 1) for s in streams}  # depths shown to suffice: the search's upper end
+        run.smallest = {name: smallest_depth(sim, x[:1], name, marks[name]) for name in smallest}
     return run
