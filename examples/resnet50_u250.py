@@ -66,8 +66,10 @@ def choose_folds(graph) -> dict[str, dict[str, int]]:
             pe, simd = min(ok, key=lambda f: (f[0] * f[1], -f[1]))
         else:  # the budget cannot be met (conv1: SIMD divides its 3 input channels): the widest fold
             pe, simd = max(within, key=lambda f: (f[0] * f[1], f[1]))
-            print(f"{layer.name}: {pixels * rows * cols // (pe * simd)} clocks per image at PE {pe} x SIMD {simd}, "
-                  f"over the budget of {BUDGET}")
+            print(
+                f"{layer.name}: {pixels * rows * cols // (pe * simd)} clocks per image at PE {pe} x SIMD {simd}, "
+                f"over the budget of {BUDGET}"
+            )
         out[layer.name] = {"PE": pe, "SIMD": simd}
     return out
 
