@@ -31,11 +31,11 @@ L = keras.layers
 BUILDERS = {"strided": strided, "depthwise": depthwise, "pools": pools, "branches": branches, "three": three_way_add}
 
 
-def _folded(model, io_type: str, seed: int, out: Path, **extra) -> Project:
+def _folded(model, io_type: str, seed: int, out: Path, lint: bool = True, **extra) -> Project:
     base = {"IOType": io_type, "Model": {"Precision": "ap_fixed<18,8>"}, **extra}
     graph = compile_graph(from_keras(model), Config.from_yaml(base))[1]
     config = {**base, "LayerName": random_folds(graph, seed, io_type)}
-    return nn2fpga.convert(model, config=config, output_dir=out)
+    return nn2fpga.convert(model, config=config, output_dir=out, lint=lint)
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
@@ -120,3 +120,19 @@ def test_auto_storage_moves_what_does_not_fit_off_chip(tmp_path: Path) -> None:
     with pytest.raises(LintError, match=r"bram18: \d+ \(limit 280\)"):
         nn2fpga.convert(model, config=pinned, output_dir=tmp_path / "q")
     assert not (tmp_path / "q").exists()
+
+
+def test_random_folds_of_resnet50_are_bit_exact(tmp_path: Path) -> None:
+    """ResNet-50 at 64x64 with a random valid fold, lanes and weight storage per layer (the test config of
+    tests/project/test_resnet.py): csim == reference. Random storage may exceed the part's memories, so the
+    lint is off: this checks the arithmetic of the folds, not their fit."""
+    from nn2fpga.datasets import calibrate_batchnorm
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=2)
+    calibrate_batchnorm(model, np.random.default_rng(1).normal(size=(8, 64, 64, 3)))
+    precision = {"result": "ap_fixed<22,7>", "weight": "ap_fixed<22,2>", "bias": "ap_fixed<22,7>"}
+    project = _folded(model, "io_stream", 5, tmp_path / "prj", lint=False, Model={"Precision": precision})
+    kinds = {project.graph[n].weight_storage for n in project.config.layer_name if project.graph[n].HAS_MULTIPLIERS}
+    assert kinds == {"bram", "lutram", "uram", "offchip"}
+    assert_csim_matches_reference(project, np.random.default_rng(2).normal(size=(2, 64, 64, 3)))
