@@ -245,6 +245,4 @@ def stream_context(graph: Graph, project: str, config) -> dict:
         "load": any(p["uram"] for p in ports),
         "in_lanes": in_layer.lanes,
         "out_lanes": out_layer.lanes,
-        "in_pixels": pixels(in_layer)[0],  # the kernel's streams hold one whole sample (see kernel.cpp.j2)
-        "out_pixels": pixels(out_layer)[0],
     }
