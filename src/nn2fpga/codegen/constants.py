@@ -86,8 +86,7 @@ class LayerContext:
 
 def raw_container(t: FixedType) -> str:
     """The C integer type that carries one raw value of `t` across the kernel interface."""
-    bits = next(b for b in (8, 16, 32, 64) if t.width <= b)
-    return f"{'' if t.signed else 'u'}int{bits}_t"
+    return f"{'' if t.signed else 'u'}int{t.container_bits}_t"
 
 
 def add_constant(
@@ -156,7 +155,7 @@ def weight_words(layer: Linear) -> np.ndarray:
     container = np.dtype(raw_container(t).removesuffix("_t"))
     raw = t.to_raw(np.asarray(layer.weight, dtype=np.float64).reshape(rows, cols)).astype(container)
     words = raw.reshape(rows // simd, simd, cols // pe, pe).transpose(2, 0, 1, 3).reshape(-1, pe * simd)
-    line_values = LINE_BITS // (8 * container.itemsize)
+    line_values = LINE_BITS // t.container_bits
     lines = -(-pe * simd // line_values)
     padded = np.zeros((words.shape[0], lines * line_values), dtype=container.newbyteorder("<"))
     padded[:, : pe * simd] = words

@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
-
-from nn2fpga.codegen.constants import LINE_BITS, LayerContext, linear_constants, raw_container, weight_words
+from nn2fpga.codegen.constants import LINE_BITS, LayerContext, linear_constants, weight_words
 from nn2fpga.codegen.context import (
     base_context,
     exact_sum_type,
@@ -78,7 +76,7 @@ def stream_weights(layer: Linear, base: LayerContext) -> None:
     base.config.update(uram=layer.weight_storage == "uram", w_words=words, steps=rows // layer.simd)
     if layer.weight_storage not in STREAMED:
         return
-    bits = 8 * np.dtype(raw_container(layer.types["weight"]).removesuffix("_t")).itemsize
+    bits = layer.types["weight"].container_bits
     per_line = LINE_BITS // bits
     lines = -(-layer.pe * layer.simd // per_line)
     base.config.update(w_lines=lines, w_per_line=per_line, w_bits=bits)

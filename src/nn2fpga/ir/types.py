@@ -160,6 +160,11 @@ class FixedType:
         return math.ldexp(1.0, -self.frac)
 
     @property
+    def container_bits(self) -> int:
+        """Bits of the C integer (8, 16, 32, 64) that carries one raw value in memory and on the kernel ports."""
+        return next(b for b in (8, 16, 32, 64) if self.width <= b)
+
+    @property
     def raw_min(self) -> int:
         return -(1 << (self.width - 1)) if self.signed else 0
 

@@ -85,12 +85,6 @@ class CycleModel:
         return {p.name: p.cycles for p in self.processes}
 
 
-def _container_bits(width: int) -> int:
-    """Bits of the raw C integer that carries one value across the kernel interface and in the off-chip weight
-    image (8, 16, 32 or 64; `nn2fpga.codegen.constants.raw_container`, which this layer cannot import)."""
-    return next(b for b in (8, 16, 32, 64) if width <= b)
-
-
 def _window(layer: Layer, src: Layer, total: int, producer: str) -> Process:
     """Conv2D, Pool2D, ZeroPad2D scan the padded input row-major: per position `cf` Read iterations (each a read
     unless the position is padding), then, where a window ends on the output grid, the output iterations."""
@@ -158,7 +152,7 @@ def _reader(layer: Linear, ident: str) -> Process:
     run is the loading call's, not compared)."""
     rows, cols, _ = matrix(layer)
     words = rows * cols // (layer.pe * layer.simd)
-    lines = -(-layer.pe * layer.simd // (512 // _container_bits(layer.types["weight"].width)))
+    lines = -(-layer.pe * layer.simd // (512 // layer.types["weight"].container_bits))
     pixels = math.prod(layer.shape[:-1])
     uram = layer.weight_storage == "uram"
     cycles = 0 if uram else words * pixels * lines
@@ -170,14 +164,14 @@ def _reader(layer: Linear, ident: str) -> Process:
 def _load(source: Layer) -> Process:
     """kernel_load: per iteration at most one 512-bit word read and one stream word written."""
     n, lanes = source.size, source.lanes
-    words = -(-n * _container_bits(source.types["result"].width) // 512)
+    words = -(-n * source.types["result"].container_bits // 512)
     return Process("kernel_load", "Load", source.name, max(n // lanes, words), counted=False, words=n // lanes)
 
 
 def _store(out: Layer, feed: str) -> Process:
     """kernel_store: per iteration at most one stream word read and one 512-bit word written."""
     n, lanes = out.size, out.lanes
-    cycles = max(n // lanes, n // (512 // _container_bits(out.types["result"].width)))
+    cycles = max(n // lanes, n // (512 // out.types["result"].container_bits))
     return Process("kernel_store", "Store", out.name, cycles, counted=False, reads=[Read(feed, 1, 1, cycles)])
 
 
