@@ -50,13 +50,14 @@ def model_and_data():
 
 def choose_folds(graph) -> dict[str, dict[str, int]]:
     """PE and SIMD per layer: the fewest multipliers that meet BUDGET clocks per image."""
+    from nn2fpga.estimate import geometry
     from nn2fpga.passes import fold
 
     out = {}
     for layer in graph.layers():
         if not layer.HAS_MULTIPLIERS:
             continue
-        rows, cols, _ = fold.matrix(layer)
+        rows, cols, _ = geometry.matrix(layer)
         pixels = math.prod(layer.shape[:-1]) if len(layer.shape) > 1 else 1
         need = math.ceil(pixels * rows * cols / BUDGET)
         width = graph.producers(layer.name)[0].types["result"].width

@@ -94,7 +94,7 @@ BAD_CONFIGS = {
         "1..64",
     ),
     "bad reuse factor": (
-        {"LayerName": {"fc1": {"ReuseFactor": 7}}},
+        {"LayerName": {"fc1": {"ReuseFactor": 7, "Strategy": "Resource"}}},
         "LayerName.fc1.ReuseFactor",
         "nearest valid: 6, 8",
     ),

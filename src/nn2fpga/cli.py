@@ -151,7 +151,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from nn2fpga.passes import cycles
+    from nn2fpga.estimate import cycles
     from nn2fpga.project import Project
 
     project = Project.load(args.project)

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nn2fpga.config import Config
+from nn2fpga.estimate import geometry
+from nn2fpga.estimate.devices import Device, device
+from nn2fpga.estimate.memory import MEMORIES, memory_use
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Layer
 from nn2fpga.ir.serialize import load_graph
 from nn2fpga.passes import fold
 from nn2fpga.passes.hardware import PARALLEL_FEATURE_MAP_LIMIT
-from nn2fpga.passes.memory import MEMORIES, Device, device, memory_use
 
 MAX_PARTITION = PARALLEL_FEATURE_MAP_LIMIT  # values in one completely partitioned array
 # headers only the C simulation compiles (Vitis HLS brings its own)
@@ -78,17 +80,17 @@ def check(violations: list[Violation], what: str = "the project") -> None:
 
 
 def _unrolled(layer: Layer, g: Graph) -> int:
-    if fold.latency_kernel(layer, g.io_type):
-        rows, cols, _ = fold.matrix(layer)
+    if geometry.latency_kernel(layer, g.io_type):
+        rows, cols, _ = geometry.matrix(layer)
         return rows * cols
-    return fold.unroll(layer, g)
+    return geometry.unroll(layer, g)
 
 
 def _fold_note(layer: Layer, g: Graph) -> str:
     if not layer.HAS_MULTIPLIERS:
         return f"{layer.lanes} lanes"
     note = f"PE {layer.pe} x SIMD {layer.simd}"
-    if fold.latency_kernel(layer, g.io_type):
+    if geometry.latency_kernel(layer, g.io_type):
         return note + " (io_parallel Latency Dense: the whole matrix)"
     producers = g.producers(layer.name)
     try:
@@ -101,16 +103,16 @@ def _fold_note(layer: Layer, g: Graph) -> str:
 def _layer_rules(layer: Layer, g: Graph) -> list[Violation]:
     out = []
     n = _unrolled(layer, g)
-    if n > fold.MAX_UNROLL:
-        out.append(Violation(layer.name, "unroll", n, fold.MAX_UNROLL, _fold_note(layer, g)))
+    if n > geometry.MAX_UNROLL:
+        out.append(Violation(layer.name, "unroll", n, geometry.MAX_UNROLL, _fold_note(layer, g)))
     if layer.HAS_MULTIPLIERS:
         if layer.pe > MAX_PARTITION:
             out.append(Violation(layer.name, "partition", layer.pe, MAX_PARTITION, "PE accumulators"))
-        if not fold.latency_kernel(layer, g.io_type):
+        if not geometry.latency_kernel(layer, g.io_type):
             width = layer.types["weight"].width
             bits = layer.simd * width
-            if bits > fold.MAX_WORD_BITS:
-                out.append(Violation(layer.name, "weight-word", bits, fold.MAX_WORD_BITS,
+            if bits > geometry.MAX_WORD_BITS:
+                out.append(Violation(layer.name, "weight-word", bits, geometry.MAX_WORD_BITS,
                                      f"SIMD {layer.simd} x {width}-bit weights"))  # fmt: skip
     if g.io_type == "io_parallel" and layer.size > PARALLEL_FEATURE_MAP_LIMIT:
         out.append(Violation(layer.name, "partition", layer.size, PARALLEL_FEATURE_MAP_LIMIT,
@@ -123,16 +125,16 @@ def _layer_rules(layer: Layer, g: Graph) -> list[Violation]:
 def _stream_rules(layer: Layer, g: Graph) -> list[Violation]:
     out = []
     width = layer.types["result"].width
-    if layer.lanes * width > fold.MAX_WORD_BITS:
-        out.append(Violation(layer.name, "stream-word", layer.lanes * width, fold.MAX_WORD_BITS,
+    if layer.lanes * width > geometry.MAX_WORD_BITS:
+        out.append(Violation(layer.name, "stream-word", layer.lanes * width, geometry.MAX_WORD_BITS,
                              f"output: {layer.lanes} lanes x {width} bits"))  # fmt: skip
-    lanes = fold.in_lanes(layer)
+    lanes = geometry.in_lanes(layer)
     for p in g.producers(layer.name):
         if not p.lanes or p.lanes == lanes:  # the producer's own word, checked there
             continue
         bits = lanes * p.types["result"].width
-        if bits > fold.MAX_WORD_BITS:
-            out.append(Violation(layer.name, "stream-word", bits, fold.MAX_WORD_BITS,
+        if bits > geometry.MAX_WORD_BITS:
+            out.append(Violation(layer.name, "stream-word", bits, geometry.MAX_WORD_BITS,
                                  f"reads {lanes} lanes x {p.types['result'].width} bits of {p.name}"))  # fmt: skip
         group = math.lcm(p.lanes, lanes)
         if group > MAX_PARTITION:

@@ -247,7 +247,8 @@ class Project:
 
     def summary(self) -> str:
         """The graph's table, then the weight memories per layer and in total against the part."""
-        from nn2fpga.passes.memory import MEMORIES, device, memory_use
+        from nn2fpga.estimate.devices import device
+        from nn2fpga.estimate.memory import MEMORIES, memory_use
 
         use = {name: u for name, u in memory_use(self.graph).items() if any(u)}
         lines = [self.graph.summary(), "", "weights  " + "  ".join(label for _, label in MEMORIES)]

@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 
+from nn2fpga.estimate import geometry
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.interpret import float_execute, windows
 from nn2fpga.ir.layers import (
@@ -217,6 +218,6 @@ def random_folds(graph: Graph, seed: int, io_type: str = "io_stream") -> dict:
             pe, simd = folds[rng.integers(len(folds))]
             out[layer.name] = {"PE": int(pe), "SIMD": int(simd), "WeightStorage": str(rng.choice(storage))}
         else:
-            common = np.gcd.reduce([fold.channels(p) for p in [layer, *graph.producers(layer.name)]])
-            out[layer.name] = {"Lanes": int(rng.choice(fold.divisors(int(common))))}
+            common = np.gcd.reduce([geometry.channels(p) for p in [layer, *graph.producers(layer.name)]])
+            out[layer.name] = {"Lanes": int(rng.choice(geometry.divisors(int(common))))}
     return out

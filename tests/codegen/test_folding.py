@@ -19,10 +19,10 @@ from small_cnns import branches, depthwise, pools, strided, three_way_add  # noq
 import nn2fpga  # noqa: E402
 from nn2fpga.codegen.constants import raw_container, weight_words  # noqa: E402
 from nn2fpga.config import Config  # noqa: E402
+from nn2fpga.estimate.geometry import matrix  # noqa: E402
 from nn2fpga.frontend import from_keras  # noqa: E402
 from nn2fpga.ir.errors import ConfigError  # noqa: E402
 from nn2fpga.lint import LintError  # noqa: E402
-from nn2fpga.passes.fold import matrix  # noqa: E402
 from nn2fpga.project import Project, compile_graph  # noqa: E402
 from nn2fpga.testing import assert_csim_matches_reference, random_folds  # noqa: E402
 

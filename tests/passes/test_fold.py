@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from nn2fpga.config import Config
+from nn2fpga.estimate.geometry import MAX_UNROLL, MAX_WORD_BITS, in_lanes, trips, unroll, weight_memory
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Conv2D, Dense, Input
-from nn2fpga.passes.fold import MAX_UNROLL, MAX_WORD_BITS, in_lanes, trips, unroll, weight_memory
 from nn2fpga.passes.manager import run_flows
 
 
@@ -43,7 +43,11 @@ def test_reuse_factor_maps_to_pe_and_simd() -> None:
     assert (d.reuse_factor, d.strategy, d.pe * d.simd, d.multiplier_limit) == (4, "resource", 32, 32)
     assert (d.pe, d.simd) == (2, 16)  # the widest SIMD among the pairs of that product
     with pytest.raises(ConfigError, match=r"^LayerName\.d\.ReuseFactor: reuse factor 5 .* nearest valid: 4, 8"):
-        _folded(_mlp(), {"LayerName": {"d": {"ReuseFactor": 5}}})
+        _folded(_mlp(), {"LayerName": {"d": {"ReuseFactor": 5, "Strategy": "Resource"}}})
+    # the Latency Dense takes any reuse factor up to its products (ALLOCATION keeps ceil(products / RF))
+    latency = _folded(_mlp(), {"LayerName": {"d": {"ReuseFactor": 5}}}, "io_parallel")["d"]
+    assert (latency.reuse_factor, latency.multiplier_limit) == (5, -(-16 * 8 // 5))
+    assert _folded(_mlp(), {"LayerName": {"d": {"ReuseFactor": 4096}}}, "io_parallel")["d"].multiplier_limit == 1
 
 
 def test_pe_and_simd_given_must_divide_the_layer() -> None:

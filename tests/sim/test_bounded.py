@@ -15,10 +15,11 @@ import pytest
 
 from nn2fpga.cli import main
 from nn2fpga.config import Config
+from nn2fpga.estimate.cycles import comparison, cycle_model, table
+from nn2fpga.estimate.geometry import MAX_UNROLL, channels, divisors
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.layers import Activation, Linear
-from nn2fpga.passes.cycles import comparison, cycle_model, table
-from nn2fpga.passes.fold import MAX_UNROLL, channels, divisors, valid_folds
+from nn2fpga.passes.fold import valid_folds
 from nn2fpga.project import Project, compile_graph
 from nn2fpga.sim.bounded import Run
 

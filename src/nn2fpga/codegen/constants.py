@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nn2fpga.estimate.geometry import STREAMED, matrix, weight_memory
 from nn2fpga.ir.layers import Conv2D, Dense, Layer, Linear
 from nn2fpga.ir.types import FixedType
-from nn2fpga.passes.fold import STREAMED, matrix, weight_memory
 
 
 @dataclass

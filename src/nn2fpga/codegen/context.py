@@ -11,6 +11,7 @@ import functools
 import math
 
 from nn2fpga.codegen.constants import LayerContext, add_constant, linear_constants, raw_container
+from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
@@ -33,7 +34,6 @@ from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.rules import sum_type, union_type
 from nn2fpga.ir.tables import TABLE_SIZE, activation_tables
 from nn2fpga.ir.types import FixedType
-from nn2fpga.passes.fold import latency_kernel
 
 
 @functools.singledispatch

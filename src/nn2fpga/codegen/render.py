@@ -21,10 +21,10 @@ import numpy as np
 from nn2fpga import toolchain
 from nn2fpga.codegen.context import project_context
 from nn2fpga.codegen.stream import stream_context
+from nn2fpga.estimate.memory import memory_use
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.serialize import save_graph
-from nn2fpga.passes.memory import memory_use
 from nn2fpga.version import __version__
 
 log = logging.getLogger(__name__)

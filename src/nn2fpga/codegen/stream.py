@@ -22,6 +22,7 @@ from nn2fpga.codegen.context import (
     pool_types,
     window_config,
 )
+from nn2fpga.estimate.geometry import STREAMED, in_lanes, matrix
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
@@ -41,7 +42,6 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import stream_names
-from nn2fpga.passes.fold import STREAMED, in_lanes, matrix
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 

@@ -22,115 +22,33 @@ from __future__ import annotations
 import math
 
 from nn2fpga.config import Config
+from nn2fpga.estimate.geometry import (
+    MAX_UNROLL,
+    MAX_WORD_BITS,
+    STREAMED,
+    channels,
+    divisors,
+    latency_kernel,
+    matrix,
+    weight_memory,
+)
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     Activation,
-    Add,
-    Concatenate,
     Conv2D,
-    Dense,
     DepthwiseConv2D,
-    GlobalPool2D,
     Input,
     Layer,
     Linear,
-    Pool2D,
-    ZeroPad2D,
 )
 
-MAX_UNROLL = 4096  # operations unrolled in one pipelined loop body (docs/synthesis.md)
-MAX_WORD_BITS = 4096  # widest ap_uint Vitis HLS accepts: one stream or memory word
 STORAGE = ("auto", "bram", "lutram", "uram", "offchip")  # WeightStorage values
-STREAMED = ("uram", "offchip")  # storage whose weights come from DDR through a weight_reader process
 LUTRAM_BITS = 64 * 64  # auto: a weight bank of at most this many bits goes to LUTRAM, larger ones to BRAM
 # default folds of large matrices keep each bank at least one RAMB18 deep (512 words at 36 bits): wider,
 # shallower banks waste most of every block (FINN's memory-efficiency argument, ARCHITECTURE section 0)
 MIN_BANK_WORDS = 512
 SMALL_MATRIX = 64 * MIN_BANK_WORDS  # weights below which the default fold is not limited by bank depth
-
-
-def divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
-def matrix(layer: Linear) -> tuple[int, int, int]:
-    """(rows, columns, what SIMD must divide) of a layer's weight matrix."""
-    if isinstance(layer, DepthwiseConv2D):
-        return layer.n_in, layer.n_out, layer.n_in
-    if isinstance(layer, Conv2D):
-        return layer.n_in, layer.n_out, int(layer.weight.shape[2])
-    return layer.n_in, layer.n_out, layer.n_in
-
-
-def channels(layer: Layer) -> int:
-    return int(layer.shape[-1]) if layer.shape else 1
-
-
-def latency_kernel(layer: Layer, io_type: str) -> bool:
-    """The io_parallel Latency Dense: fully unrolled, not folded."""
-    return isinstance(layer, Dense) and io_type == "io_parallel" and layer.strategy == "latency"
-
-
-def in_lanes(layer: Layer) -> int:
-    """Values per word this layer reads from each input stream."""
-    if isinstance(layer, Linear):
-        return layer.pe if isinstance(layer, DepthwiseConv2D) else layer.simd
-    return layer.lanes
-
-
-def unroll(layer: Layer, g: Graph) -> int:
-    """Operations in the body of the layer's pipelined loop (multiplications, or values handled)."""
-    if isinstance(layer, Linear):
-        return layer.pe * layer.simd
-    if isinstance(layer, Pool2D):
-        return layer.lanes * layer.pool[0] * layer.pool[1]
-    if isinstance(layer, Add):
-        return layer.lanes * len(g.producers(layer.name))
-    return layer.lanes
-
-
-def weight_memory(layer: Linear) -> tuple[int, int, int]:
-    """(banks, words per bank, bits per word) of a folded layer's weights: PE banks of SIMD-wide words."""
-    rows, cols, _ = matrix(layer)
-    return layer.pe, rows * cols // (layer.pe * layer.simd), layer.simd * layer.types["weight"].width
-
-
-def _pixels(layer: Layer) -> int:
-    return math.prod(layer.shape[:-1]) if len(layer.shape) > 1 else 1
-
-
-def trips(layer: Layer, g: Graph) -> int:
-    """Iterations of the layer's pipelined loops (II = 1) per image in io_stream: its cycles per image,
-    not counting pipeline fill per loop entry."""
-    if isinstance(layer, Input):
-        return 0
-    src = g.producers(layer.name)[0]
-    words_in = src.size // in_lanes(layer) if in_lanes(layer) else 0
-    if isinstance(layer, (Conv2D, Pool2D, ZeroPad2D)):
-        top, bottom, left, right = layer.padding
-        padded = (src.shape[0] + top + bottom) * (src.shape[1] + left + right)
-        read = padded * (channels(src) // in_lanes(layer))
-        if isinstance(layer, ZeroPad2D):
-            return read
-        if isinstance(layer, Pool2D):
-            return read + _pixels(layer) * channels(layer) // layer.lanes
-        rows, cols, _ = matrix(layer)
-        return read + _pixels(layer) * rows * cols // (layer.pe * layer.simd)
-    if isinstance(layer, Dense):
-        rows, cols, _ = matrix(layer)
-        return rows // layer.simd + rows * cols // (layer.pe * layer.simd)
-    if isinstance(layer, GlobalPool2D):
-        return words_in + channels(layer) // layer.lanes
-    if isinstance(layer, Concatenate):
-        return layer.size // layer.lanes
-    return layer.size // layer.lanes
-
-
-def converter_trips(n_values: int, a: int, b: int) -> int:
-    """Iterations of a width converter from a to b lanes."""
-    return n_values // a + n_values // b
 
 
 # ---- the pass --------------------------------------------------------------------------------------------
@@ -244,14 +162,7 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
             in_width = producers[0].types["result"].width
             if latency_kernel(layer, g.io_type):
                 rf = settings.reuse_factor
-                if rows * cols % rf:
-                    valid = divisors(rows * cols)
-                    near = [r for r in valid if r < rf][-1:] + [r for r in valid if r > rf][:1]
-                    raise ConfigError(
-                        f"{_where(settings, 'ReuseFactor')}: reuse factor {rf} is not valid for {layer.kind} "
-                        f"{layer.name!r} ({rows * cols} multiplications; it must divide them); nearest valid: "
-                        f"{', '.join(map(str, near))}"
-                    )
+                # the Latency Dense takes any reuse factor: ALLOCATION keeps ceil(products / RF) multipliers
                 layer.pe, layer.simd, layer.reuse_factor = cols, rows, rf
                 layer.multiplier_limit = -(-rows * cols // rf)
                 layer.weight_storage, layer.lanes = "logic", cols  # constants in the unrolled logic

@@ -7,7 +7,7 @@ each fork) run concurrently, one thread each. A run that completes gives the sam
 which every live process is blocked stops with a report naming each blocked process and its stream. Each
 stream's high-water mark is the most it held; after a run that completed, a depth that suffices (`Stream`).
 The build also counts the iterations of every pipelined loop, per process (N2F_COUNT, `n2f_trips`): the trip
-counts the cycle model (`nn2fpga.passes.cycles`) is tested against.
+counts the cycle model (`nn2fpga.estimate.cycles`) is tested against.
 
 What it proves: under the csim's process semantics (a process blocks only on a full or empty stream; a
 stage that reads or writes several streams at once waits for all of them), these depths cannot deadlock

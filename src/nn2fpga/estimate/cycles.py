@@ -27,10 +27,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from nn2fpga.estimate.geometry import STREAMED, channels, converter_trips, in_lanes, matrix, trips
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Concatenate, Conv2D, Dense, GlobalPool2D, Input, Layer, Linear, Pool2D, ZeroPad2D
 from nn2fpga.ir.names import layer_idents, stream_names
-from nn2fpga.passes.fold import STREAMED, channels, converter_trips, in_lanes, matrix, trips
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,11 @@ def processes(g: Graph, project: str) -> list[Process]:
 def latency(procs: list[Process]) -> int:
     """Cycles from the first input word to the store's last word for one image in an empty dataflow, by the
     fluid recurrence of the module docstring (no pipeline depth, no stalls)."""
+    return math.ceil(timeline(procs)[1][procs[-1].name])
+
+
+def timeline(procs: list[Process]) -> tuple[dict[str, float], dict[str, float]]:
+    """The cycle of every process's first and of its last output word for one image in an empty dataflow."""
     first: dict[str, float] = {}
     last: dict[str, float] = {}
     words = {p.name: p.words for p in procs}
@@ -234,7 +239,7 @@ def latency(procs: list[Process]) -> int:
         start = [arrival(r.producer, r.k) + f - r.at for r in p.reads if r.k and r.at <= f]
         first[p.name] = max([float(f), *start])
         last[p.name] = max([first[p.name] + p.cycles - f, *(last[r.producer] + p.cycles - r.last for r in p.reads)])
-    return math.ceil(last[procs[-1].name])
+    return first, last
 
 
 def cycle_model(g: Graph, project: str, clock_ns: float) -> CycleModel:

@@ -1,4 +1,4 @@
-"""The cycle model (nn2fpga.passes.cycles): one process per process of the generated kernel, named and ordered
+"""The cycle model (nn2fpga.estimate.cycles): one process per process of the generated kernel, named and ordered
 as the code generator emits them, cycles per image from the folded loop counts, the bottleneck, the throughput
 at the clock, the latency estimate. Its equality with the C simulation's loop counters is tested with the
 bounded simulation (tests/sim/test_bounded.py)."""
@@ -9,7 +9,7 @@ import pytest
 
 from nn2fpga.codegen.stream import stream_context
 from nn2fpga.config import Config
-from nn2fpga.passes.cycles import comparison, cycle_model, table
+from nn2fpga.estimate.cycles import comparison, cycle_model, table
 from nn2fpga.project import compile_graph
 
 
