@@ -38,4 +38,5 @@ def test_every_number_has_a_source() -> None:
         assert row["sources"]["memory"], name
         for bank in row["memory"]:
             assert bank["count"] > 0 and bank["width_bits"] > 0 and bank["axi_bits"] % 8 == 0, (name, bank)
-    # memory banks: filled from the helper research
+    assert [b.kind for b in devices.device("xcu280").memory] == ["HBM2", "DDR4"]
+    assert devices.device("xcu250-figd2104-2L-e").memory[0].count == 4 and devices.device("xcvu13p").memory == ()

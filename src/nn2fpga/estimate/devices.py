@@ -28,8 +28,9 @@ class MemoryBank:
     count: int
     size_gb: float
     width_bits: int
-    axi_bits: int
-    gbps: float
+    axi_bits: int  # 0: the platform has no port; the fabric needs a memory controller of its own
+    gbps: float | None  # None where no source confirms it
+    note: str = ""
 
 
 @dataclass(frozen=True)
