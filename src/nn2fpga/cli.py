@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path  # already imported by nn2fpga.toolchain: no start-up cost
 
-from nn2fpga import toolchain
+from nn2fpga import commands, toolchain
 from nn2fpga.ir.errors import UserError
 from nn2fpga.version import __version__
 
@@ -261,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_calibration_flags(p)
     p.set_defaults(func=_cmd_convert)
+
+    commands.add_parsers(sub)  # report, plan, build
 
     p = sub.add_parser(
         "profile",

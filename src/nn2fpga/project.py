@@ -245,8 +245,15 @@ class Project:
         """Every layer's output (reference backend), keyed by layer name."""
         return reference.run(self.graph, self._check(x), trace=True)
 
+    def estimate(self):
+        """Resources, cycles and latency per layer and in total on the configured part and clock
+        (`nn2fpga.estimate.model.Estimate`)."""
+        from nn2fpga.estimate.model import estimate
+
+        return estimate(self.graph, self.config.part, self.config.clock_period, self.name)
+
     def summary(self) -> str:
-        """The graph's table, then the weight memories per layer and in total against the part."""
+        """The graph's table, the weight memories per layer and in total against the part, the estimate's totals."""
         from nn2fpga.estimate.devices import device
         from nn2fpga.estimate.memory import MEMORIES, memory_use
 
@@ -257,6 +264,9 @@ class Project:
         totals = [sum(u[i] for u in use.values()) for i in range(len(MEMORIES))]
         lines.append(f"total on {part.name}: " + ", ".join(
             f"{t} of {getattr(part, key)} {label}" for t, (key, label) in zip(totals, MEMORIES)))  # fmt: skip
+        from nn2fpga.estimate.report import summary_line
+
+        lines.append(summary_line(self.estimate()))
         return "\n".join(lines)
 
     def profile(self, x=None, labels=None, progress: bool = False):

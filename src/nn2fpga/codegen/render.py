@@ -22,6 +22,7 @@ from nn2fpga import toolchain
 from nn2fpga.codegen.context import project_context
 from nn2fpga.codegen.stream import stream_context
 from nn2fpga.estimate.memory import memory_use
+from nn2fpga.estimate.model import estimate, with_estimate
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.serialize import save_graph
@@ -199,4 +200,5 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
             for lay in graph.layers()
         ],
     }
-    (root / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (root / "report.json").write_text(json.dumps(with_estimate(report, estimate(graph, config.part,
+                                      config.clock_period, project)), indent=2) + "\n")  # fmt: skip

@@ -246,8 +246,9 @@ class Config:
         """ProjectName, or the model name made a C++ identifier."""
         return self.project_name or cpp_name(graph.name)
 
-    def resolved_yaml(self, graph: Graph) -> str:
-        """A complete, commented config listing every layer of `graph` with every resolved setting.
+    def resolved_yaml(self, graph: Graph, notes: Mapping[str, str] | None = None) -> str:
+        """A complete, commented config listing every layer of `graph` with every resolved setting (`notes`: more
+        comment text per layer name, such as the planner's estimate).
 
         Loading it back gives a config that resolves identically for every layer of `graph`.
         LayerType is folded into the LayerName entries (so editing a listed layer always takes effect).
@@ -264,7 +265,7 @@ class Config:
                 continue
             if key.name == "LayerName":
                 lines.append(f"LayerName:  # {key.doc}")
-                lines += [f"  {line}" for line in self._layer_yaml(graph)]
+                lines += [f"  {line}" for line in self._layer_yaml(graph, notes or {})]
                 continue
             decided = {"ProjectName": self.resolved_project_name(graph), "IOType": graph.io_type,
                        "WeightLiterals": graph.weight_literals, "Streams": self._streams(graph)}  # fmt: skip
@@ -294,7 +295,7 @@ class Config:
             if names[(p.name, layer.name)] != "in"
         }
 
-    def _layer_yaml(self, graph: Graph) -> list[str]:
+    def _layer_yaml(self, graph: Graph, notes: Mapping[str, str]) -> list[str]:
         lines = []
         for layer, note in configurable_layers(graph):
             settings = self.resolve(layer)
@@ -319,5 +320,6 @@ class Config:
             note += f"; {layer.multiplier_limit} multipliers" if layer.multiplier_limit else ""
             note += f"; input FIFO depths {', '.join(map(str, layer.fifo_depths))}" if layer.fifo_depths else ""
             note += "" if entry else "; nothing to configure"
+            note += f"; {notes[layer.name]}" if layer.name in notes else ""
             lines += commented(layer.name, entry, f"{describe(layer)}, shape {shape}{note}")
         return lines

@@ -79,8 +79,8 @@ class Estimate:
     @property
     def total(self) -> Cost:
         out = Cost()
-        for row in self.layers:
-            out = out + row.cost
+        for row in self.layers:  # each layer's counts are whole primitives: the total is their sum
+            out = out + Cost(**row.cost.as_dict())
         return out
 
     @property
@@ -297,3 +297,16 @@ def _stream(g: Graph, dev: Device, clock_ns: float, project: str) -> Estimate:
                               math.ceil(last[store.name] - first[store.reads[0].producer])))  # fmt: skip
     b = model.bottleneck
     return Estimate(dev, clock_ns, g.io_type, rows, b.cycles, model.latency, b.layer if b.kind != "Load" else b.name)
+
+
+def with_estimate(report: dict, est: Estimate) -> dict:
+    """report.json: the project's description `report` with the estimate merged in: `device` (the part's key),
+    `clock_ns`, `available`, `total`, `utilisation`, `bottleneck`, the estimate's fields in every layer and
+    `kernel` (the load and store processes of io_stream)."""
+    data = est.as_dict()
+    rows = {r["name"]: r for r in data["layers"]}
+    zero = {k: 0 for k in (*RESOURCES, "cycles_per_image", "ii_cycles", "latency_cycles")}
+    layers = [{**layer, **zero, **rows.get(layer["name"], {})} for layer in report["layers"]]
+    kernel = [r for r in data["layers"] if r["kind"] in ("Load", "Store")]
+    keys = ("clock_ns", "available", "total", "utilisation", "bottleneck")
+    return {**report, "device": data["part"], **{k: data[k] for k in keys}, "layers": layers, "kernel": kernel}

@@ -1,0 +1,150 @@
+"""The hardware commands of the CLI: `report` (estimate vs the part, and vs Vitis synthesis where it ran), `plan`
+(folding chosen for a part and a frame rate), `build` (Vitis HLS and the v++ link). `nn2fpga.cli` registers
+them with `add_parsers`; every user error is a UserError, printed by the CLI as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nn2fpga.ir.errors import UserError
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from nn2fpga.estimate import report as text_report
+    from nn2fpga.estimate.model import with_estimate
+    from nn2fpga.estimate.synthesis import find_reports, match_layers
+    from nn2fpga.ir.names import layer_idents
+    from nn2fpga.project import Project
+
+    project = Project.load(args.project)
+    est = project.estimate()
+    print(text_report.text(est))
+    found = find_reports(project.path)
+    if found is not None:
+        top, modules = found
+        layers = match_layers(modules | {top.module: top}, layer_idents(project.graph, project.name))
+        print("", text_report.synthesis_table(est, top, layers), sep="\n")
+    out = Path(args.json) if args.json else project.path / "report.json"
+    described = project.path / "report.json"
+    base = json.loads(described.read_text()) if described.is_file() else {"layers": []}
+    data = with_estimate(base, est) if base["layers"] else est.as_dict()
+    if found is not None:
+        data["synthesis"] = {"top": top.__dict__, "layers": {n: s.__dict__ for n, s in layers.items()}}
+    _write(out, json.dumps(data, indent=2, default=str) + "\n")
+    png = text_report.plot(est, out.with_suffix(".png"))
+    print(f"wrote {out}" + (f" and {png}" if png else " (no PNG: matplotlib is not installed)"), file=sys.stderr)
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically: a temporary sibling, then rename (nothing half-written on failure)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {e.strerror}") from e
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from nn2fpga.config import Config
+    from nn2fpga.estimate import report as text_report
+    from nn2fpga.estimate.devices import device
+    from nn2fpga.frontend.keras import from_keras
+    from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
+    from nn2fpga.passes.plan import plan
+
+    if args.fps is not None and args.fps <= 0:
+        raise UserError(f"--fps: expected a frame rate > 0, got {args.fps:g}")
+    if not 0 < args.fill <= 1:
+        raise UserError(f"--fill: expected a fraction in (0, 1], got {args.fill:g}")
+    base = Config.from_yaml(args.config)
+    data = base.to_dict() | {"Part": args.part or base.part} | ({"ClockPeriod": args.clock} if args.clock else {})
+    base = Config(data, args.config)
+    device(base.part)  # an unknown part is refused before the model is read
+    graph = from_keras(args.model)
+    base.bind(graph)
+    float_graph, _ = run_flows(graph, base, DEFAULT_FLOWS[:1])
+    quantized, _ = run_flows(float_graph, base, DEFAULT_FLOWS[1:-1])
+    result = plan(quantized, base, fps=args.fps, fill=args.fill)
+    print(text_report.text(result.estimate))
+    print(_roofline(result))
+    _write(Path(args.output), result.yaml())
+    print(f"wrote {args.output}; next: nn2fpga convert {args.model} -c {args.output} -o PRJ", file=sys.stderr)
+    return 0
+
+
+def _roofline(result) -> str:
+    """The fraction of the DSP roofline the plan reaches: MACs per image x images/s over DSPs x clock."""
+    est = result.estimate
+    macs = sum(lay.n_in * lay.n_out * _pixels(lay) for lay in result.graph.layers() if lay.HAS_MULTIPLIERS)
+    peak = est.part.dsp * 1e9 / est.clock_ns  # one MAC per DSP per clock
+    return (f"DSP roofline: {macs * est.images_per_s / peak:.1%} of {est.part.dsp:,} DSPs x "
+            f"{1000 / est.clock_ns:g} MHz at one MAC per DSP per clock "
+            f"({macs / 1e6:,.1f} M MAC per image)")  # fmt: skip
+
+
+def _pixels(layer) -> int:
+    from nn2fpga.estimate.geometry import pixels
+
+    return pixels(layer)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from nn2fpga.runtime.vitis import run_build
+
+    project = Path(args.project)
+    log = run_build(project, csim=args.csim, synth=args.synth, cosim=args.cosim, export=args.export,
+                    link=args.link, progress=True)  # fmt: skip
+    print(f"build log: {log}", file=sys.stderr)
+    return _cmd_report(argparse.Namespace(project=args.project, json=None))
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="estimate resources, cycles and latency of a project against its part",
+        description="Print the per-layer estimate of the project in DIR (DSP, LUT, FF, BRAM18K, URAM, cycles per "
+        "image, II, latency), the totals against the part with utilisation, the bottleneck and images/s; write "
+        "report.json (or FILE) and a PNG of cycles and DSP per layer beside it. Where Vitis C synthesis ran "
+        "(<project>_prj/solution1/syn/report/csynth.xml), show estimate and synthesis side by side.",
+    )
+    p.add_argument("project", help="project directory written by nn2fpga convert")
+    p.add_argument("--json", metavar="FILE", help="write the JSON here instead of PRJ/report.json")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "plan",
+        help="choose per-layer folding for a part and clock, and write the config",
+        description="Search PE, SIMD, reuse factor and lanes per layer with the estimator so that every layer "
+        "takes about as many cycles as the bottleneck and every resource stays within the fill fraction; write a "
+        "complete YAML config (the format of nn2fpga config, each layer commented with its estimate).",
+    )
+    p.add_argument("model", help="model file (.keras, .h5) or SavedModel directory")
+    p.add_argument("--part", help="FPGA part (default: the base config's Part)")
+    p.add_argument("--clock", type=float, metavar="NS", help="clock period in ns (default: the base config's)")
+    p.add_argument("-c", "--config", help="base YAML config: precisions and anything fixed by the user")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--fps", type=float, help="target images/s: the least folding that meets it")
+    goal.add_argument("--fill", type=float, default=0.8, help="fraction of every resource to use (default 0.8)")
+    p.add_argument("-o", "--output", required=True, metavar="PLAN.yml", help="the config to write")
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser(
+        "build",
+        help="run Vitis HLS (and the v++ link) on a project, then report",
+        description="Run the project's build_prj.tcl with vitis_hls (on PATH, or under XILINX_HLS) and, with "
+        "--link, v++ (PATH or XILINX_VITIS); the tools' output goes to PRJ/build.log with a progress line; "
+        "then print nn2fpga report. Without a step flag: C synthesis.",
+    )
+    p.add_argument("project", help="project directory written by nn2fpga convert")
+    steps = (("csim", "C simulation"), ("synth", "C synthesis"), ("cosim", "C/RTL co-simulation"),
+             ("export", "export the .xo kernel"), ("link", "v++ link into an xclbin (implies export)"))  # fmt: skip
+    for step, what in steps:
+        p.add_argument(f"--{step}", action="store_true", help=what)
+    p.set_defaults(func=_cmd_build)

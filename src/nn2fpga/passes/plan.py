@@ -1,0 +1,197 @@
+"""The planner: per-layer folding chosen with the estimator so that the dataflow is balanced and fits the part.
+
+`plan(graph, base)` takes the quantized graph (flows optimize, calibrate, quantize run) and the user's config
+(`base`: precisions and whatever the user fixed) and searches a target T, the cycles per image every layer may
+take. For one T each layer gets the cheapest setting that meets it (FINN's SetFolding rule):
+- a folded Dense / Conv2D / DepthwiseConv2D: the fewest PE x SIMD within the synthesis limits whose cycles per
+  image (`geometry.trips`) are at most T (ties: the widest SIMD); where none meets T, the widest fold;
+- the io_parallel Latency Dense: ReuseFactor T (its ALLOCATION keeps ceil(products / T) multipliers);
+- a layer without multipliers (io_stream): the fewest Lanes dividing its channels that meet T.
+Layers the user fixed in `base` (PE, SIMD, ReuseFactor, Lanes given) keep their values. The hardware flow then
+runs on the candidate config (storage plan and FIFO depths included) and the estimator checks it against
+`fill` x the part's resources. Without `fps` the search takes the smallest T that fits (bisection over the
+cycles the layers can reach: throughput first); with `fps` T is the frame budget and the plan is the least
+folding that meets it. If nothing fits, PlanError names each resource that is short and by how much.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+from nn2fpga.config import Config
+from nn2fpga.estimate import geometry
+from nn2fpga.estimate.devices import RESOURCES, device
+from nn2fpga.estimate.model import Estimate, estimate
+from nn2fpga.ir.errors import UserError
+from nn2fpga.ir.graph import Graph
+from nn2fpga.ir.layers import Activation, Input, Layer, Linear
+from nn2fpga.passes import fold
+from nn2fpga.passes.manager import run_flows
+
+DEFAULT_FILL = 0.8  # fraction of every resource the plan may use (FINN plans with 80 % per SLR)
+LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram18k": "BRAM18K", "uram": "URAM"}
+
+
+class PlanError(UserError):
+    """Nothing fits: the message names every resource over the fill and by how much."""
+
+
+@dataclass
+class Plan:
+    config: Config  # base + the chosen LayerName settings
+    graph: Graph  # compiled with `config`
+    estimate: Estimate
+    target: int  # the cycles per image the layers were folded for
+
+    def yaml(self) -> str:
+        """The complete config (as `nn2fpga config` writes it), each layer commented with its estimate."""
+        notes = {}
+        for row in self.estimate.layers:
+            r = row.as_dict()
+            notes[row.name] = (f"estimate: {r['cycles_per_image']:,} cycles/image, DSP {r['dsp']:,}, LUT {r['lut']:,}, "
+                               f"BRAM18K {r['bram18k']:,}, URAM {r['uram']:,}")  # fmt: skip
+        d = self.estimate.as_dict()
+        use = ", ".join(f"{LABELS[k]} {d['total'][k]:,} ({100 * d['utilisation'][k]:.0f}%)" for k in RESOURCES)
+        head = (f"# nn2fpga plan for {d['part']} at {d['clock_ns']:g} ns: {self.estimate.images_per_s:,.0f} images/s "
+                f"(bottleneck {d['bottleneck']}, {self.estimate.ii_cycles:,} cycles/image), latency "
+                f"{self.estimate.latency_cycles:,} cycles; {use}")  # fmt: skip
+        return head + "\n" + self.config.resolved_yaml(self.graph, notes)
+
+
+def _given(cfg: Config, layer: Layer, key: str) -> bool:
+    return cfg.resolve(layer).source.get(key, "default") != "default"
+
+
+def _cycles(layer: Layer, g: Graph) -> int:
+    """Cycles per image of one layer: io_stream its loop trips; io_parallel a folded layer's pixels x reuse."""
+    if g.io_type == "io_stream":
+        return geometry.trips(layer, g)
+    if isinstance(layer, Linear):
+        rows, cols, _ = geometry.matrix(layer)
+        return geometry.pixels(layer) * rows * cols // (layer.pe * layer.simd)
+    return 1
+
+
+def _fold_for(layer: Linear, g: Graph, target: int) -> dict:
+    """The cheapest (PE, SIMD) whose cycles per image are within `target`, else the widest."""
+    width = g.producers(layer.name)[0].types["result"].width
+    options = []
+    saved = layer.pe, layer.simd
+    for pe, simd in fold.valid_folds(layer):
+        if fold.limits_ok(layer, pe, simd, width):
+            layer.pe, layer.simd = pe, simd
+            options.append((pe * simd, -simd, _cycles(layer, g), pe, simd))
+    layer.pe, layer.simd = saved
+    meeting = [o for o in options if o[2] <= target]
+    _, _, _, pe, simd = min(meeting) if meeting else max(options, key=lambda o: (-o[2], o[0]))
+    return {"PE": pe, "SIMD": simd}
+
+
+def _lanes_for(layer: Layer, g: Graph, target: int) -> dict:
+    need = [geometry.channels(layer)] + [geometry.channels(p) for p in g.producers(layer.name)]
+    saved = layer.lanes
+    best = None
+    for lanes in fold.divisors(math.gcd(*need)):
+        layer.lanes = lanes
+        if _cycles(layer, g) <= target:
+            best = lanes
+            break
+    layer.lanes = saved
+    return {"Lanes": best or max(fold.divisors(math.gcd(*need)))}
+
+
+def settings_for(g: Graph, base: Config, target: int) -> dict[str, dict]:
+    """LayerName settings meeting `target` cycles per image (module docstring), on the folded graph `g`."""
+    out: dict[str, dict] = {}
+    for layer in g.layers():
+        if isinstance(layer, Input) or (isinstance(layer, Activation) and layer.fn == "softmax"):
+            continue
+        if isinstance(layer, Linear):
+            if any(_given(base, layer, k) for k in ("PE", "SIMD", "ReuseFactor")):
+                continue
+            if geometry.latency_kernel(layer, g.io_type):
+                out[layer.name] = {"ReuseFactor": max(1, target)}
+            else:
+                out[layer.name] = _fold_for(layer, g, target)
+        elif g.io_type == "io_stream" and layer.shape and not _given(base, layer, "Lanes"):
+            out[layer.name] = _lanes_for(layer, g, target)
+    return out
+
+
+def _merge(base: Config, layers: dict[str, dict]) -> Config:
+    data = base.to_dict()
+    names = {name: dict(entry) for name, entry in (data.get("LayerName") or {}).items()}
+    for name, entry in layers.items():
+        names[name] = {**names.get(name, {}), **entry}
+    return Config({**data, "LayerName": names}, base.filename)
+
+
+def _try(quantized: Graph, base: Config, folded: Graph, target: int) -> tuple[Config, Graph, Estimate]:
+    cfg = _merge(base, settings_for(folded, base, target))
+    g, _ = run_flows(copy.deepcopy(quantized), cfg, ("hardware",))
+    return cfg, g, estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+
+
+def _short(est: Estimate, fill: float) -> dict[str, tuple[int, int]]:
+    """Resource -> (used, allowed) for every resource over `fill` of the part."""
+    total, avail = est.total.as_dict(), est.part.available()
+    return {k: (total[k], int(fill * avail[k])) for k in RESOURCES if total[k] > fill * avail[k]}
+
+
+def _fits(est: Estimate, fill: float) -> bool:
+    return not _short(est, fill)
+
+
+def plan(quantized: Graph, base: Config, fps: float | None = None, fill: float = DEFAULT_FILL) -> Plan:
+    """Search the folding (module docstring). `quantized`: the graph after the quantize flow. Where the user
+    gave no Strategy and the io_parallel Latency Dense does not fit (its logic does not shrink with the reuse
+    factor), the folded Resource strategy is planned instead."""
+    try:
+        return _plan(quantized, base, fps, fill)
+    except PlanError:
+        latency = [lay for lay in quantized.layers() if lay.HAS_MULTIPLIERS and base.resolve(lay).strategy == "latency"]
+        if not latency or any(_given(base, lay, "Strategy") for lay in latency) or base.io_type == "io_stream":
+            raise
+        data = base.to_dict()
+        return _plan(quantized, Config({**data, "Model": {**data.get("Model", {}), "Strategy": "Resource"}},
+                                       base.filename), fps, fill)  # fmt: skip
+
+
+def _plan(quantized: Graph, base: Config, fps: float | None, fill: float) -> Plan:
+    dev = device(base.part)
+    folded, _ = run_flows(copy.deepcopy(quantized), base, ("hardware",))  # shapes of the defaults, for trips
+    budget = None if fps is None else int(1e9 / (base.clock_period * fps))
+    if budget is not None:
+        cfg, g, est = _try(quantized, base, folded, budget)
+        if est.ii_cycles > budget:
+            raise PlanError(f"plan: {fps:g} images/s needs at most {budget:,} cycles per image at "
+                            f"{base.clock_period:g} ns; the fastest fold of {est.bottleneck} takes "
+                            f"{est.ii_cycles:,}")  # fmt: skip
+        _check_fits(est, fill, dev.name)
+        return Plan(cfg, g, est, budget)
+    # the slowest target any layer can need: every matrix at PE = SIMD = 1, plus the largest stream scan
+    matrices = [geometry.pixels(lay) * lay.n_in * lay.n_out for lay in folded.layers() if isinstance(lay, Linear)]
+    hi = max([1, *matrices]) + max(lay.size for lay in folded.layers())
+    slowest = _try(quantized, base, folded, hi)
+    _check_fits(slowest[2], fill, dev.name)
+    lo, best = 0, (slowest, hi)
+    while hi - lo > max(1, lo // 50):  # bisection to 2 % of the target
+        mid = (lo + hi) // 2
+        trial = _try(quantized, base, folded, max(mid, 1))
+        if _fits(trial[2], fill):
+            hi, best = mid, (trial, mid)
+        else:
+            lo = mid
+    (cfg, g, est), target = best
+    return Plan(cfg, g, est, target)
+
+
+def _check_fits(est: Estimate, fill: float, part: str) -> None:
+    short = _short(est, fill)
+    if short:
+        avail = est.part.available()
+        what = "; ".join(f"{LABELS[k]} {used:,} needed, {allowed:,} allowed ({100 * fill:.0f}% of {avail[k]:,}): "
+                         f"short by {used - allowed:,}" for k, (used, allowed) in short.items())  # fmt: skip
+        raise PlanError(f"plan: the model does not fit {part} even at its slowest folding: {what}")
