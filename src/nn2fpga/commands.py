@@ -71,7 +71,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     base.bind(graph)
     float_graph, _ = run_flows(graph, base, DEFAULT_FLOWS[:1])
     quantized, _ = run_flows(float_graph, base, DEFAULT_FLOWS[1:-1])
-    result = plan(quantized, base, fps=args.fps, fill=args.fill)
+    result = plan(quantized, base, fps=args.fps, fill=args.fill, progress=True)
     print(text_report.text(result.estimate))
     print(_roofline(result))
     _write(Path(args.output), result.yaml())

@@ -46,6 +46,18 @@ def _assert_model_is_counted(project: Project, run: Run) -> None:
     assert {p.name for p in model.processes if p.counted} <= run.counts.keys() <= {p.name for p in model.processes}
     assert all(r["agrees"] is not False for r in rows), table(model, run.trips())
     assert max(p.cycles for p in model.processes if p.counted) == max(n for r in rows if (n := r["counted"]))
+    # the estimator's cycles per image are the same counts: per layer its slowest process, in total the bottleneck
+    counted, est = run.trips(), project.estimate()
+    per_layer: dict[str, list[float]] = {}
+    for p in model.processes:
+        if p.counted and p.name in counted and p.kind not in ("Load", "Store"):
+            per_layer.setdefault(p.layer, []).append(counted[p.name])
+    rows_by_name = {r.name: r for r in est.layers}
+    for name, counts in per_layer.items():
+        if name in rows_by_name:  # an Input's fork belongs to no estimated layer
+            assert rows_by_name[name].cycles_per_image == max(counts), name
+    if model.bottleneck.counted:
+        assert est.ii_cycles == max(n for n in counted.values())
 
 
 @pytest.fixture
@@ -233,6 +245,16 @@ def test_cycle_model_is_the_loop_count_of_random_folds(name: str, seed: int, tmp
     project = nn2fpga.convert(model, config={**config, **folds}, output_dir=tmp_path / "p")
     x = np.random.default_rng(seed).normal(size=(2, 12, 10, 3))
     _assert_completes_like_csim(project, x, backend="reference")
+
+
+def test_jet_tagger_estimate_is_the_counted_cycles(tmp_path: Path) -> None:
+    """The jet tagger (16-64-32-32-5) in io_stream, folded by ReuseFactor 8: the estimate's cycles are counted."""
+    from nn2fpga.validation import jet_tagger
+
+    cfg = Config.from_yaml({"IOType": "io_stream", "Model": {"ReuseFactor": 8, "Strategy": "Resource"}})
+    project = Project(compile_graph(jet_tagger([16, 64, 32, 32, 5]), cfg)[1], cfg, None)
+    project.write(tmp_path / "prj")
+    _assert_completes_like_csim(project, np.random.default_rng(0).normal(size=(3, 16)), backend="reference")
 
 
 @pytest.mark.keras

@@ -9,9 +9,9 @@ take. For one T each layer gets the cheapest setting that meets it (FINN's SetFo
 - a layer without multipliers (io_stream): the fewest Lanes dividing its channels that meet T.
 Layers the user fixed in `base` (PE, SIMD, ReuseFactor, Lanes given) keep their values. The hardware flow then
 runs on the candidate config (storage plan and FIFO depths included) and the estimator checks it against
-`fill` x the part's resources. Without `fps` the search takes the smallest T that fits (bisection over the
-cycles the layers can reach: throughput first); with `fps` T is the frame budget and the plan is the least
-folding that meets it. If nothing fits, PlanError names each resource that is short and by how much.
+`fill` x the part's resources. Without `fps` the search walks targets down a geometric ladder (ratio
+LADDER_STEP) and keeps the fastest plan that fits (throughput first); with `fps` T is the frame budget and the
+plan is the least folding that meets it. If nothing fits, PlanError names each resource that is short and by how much.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ import copy
 import math
 from dataclasses import dataclass
 
+from tqdm import tqdm
+
 from nn2fpga.config import Config
 from nn2fpga.estimate import geometry
 from nn2fpga.estimate.devices import RESOURCES, device
+from nn2fpga.estimate.memory import weight_primitives
 from nn2fpga.estimate.model import Estimate, estimate
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
@@ -30,6 +33,8 @@ from nn2fpga.ir.layers import Activation, Input, Layer, Linear
 from nn2fpga.passes import fold
 from nn2fpga.passes.manager import run_flows
 
+LADDER_STEP = 1.3  # ratio between successive targets of the search
+MAX_STALLED = 6  # targets in a row without a faster fitting plan end the search
 DEFAULT_FILL = 0.8  # fraction of every resource the plan may use (FINN plans with 80 % per SLR)
 LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram18k": "BRAM18K", "uram": "URAM"}
 
@@ -128,10 +133,37 @@ def _merge(base: Config, layers: dict[str, dict]) -> Config:
     return Config({**data, "LayerName": names}, base.filename)
 
 
-def _try(quantized: Graph, base: Config, folded: Graph, target: int) -> tuple[Config, Graph, Estimate]:
-    cfg = _merge(base, settings_for(folded, base, target))
+def _try(quantized: Graph, base: Config, folded: Graph, target: int, fill: float) -> tuple[Config, Graph, Estimate]:
+    settings = settings_for(folded, base, target)
+    cfg = _merge(base, settings)
     g, _ = run_flows(copy.deepcopy(quantized), cfg, ("hardware",))
-    return cfg, g, estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+    est = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+    if g.io_type == "io_stream":
+        est = _storage(g, cfg, est, fill, settings)
+        cfg = _merge(base, settings)
+    return cfg, g, est
+
+
+def _storage(g: Graph, cfg: Config, est: Estimate, fill: float, settings: dict[str, dict]) -> Estimate:
+    """While BRAM18K is over the fill: the `auto` layer with the most weight RAMB18 moves to URAM if URAM stays
+    within the fill, else off-chip (the hardware flow's storage plan only keeps weights within the whole part;
+    the plan also counts line buffers and FIFOs, and keeps a margin)."""
+    movable = [lay for lay in g.layers() if isinstance(lay, Linear) and lay.weight_storage == "bram"
+               and not _given(cfg, lay, "WeightStorage")]  # fmt: skip
+    movable.sort(key=lambda lay: -weight_primitives(lay, g.io_type)[0])
+    avail = est.part.available()
+    for layer in movable:
+        total = est.total.as_dict()
+        if total["bram18k"] <= fill * avail["bram18k"]:
+            break
+        layer.weight_storage = "uram"
+        trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+        if trial.total.as_dict()["uram"] > fill * avail["uram"]:
+            layer.weight_storage = "offchip"
+            trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+        settings.setdefault(layer.name, {})["WeightStorage"] = layer.weight_storage
+        est = trial
+    return est
 
 
 def _short(est: Estimate, fill: float) -> dict[str, tuple[int, int]]:
@@ -144,27 +176,29 @@ def _fits(est: Estimate, fill: float) -> bool:
     return not _short(est, fill)
 
 
-def plan(quantized: Graph, base: Config, fps: float | None = None, fill: float = DEFAULT_FILL) -> Plan:
+def plan(
+    quantized: Graph, base: Config, fps: float | None = None, fill: float = DEFAULT_FILL, progress: bool = False
+) -> Plan:
     """Search the folding (module docstring). `quantized`: the graph after the quantize flow. Where the user
     gave no Strategy and the io_parallel Latency Dense does not fit (its logic does not shrink with the reuse
     factor), the folded Resource strategy is planned instead."""
     try:
-        return _plan(quantized, base, fps, fill)
+        return _plan(quantized, base, fps, fill, progress)
     except PlanError:
         latency = [lay for lay in quantized.layers() if lay.HAS_MULTIPLIERS and base.resolve(lay).strategy == "latency"]
         if not latency or any(_given(base, lay, "Strategy") for lay in latency) or base.io_type == "io_stream":
             raise
         data = base.to_dict()
         return _plan(quantized, Config({**data, "Model": {**data.get("Model", {}), "Strategy": "Resource"}},
-                                       base.filename), fps, fill)  # fmt: skip
+                                       base.filename), fps, fill, progress)  # fmt: skip
 
 
-def _plan(quantized: Graph, base: Config, fps: float | None, fill: float) -> Plan:
+def _plan(quantized: Graph, base: Config, fps: float | None, fill: float, progress: bool) -> Plan:
     dev = device(base.part)
     folded, _ = run_flows(copy.deepcopy(quantized), base, ("hardware",))  # shapes of the defaults, for trips
     budget = None if fps is None else int(1e9 / (base.clock_period * fps))
     if budget is not None:
-        cfg, g, est = _try(quantized, base, folded, budget)
+        cfg, g, est = _try(quantized, base, folded, budget, fill)
         if est.ii_cycles > budget:
             raise PlanError(f"plan: {fps:g} images/s needs at most {budget:,} cycles per image at "
                             f"{base.clock_period:g} ns; the fastest fold of {est.bottleneck} takes "
@@ -174,17 +208,23 @@ def _plan(quantized: Graph, base: Config, fps: float | None, fill: float) -> Pla
     # the slowest target any layer can need: every matrix at PE = SIMD = 1, plus the largest stream scan
     matrices = [geometry.pixels(lay) * lay.n_in * lay.n_out for lay in folded.layers() if isinstance(lay, Linear)]
     hi = max([1, *matrices]) + max(lay.size for lay in folded.layers())
-    slowest = _try(quantized, base, folded, hi)
+    slowest = _try(quantized, base, folded, hi, fill)
     _check_fits(slowest[2], fill, dev.name)
-    lo, best = 0, (slowest, hi)
-    while hi - lo > max(1, lo // 50):  # bisection to 2 % of the target
-        mid = (lo + hi) // 2
-        trial = _try(quantized, base, folded, max(mid, 1))
-        if _fits(trial[2], fill):
-            hi, best = mid, (trial, mid)
+    # fit is not monotonic in the target (storage moves, bank shapes), so walk a geometric ladder of targets from
+    # the slowest down and keep the fastest plan that fits; stop where the bottleneck no longer improves
+    best, target = slowest, hi
+    ladder = sorted({max(1, int(hi / LADDER_STEP**k)) for k in range(200) if hi / LADDER_STEP**k >= 0.5}, reverse=True)
+    stalled = 0
+    for t in tqdm(ladder[1:], desc="plan", unit="target", disable=not progress, leave=False):
+        trial = _try(quantized, base, folded, t, fill)
+        if _fits(trial[2], fill) and trial[2].ii_cycles < best[2].ii_cycles:
+            best, target, stalled = trial, t, 0
         else:
-            lo = mid
-    (cfg, g, est), target = best
+            stalled += 1
+        if stalled >= MAX_STALLED:
+            break
+    cfg, g, est = best
+    return Plan(cfg, g, est, target)
     return Plan(cfg, g, est, target)
 
 
