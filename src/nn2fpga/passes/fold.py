@@ -13,8 +13,8 @@ SIMD lanes (DepthwiseConv2D: PE), softmax whole pixels, every other layer its ow
 output. Where a producer's lanes differ from what its consumer reads, code generation inserts a width
 converter on that edge.
 
-The figures below (`unroll`, `trips`, `weight_memory`) are what the templates in templates/n2f do, loop by
-loop; the lint and the cycle model use them, and tests check them against the C simulation's counters.
+The figures (`unroll`, `trips`, `weight_memory`) that say what the templates in templates/n2f do, loop by
+loop, are in `nn2fpga.estimate.geometry`; the lint, the cycle model and the estimator use them.
 """
 
 from __future__ import annotations
