@@ -82,17 +82,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _roofline(result) -> str:
     """The fraction of the DSP roofline the plan reaches: MACs per image x images/s over DSPs x clock."""
     est = result.estimate
-    macs = sum(lay.n_in * lay.n_out * _pixels(lay) for lay in result.graph.layers() if lay.HAS_MULTIPLIERS)
+    from nn2fpga.estimate.geometry import pixels
+
+    macs = sum(lay.n_in * lay.n_out * pixels(lay) for lay in result.graph.layers() if lay.HAS_MULTIPLIERS)
     peak = est.part.dsp * 1e9 / est.clock_ns  # one MAC per DSP per clock
     return (f"DSP roofline: {macs * est.images_per_s / peak:.1%} of {est.part.dsp:,} DSPs x "
             f"{1000 / est.clock_ns:g} MHz at one MAC per DSP per clock "
             f"({macs / 1e6:,.1f} M MAC per image)")  # fmt: skip
-
-
-def _pixels(layer) -> int:
-    from nn2fpga.estimate.geometry import pixels
-
-    return pixels(layer)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import layer_idents
+from nn2fpga.ir.tables import TABLE_SIZE
 
 FF_PIPELINE = 0.4  # Latency Dense: adder-tree pipeline registers per product bit (fitted, docs/estimates.md)
 FF_SUM_CAP = 16  # Latency Dense: reuse cycles over which partial sums are held, at most (fitted)
@@ -202,10 +203,10 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
             n = geometry.channels(layer)
             e, inv = layer.types["exp_table"].width, layer.types["inv_table"].width
             cost = rules.multipliers(n, e, inv, "ultrascale+") + rules.adders(2 * n, bits + 4)
-            tables = rules.table(1024, e, n, ii) + rules.table(1024, inv, 1, ii)
+            tables = rules.table(TABLE_SIZE, e, n, ii) + rules.table(TABLE_SIZE, inv, 1, ii)
             return cost + tables * (1 if g.io_type == "io_stream" else layer.size // n)
         if layer.fn in ("sigmoid", "tanh"):
-            return rules.table(1024, layer.types["table"].width, per_clock, ii) + Cost(lut=per_clock * bits)
+            return rules.table(TABLE_SIZE, layer.types["table"].width, per_clock, ii) + Cost(lut=per_clock * bits)
         return Cost(lut=per_clock * bits, ff=per_clock * bits if g.io_type == "io_stream" else 0)
     if isinstance(layer, BatchNorm):
         return rules.multipliers(per_clock, _in_bits(layer, g), layer.types["scale"].width, "ultrascale+")
@@ -252,7 +253,8 @@ def _parallel(g: Graph, dev: Device, clock_ns: float) -> Estimate:
             row.ii_cycles = geometry.pixels(layer) * layer.reuse_factor
             row.latency_cycles = row.ii_cycles + 1
         rows.append(row)
-    ii = max([1, *(r.ii_cycles for r in rows)])
+    slow = max(rows, key=lambda r: r.ii_cycles, default=None)  # the layer setting the top's interval
+    ii = max(1, slow.ii_cycles if slow else 1)
     for row, layer in zip(rows, [lay for lay in g.layers() if not isinstance(lay, Input)]):
         if not isinstance(layer, Linear):  # fully unrolled, pipelined at the top's interval
             row.cost = _elementwise(layer, g, ii)
@@ -260,7 +262,6 @@ def _parallel(g: Graph, dev: Device, clock_ns: float) -> Estimate:
             row.latency_cycles = SOFTMAX_LATENCY if soft else 0
         row.ii_cycles = ii  # one pipelined top (or dataflow region) takes a sample every `ii` clocks
         row.cycles_per_image = ii
-    slow = max(rows, key=lambda r: r.latency_cycles if r.kind in ("Dense", "Conv2D") else 0, default=None)
     latency = sum(r.latency_cycles for r in rows)
     return Estimate(dev, clock_ns, g.io_type, rows, ii, latency, slow.name if slow else "")
 
