@@ -221,12 +221,22 @@ Rows:
                             const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, s);
                             for (int p = 0; p < PE; p++) acc[p] += x.v[p] * row[p];
                         }
+                    } else if (SIMD > L) {  // SIMD = TP x n_chan: TP neighbouring taps of one kernel row per step
+                        const int TP = SIMD / L;  // TP divides KW, so the taps sit in distinct column banks
+                        for (int j = 0; j < TP; j++) {
+                            const int t = st * TP + j, ky = t / KW, kx = t % KW;
+                            const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][0];
+                            for (int c = 0; c < L; c++) {
+                                const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, j * L + c);
+                                for (int p = 0; p < PE; p++) acc[p] += x.v[c] * row[p];
+                            }
+                        }
                     } else {  // SIMD channels of one tap: st = tap * CF + ci
                         const int t = st / CF, ci = st % CF, ky = t / KW, kx = t % KW;
                         const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][ci];
                         for (int s = 0; s < SIMD; s++) {
                             const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, s);
-                            for (int p = 0; p < PE; p++) acc[p] += x.v[s] * row[p];
+                            for (int p = 0; p < PE; p++) acc[p] += x.v[s % L] * row[p];  // s < L here
                         }
                     }
                 }

@@ -136,3 +136,34 @@ def test_random_folds_of_resnet50_are_bit_exact(tmp_path: Path) -> None:
     kinds = {project.graph[n].weight_storage for n in project.config.layer_name if project.graph[n].HAS_MULTIPLIERS}
     assert kinds == {"bram", "lutram", "uram", "offchip"}
     assert_csim_matches_reference(project, np.random.default_rng(2).normal(size=(2, 64, 64, 3)))
+
+
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_simd_spanning_kernel_taps_is_bit_exact(io_type: str, tmp_path: Path) -> None:
+    """A first layer of 3 channels folded wider than its channels: SIMD = 3 x 3 (a whole kernel row per step,
+    read from whole-pixel words) and 3 x 5, beside a 1-tap-per-step layer; csim == reference, the stream version
+    deadlock-free with the counted cycles of the model."""
+    keras.utils.set_random_seed(5)
+    i = keras.Input((12, 10, 3), name="x")
+    y = L.Conv2D(8, (3, 3), padding="same", activation="relu", name="c3")(i)
+    z = L.Conv2D(4, (3, 5), strides=2, padding="same", name="c5")(i)
+    model = keras.Model(i, L.Add(name="add")([L.Conv2D(4, 1, strides=2, name="p")(y), z]))
+    layers = {"c3": {"PE": 4, "SIMD": 9}, "c5": {"PE": 2, "SIMD": 15}}
+    config = {"IOType": io_type, "Model": {"Precision": "ap_fixed<18,8>"}, "LayerName": layers}
+    project = nn2fpga.convert(model, config=config, output_dir=tmp_path / "p")
+    assert (project.graph["c3"].simd, project.graph["c5"].simd) == (9, 15)
+    x = np.random.default_rng(0).normal(size=(4, 12, 10, 3))
+    assert_csim_matches_reference(project, x)
+    if io_type == "io_stream":
+        run = project.simulate(x[:2])
+        assert not run.deadlock and np.array_equal(run.outputs, project.predict(x[:2]))
+        counted, rows = run.trips(), {r.name: r for r in project.estimate().layers}
+        for name in ("c3", "c5"):
+            assert rows[name].cycles_per_image == max(n for p, n in counted.items() if p.endswith(name))
+
+
+def test_simd_must_divide_the_channels_or_span_whole_taps() -> None:
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, L.Conv2D(4, (3, 3), name="c")(i))
+    with pytest.raises(ConfigError, match=r"SIMD 6 does not divide the 3 input channels .*valid: 1, 3, 9$"):
+        nn2fpga.convert(model, config={"IOType": "io_stream", "LayerName": {"c": {"SIMD": 6}}})

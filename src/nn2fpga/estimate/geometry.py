@@ -57,8 +57,12 @@ def latency_kernel(layer: Layer, io_type: str) -> bool:
 
 def in_lanes(layer: Layer) -> int:
     """Values per word this layer reads from each input stream."""
+    if isinstance(layer, DepthwiseConv2D):
+        return layer.pe
+    if isinstance(layer, Conv2D):  # a SIMD spanning kernel taps reads whole pixels
+        return min(layer.simd, int(layer.weight.shape[2]))
     if isinstance(layer, Linear):
-        return layer.pe if isinstance(layer, DepthwiseConv2D) else layer.simd
+        return layer.simd
     return layer.lanes
 
 

@@ -174,11 +174,11 @@ def _folded(layer: Linear, g: Graph, family: str) -> Cost:
     if layer.weight_storage in geometry.STREAMED:
         cost = cost + AXI_PORT
     if g.io_type == "io_stream":
-        cost = cost + _buffers(layer, g)
+        cost = cost + buffers(layer, g)
     return cost
 
 
-def _buffers(layer: Layer, g: Graph) -> Cost:
+def buffers(layer: Layer, g: Graph) -> Cost:
     """Line buffer of a windowed layer (KH x KW banks of ceil(PW / KW) x CF words of lanes values, the
     partitioning of templates/n2f/stream.h), or a Dense's input buffer (the whole input, SIMD values a word)."""
     src = g.producers(layer.name)[0]
@@ -213,7 +213,7 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
     if isinstance(layer, (Pool2D, GlobalPool2D)):
         window = layer.pool[0] * layer.pool[1] if isinstance(layer, Pool2D) else 1
         cost = rules.adders(per_clock * window, bits + 4)
-        return cost + (_buffers(layer, g) if g.io_type == "io_stream" else Cost())
+        return cost + (buffers(layer, g) if g.io_type == "io_stream" else Cost())
     if isinstance(layer, Add):
         return rules.adders(per_clock * (len(g.producers(layer.name)) - 1), bits)
     if isinstance(layer, (Concatenate, ZeroPad2D)):

@@ -63,7 +63,7 @@ def _given(settings, key: str) -> bool:
 
 
 def limits_ok(layer: Linear, pe: int, simd: int, in_width: int) -> bool:
-    lanes_in = pe if isinstance(layer, DepthwiseConv2D) else simd
+    lanes_in = pe if isinstance(layer, DepthwiseConv2D) else min(simd, matrix(layer)[2])
     return (
         pe * simd <= MAX_UNROLL
         and simd * layer.types["weight"].width <= MAX_WORD_BITS
@@ -72,9 +72,20 @@ def limits_ok(layer: Linear, pe: int, simd: int, in_width: int) -> bool:
     )
 
 
+def simd_options(layer: Linear) -> list[int]:
+    """Valid SIMD: the divisors of what SIMD must divide; for a Conv2D also n_chan x t with t dividing the kernel
+    width (t neighbouring taps of one kernel row per step, read from whole-pixel words: a first layer of 3
+    channels is not limited to 3 multiplications per output lane)."""
+    rows, cols, unit = matrix(layer)
+    taps = []
+    if isinstance(layer, Conv2D) and not isinstance(layer, DepthwiseConv2D):
+        taps = [unit * t for t in divisors(layer.kernel[1]) if t > 1]
+    return divisors(unit) + taps
+
+
 def valid_folds(layer: Linear) -> list[tuple[int, int]]:
     rows, cols, unit = matrix(layer)
-    return [(pe, simd) for pe in divisors(cols) for simd in divisors(unit)]
+    return [(pe, simd) for pe in divisors(cols) for simd in simd_options(layer)]
 
 
 def smallest_valid_reuse(layer: Linear, in_width: int) -> int:
@@ -87,22 +98,27 @@ def choose_fold(layer: Linear, settings, in_width: int) -> tuple[int, int]:
     """(PE, SIMD) from the config: PE/SIMD keys, else ReuseFactor, else the least folding within the limits."""
     rows, cols, unit = matrix(layer)
     pe, simd = settings.pe, settings.simd
-    for key, value, total, what in (("PE", pe, cols, "output columns"), ("SIMD", simd, unit, _simd_unit(layer))):
-        if value and total % value:
+    for key, value, valid, total, what in (("PE", pe, divisors(cols), cols, "output columns"),
+                                           ("SIMD", simd, simd_options(layer), unit, _simd_unit(layer))):  # fmt: skip
+        if value and value not in valid:
+            taps = " (or it times a divisor of the kernel width)" if len(valid) > len(divisors(total)) else ""
             raise ConfigError(
                 f"{_where(settings, key)}: {key} {value} does not divide the {total} {what} of {layer.kind} "
-                f"{layer.name!r}; valid: {', '.join(map(str, divisors(total)))}"
+                f"{layer.name!r}{taps}; valid: {', '.join(map(str, valid))}"
             )
     rf_given = _given(settings, "ReuseFactor")
     rf = settings.reuse_factor
+    # SIMD spanning kernel taps only where SIMD is given (the planner gives it): defaults and ReuseFactor keep
+    # SIMD within the input channels
+    candidates = [(p, s) for p, s in valid_folds(layer) if simd or s <= unit]
     folds = [
         (p, s)
-        for p, s in valid_folds(layer)
+        for p, s in candidates
         if (not pe or p == pe) and (not simd or s == simd) and (not rf_given or p * s * rf == rows * cols)
     ]
     if not folds:
         valid = sorted(
-            {rows * cols // (p * s) for p, s in valid_folds(layer) if (not pe or p == pe) and (not simd or s == simd)}
+            {rows * cols // (p * s) for p, s in candidates if (not pe or p == pe) and (not simd or s == simd)}
         )
         near = [r for r in valid if r < rf][-1:] + [r for r in valid if r > rf][:1]
         raise ConfigError(

@@ -4,7 +4,8 @@
 (`base`: precisions and whatever the user fixed) and searches a target T, the cycles per image every layer may
 take. For one T each layer gets the cheapest setting that meets it (FINN's SetFolding rule):
 - a folded Dense / Conv2D / DepthwiseConv2D: the fewest PE x SIMD within the synthesis limits whose cycles per
-  image (`geometry.trips`) are at most T (ties: the widest SIMD); where none meets T, the widest fold;
+  image (`geometry.trips`) are at most T (ties: the fold whose weight banks and line buffer take the fewest
+  RAMB18); where none meets T, the fastest fold;
 - the io_parallel Latency Dense: ReuseFactor T (its ALLOCATION keeps ceil(products / T) multipliers);
 - a layer without multipliers (io_stream): the fewest Lanes dividing its channels that meet T.
 Layers the user fixed in `base` (PE, SIMD, ReuseFactor, Lanes given) keep their values. The hardware flow then
@@ -26,7 +27,7 @@ from nn2fpga.config import Config
 from nn2fpga.estimate import geometry
 from nn2fpga.estimate.devices import RESOURCES, device
 from nn2fpga.estimate.memory import weight_primitives
-from nn2fpga.estimate.model import Estimate, estimate
+from nn2fpga.estimate.model import Estimate, buffers, estimate
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input, Layer, Linear
@@ -79,18 +80,25 @@ def _cycles(layer: Layer, g: Graph) -> int:
     return 1
 
 
-def _fold_for(layer: Linear, g: Graph, target: int) -> dict:
-    """The cheapest (PE, SIMD) whose cycles per image are within `target`, else the widest."""
+def _fold_for(layer: Linear, g: Graph, target: int, dev) -> dict:
+    """The (PE, SIMD) with the fewest multipliers whose cycles per image are within `target` (else the fastest);
+    among those, the one whose weight banks and line buffer take the smallest share of the part's block memory
+    (PE-wide and SIMD-wide folds give banks of very different shapes)."""
     width = g.producers(layer.name)[0].types["result"].width
     options = []
-    saved = layer.pe, layer.simd
+    saved = layer.pe, layer.simd, layer.weight_storage
+    layer.weight_storage = "bram"
+    avail = dev.available()
     for pe, simd in fold.valid_folds(layer):
         if fold.limits_ok(layer, pe, simd, width):
             layer.pe, layer.simd = pe, simd
-            options.append((pe * simd, -simd, _cycles(layer, g), pe, simd))
-    layer.pe, layer.simd = saved
-    meeting = [o for o in options if o[2] <= target]
-    _, _, _, pe, simd = min(meeting) if meeting else max(options, key=lambda o: (-o[2], o[0]))
+            memory = weight_primitives(layer, g.io_type)[0] + (
+                buffers(layer, g).bram18k if g.io_type == "io_stream" else 0
+            )
+            options.append((pe * simd, memory / max(avail["bram18k"], 1), -simd, _cycles(layer, g), pe, simd))
+    layer.pe, layer.simd, layer.weight_storage = saved
+    meeting = [o for o in options if o[3] <= target]
+    _, _, _, _, pe, simd = min(meeting) if meeting else min(options, key=lambda o: (o[3], o[0], o[1]))
     return {"PE": pe, "SIMD": simd}
 
 
@@ -108,6 +116,7 @@ def _lanes_for(layer: Layer, g: Graph, target: int) -> dict:
 
 
 def settings_for(g: Graph, base: Config, target: int) -> dict[str, dict]:
+    dev = device(base.part)
     """LayerName settings meeting `target` cycles per image (module docstring), on the folded graph `g`."""
     out: dict[str, dict] = {}
     for layer in g.layers():
@@ -119,7 +128,7 @@ def settings_for(g: Graph, base: Config, target: int) -> dict[str, dict]:
             if geometry.latency_kernel(layer, g.io_type):
                 out[layer.name] = {"ReuseFactor": max(1, target)}
             else:
-                out[layer.name] = _fold_for(layer, g, target)
+                out[layer.name] = _fold_for(layer, g, target, dev)
         elif g.io_type == "io_stream" and layer.shape and not _given(base, layer, "Lanes"):
             out[layer.name] = _lanes_for(layer, g, target)
     return out
