@@ -72,4 +72,27 @@ inline int table_index(const T &x) {
 
 }  // namespace n2f
 
+// One product of a folded layer's PE x SIMD body. multiply<true> asks Vitis HLS to build it in LUTs
+// (BIND_OP impl=fabric, Multipliers: lut), multiply<false> leaves the choice to the tool (DSP48 for products
+// wider than a few bits). Both compute a * b exactly: C simulation does not see the difference.
+template <bool FABRIC>
+struct multiply {
+    template <class A, class B>
+    static auto run(const A &a, const B &b) -> decltype(a * b) {
+#pragma HLS INLINE
+        return a * b;
+    }
+};
+
+template <>
+struct multiply<true> {
+    template <class A, class B>
+    static auto run(const A &a, const B &b) -> decltype(a * b) {
+#pragma HLS INLINE
+        decltype(a * b) p = a * b;
+#pragma HLS BIND_OP variable = p op = mul impl = fabric
+        return p;
+    }
+};
+
 #endif

@@ -93,7 +93,7 @@ Folds:
                 const unsigned col = fo * PE + p;
                 for (unsigned s = 0; s < SIMD; s++) {
                     const unsigned row = si * SIMD + s;
-                    acc[p] += x[CONFIG_T::depthwise ? row * CONFIG_T::n_out + col : row] * w[row][col];
+                    acc[p] += multiply<CONFIG_T::fabric>::run(x[CONFIG_T::depthwise ? row * CONFIG_T::n_out + col : row], w[row][col]);
                 }
             }
         }

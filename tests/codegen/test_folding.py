@@ -167,3 +167,29 @@ def test_simd_must_divide_the_channels_or_span_whole_taps() -> None:
     model = keras.Model(i, L.Conv2D(4, (3, 3), name="c")(i))
     with pytest.raises(ConfigError, match=r"SIMD 6 does not divide the 3 input channels .*valid: 1, 3, 9$"):
         nn2fpga.convert(model, config={"IOType": "io_stream", "LayerName": {"c": {"SIMD": 6}}})
+
+
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_lut_multipliers_change_the_pragma_not_the_bits(io_type: str, tmp_path: Path) -> None:
+    keras.utils.set_random_seed(6)
+    i = keras.Input((12, 10, 3), name="x")
+    model = keras.Model(i, strided(i))
+    base = {"IOType": io_type, "Model": {"Precision": "ap_fixed<18,8>", "Multipliers": "lut"}}
+    project = nn2fpga.convert(model, config=base, output_dir=tmp_path / "lut")
+    plain = nn2fpga.convert(model, config={**base, "Model": {"Precision": "ap_fixed<18,8>"}})
+    linear = [lay for lay in project.graph.layers() if lay.HAS_MULTIPLIERS]
+    assert linear and all(lay.multipliers == "lut" for lay in linear)
+    assert "fabric = true" in (tmp_path / "lut" / "firmware" / "parameters.h").read_text()
+    x = np.random.default_rng(0).normal(size=(4, 12, 10, 3))
+    assert_csim_matches_reference(project, x)
+    assert np.array_equal(project.predict(x, backend="reference"), plain.predict(x, backend="reference"))
+    # the estimate moves the products from DSPs to LUTs
+    assert project.estimate().total.as_dict()["dsp"] < plain.estimate().total.as_dict()["dsp"]
+    assert project.estimate().total.as_dict()["lut"] > plain.estimate().total.as_dict()["lut"]
+    assert "Multipliers: lut" in (tmp_path / "lut" / "nn2fpga.yml").read_text()
+
+
+def test_lut_multipliers_are_refused_for_the_latency_dense() -> None:
+    model = keras.Sequential([L.Input((16,)), L.Dense(8, name="d")])
+    with pytest.raises(ConfigError, match=r"^LayerName\.d\.Multipliers: Multipliers lut applies to folded layers"):
+        nn2fpga.convert(model, config={"LayerName": {"d": {"Multipliers": "lut"}}})

@@ -61,6 +61,7 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
         multiplier_limit=layer.multiplier_limit,
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
+        fabric=layer.multipliers == "lut",
     )
     return linear_constants(layer, base)
 
@@ -111,6 +112,7 @@ def _(layer: Conv2D, base: LayerContext) -> LayerContext:
         multiplier_limit=layer.multiplier_limit,
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
+        fabric=layer.multipliers == "lut",
     )
     return linear_constants(layer, base)
 

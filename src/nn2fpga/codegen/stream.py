@@ -106,6 +106,7 @@ def _(layer: Conv2D, base: LayerContext) -> LayerContext:
         simd=layer.simd,
         depthwise=depthwise,
         relu=layer.activation == "relu",
+        fabric=layer.multipliers == "lut",
         reuse_factor=layer.reuse_factor,
         strategy=f"n2f::{layer.strategy}",
     )

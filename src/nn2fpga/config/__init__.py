@@ -118,6 +118,7 @@ class LayerSettings:
     pe: int  # 0: not given
     simd: int
     weight_storage: str
+    multipliers: str  # "auto" | "dsp" | "lut"
     lanes: int
     source: dict[str, str]  # "ReuseFactor" / "Precision.<role>" -> YAML path, or "default"
 
@@ -312,6 +313,8 @@ class Config:
                 entry.update(ReuseFactor=layer.reuse_factor, Strategy=settings.strategy.capitalize())
                 entry.update({k: getattr(settings, k.lower()) for k in ("PE", "SIMD") if k in given})
                 entry["WeightStorage"] = settings.weight_storage
+                if settings.multipliers != "auto":
+                    entry["Multipliers"] = settings.multipliers
                 note += f"; PE {layer.pe} x SIMD {layer.simd}, weights in {layer.weight_storage}"
             elif "Lanes" in settings.source and settings.source["Lanes"] != "default":
                 entry["Lanes"] = settings.lanes

@@ -86,6 +86,7 @@ class Linear(Layer):
     pe: int = 0
     simd: int = 0
     weight_storage: str = ""
+    multipliers: str = ""  # "dsp" (the tool's choice) or "lut" (BIND_OP impl=fabric), set by the fold pass
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "accum")
     HAS_MULTIPLIERS: ClassVar[bool] = True

@@ -178,6 +178,11 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
             in_width = producers[0].types["result"].width
             if latency_kernel(layer, g.io_type):
                 rf = settings.reuse_factor
+                if settings.multipliers == "lut":
+                    raise ConfigError(
+                        f"{_where(settings, 'Multipliers')}: Multipliers lut applies to folded layers; {layer.kind} "
+                        f"{layer.name!r} is the io_parallel Latency Dense (use Strategy: Resource to fold it)"
+                    )
                 # the Latency Dense takes any reuse factor: ALLOCATION keeps ceil(products / RF) multipliers
                 layer.pe, layer.simd, layer.reuse_factor = cols, rows, rf
                 layer.multiplier_limit = -(-rows * cols // rf)
@@ -188,6 +193,7 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
                 layer.reuse_factor = rows * cols // (layer.pe * layer.simd)
                 layer.multiplier_limit = layer.pe * layer.simd
             layer.weight_storage = _storage(layer, settings.weight_storage, g.io_type)
+            layer.multipliers = "lut" if settings.multipliers == "lut" else "dsp"
             layer.lanes = layer.pe
             continue
         need = [channels(layer)] + [channels(p) for p in producers]
