@@ -8,6 +8,8 @@ take. For one T each layer gets the cheapest setting that meets it (FINN's SetFo
   RAMB18); where none meets T, the fastest fold;
 - the io_parallel Latency Dense: ReuseFactor T (its ALLOCATION keeps ceil(products / T) multipliers);
 - a layer without multipliers (io_stream): the fewest Lanes dividing its channels that meet T.
+Then, while block RAM is over the fill, weights move to URAM, else off-chip (`_storage`); while DSP is over it,
+the layers with most DSPs take LUT multipliers (`_lut_multipliers`, Multipliers: lut).
 Layers the user fixed in `base` (PE, SIMD, ReuseFactor, Lanes given) keep their values. The hardware flow then
 runs on the candidate config (storage plan and FIFO depths included) and the estimator checks it against
 `fill` x the part's resources. Without `fps` the search walks targets down a geometric ladder (ratio
@@ -80,10 +82,19 @@ def _cycles(layer: Layer, g: Graph) -> int:
     return 1
 
 
-def _fold_for(layer: Linear, g: Graph, target: int, dev) -> dict:
-    """The (PE, SIMD) with the fewest multipliers whose cycles per image are within `target` (else the fastest);
-    among those, the one whose weight banks and line buffer take the smallest share of the part's block memory
-    (PE-wide and SIMD-wide folds give banks of very different shapes)."""
+def _converters(layer: Layer, g: Graph, lanes: dict[str, int]) -> int:
+    """The slowest width converter into `layer` (its reads at in_lanes) from producers of the planned `lanes`."""
+    b = geometry.in_lanes(layer)
+    trips = [geometry.converter_trips(p.size, lanes[p.name], b) for p in g.producers(layer.name)
+             if lanes.get(p.name, b) != b]  # fmt: skip
+    return max(trips, default=0)
+
+
+def _fold_for(layer: Linear, g: Graph, target: int, dev, lanes: dict[str, int]) -> dict:
+    """The (PE, SIMD) with the fewest multipliers whose cycles per image, and those of the width converter in
+    front of it, are within `target` (else the fastest); among those, the one whose weight banks and line
+    buffer take the smallest share of the part's block memory (PE-wide and SIMD-wide folds give banks of very
+    different shapes)."""
     width = g.producers(layer.name)[0].types["result"].width
     options = []
     saved = layer.pe, layer.simd, layer.weight_storage
@@ -92,33 +103,35 @@ def _fold_for(layer: Linear, g: Graph, target: int, dev) -> dict:
     for pe, simd in fold.valid_folds(layer):
         if fold.limits_ok(layer, pe, simd, width):
             layer.pe, layer.simd = pe, simd
-            memory = weight_primitives(layer, g.io_type)[0] + (
-                buffers(layer, g).bram18k if g.io_type == "io_stream" else 0
-            )
-            options.append((pe * simd, memory / max(avail["bram18k"], 1), -simd, _cycles(layer, g), pe, simd))
+            memory = weight_primitives(layer, g.io_type)[0]
+            memory += buffers(layer, g).bram18k if g.io_type == "io_stream" else 0
+            cycles = max(_cycles(layer, g), _converters(layer, g, lanes) if g.io_type == "io_stream" else 0)
+            options.append((pe * simd, memory / max(avail["bram18k"], 1), -simd, cycles, pe, simd))
     layer.pe, layer.simd, layer.weight_storage = saved
     meeting = [o for o in options if o[3] <= target]
     _, _, _, _, pe, simd = min(meeting) if meeting else min(options, key=lambda o: (o[3], o[0], o[1]))
     return {"PE": pe, "SIMD": simd}
 
 
-def _lanes_for(layer: Layer, g: Graph, target: int) -> dict:
+def _lanes_for(layer: Layer, g: Graph, target: int, lanes: dict[str, int]) -> dict:
+    """The fewest Lanes whose cycles per image, and those of the width converters in front, meet `target`."""
     need = [geometry.channels(layer)] + [geometry.channels(p) for p in g.producers(layer.name)]
-    saved = layer.lanes
-    best = None
-    for lanes in fold.divisors(math.gcd(*need)):
-        layer.lanes = lanes
-        if _cycles(layer, g) <= target:
-            best = lanes
+    options = fold.divisors(math.gcd(*need))
+    saved, best = layer.lanes, options[-1]
+    for n in options:
+        layer.lanes = n
+        if max(_cycles(layer, g), _converters(layer, g, lanes)) <= target:
+            best = n
             break
     layer.lanes = saved
-    return {"Lanes": best or max(fold.divisors(math.gcd(*need)))}
+    return {"Lanes": best}
 
 
 def settings_for(g: Graph, base: Config, target: int) -> dict[str, dict]:
-    dev = device(base.part)
     """LayerName settings meeting `target` cycles per image (module docstring), on the folded graph `g`."""
+    dev = device(base.part)
     out: dict[str, dict] = {}
+    lanes = {lay.name: lay.lanes for lay in g.layers()}  # stream lanes as planned so far (defaults until then)
     for layer in g.layers():
         if isinstance(layer, Input) or (isinstance(layer, Activation) and layer.fn == "softmax"):
             continue
@@ -128,9 +141,11 @@ def settings_for(g: Graph, base: Config, target: int) -> dict[str, dict]:
             if geometry.latency_kernel(layer, g.io_type):
                 out[layer.name] = {"ReuseFactor": max(1, target)}
             else:
-                out[layer.name] = _fold_for(layer, g, target, dev)
+                out[layer.name] = _fold_for(layer, g, target, dev, lanes)
+                lanes[layer.name] = out[layer.name]["PE"]
         elif g.io_type == "io_stream" and layer.shape and not _given(base, layer, "Lanes"):
-            out[layer.name] = _lanes_for(layer, g, target)
+            out[layer.name] = _lanes_for(layer, g, target, lanes)
+            lanes[layer.name] = out[layer.name]["Lanes"]
     return out
 
 
@@ -149,26 +164,60 @@ def _try(quantized: Graph, base: Config, folded: Graph, target: int, fill: float
     est = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
     if g.io_type == "io_stream":
         est = _storage(g, cfg, est, fill, settings)
-        cfg = _merge(base, settings)
-    return cfg, g, est
+    est = _lut_multipliers(g, cfg, est, fill, settings)
+    for layer in g.layers():  # pin the storage the flow chose: converting the plan must rebuild this graph
+        if isinstance(layer, Linear) and layer.name in settings and not _given(cfg, layer, "WeightStorage"):
+            if not geometry.latency_kernel(layer, g.io_type):
+                settings[layer.name]["WeightStorage"] = layer.weight_storage
+    return _merge(base, settings), g, est
+
+
+def _lut_multipliers(g: Graph, cfg: Config, est: Estimate, fill: float, settings: dict[str, dict]) -> Estimate:
+    """While DSP is over the fill: the folded layer with the most DSPs builds its products in LUTs
+    (Multipliers: lut), as long as LUT stays within the fill."""
+    avail = est.part.available()
+    rows = {r.name: r.cost.dsp for r in est.layers}
+    movable = [lay for lay in g.layers() if isinstance(lay, Linear) and lay.multipliers == "dsp"
+               and not _given(cfg, lay, "Multipliers") and rows.get(lay.name, 0) > 0]  # fmt: skip
+    for layer in sorted(movable, key=lambda lay: -rows[lay.name]):
+        if est.total.as_dict()["dsp"] <= fill * avail["dsp"]:
+            break
+        layer.multipliers = "lut"
+        trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+        if trial.total.as_dict()["lut"] > fill * avail["lut"]:
+            layer.multipliers = "dsp"
+            continue
+        settings.setdefault(layer.name, {})["Multipliers"] = "lut"
+        est = trial
+    return est
+
+
+def _uram_blocks(layer: Linear, io_type: str) -> int:
+    saved, layer.weight_storage = layer.weight_storage, "uram"
+    blocks = weight_primitives(layer, io_type)[1]
+    layer.weight_storage = saved
+    return blocks
 
 
 def _storage(g: Graph, cfg: Config, est: Estimate, fill: float, settings: dict[str, dict]) -> Estimate:
-    """While BRAM18K is over the fill: the `auto` layer with the most weight RAMB18 moves to URAM if URAM stays
-    within the fill, else off-chip (the hardware flow's storage plan only keeps weights within the whole part;
-    the plan also counts line buffers and FIFOs, and keeps a margin)."""
+    """While BRAM18K is over the fill, `auto` layers move to URAM, those saving the most RAMB18 per URAM block
+    first, while URAM stays within the fill; a layer of one output pixel (a classifier) goes off-chip instead
+    when URAM is full (any other would re-read its matrix from DDR for every pixel). The hardware flow's storage
+    plan only keeps weights within the whole part; the plan also counts line buffers and FIFOs, with a margin."""
     movable = [lay for lay in g.layers() if isinstance(lay, Linear) and lay.weight_storage == "bram"
                and not _given(cfg, lay, "WeightStorage")]  # fmt: skip
-    movable.sort(key=lambda lay: -weight_primitives(lay, g.io_type)[0])
+    gain = {lay.name: weight_primitives(lay, g.io_type)[0] / max(_uram_blocks(lay, g.io_type), 1) for lay in movable}
+    movable.sort(key=lambda lay: -gain[lay.name])
     avail = est.part.available()
     for layer in movable:
-        total = est.total.as_dict()
-        if total["bram18k"] <= fill * avail["bram18k"]:
+        if est.total.as_dict()["bram18k"] <= fill * avail["bram18k"]:
             break
         layer.weight_storage = "uram"
         trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
         if trial.total.as_dict()["uram"] > fill * avail["uram"]:
-            layer.weight_storage = "offchip"
+            layer.weight_storage = "offchip" if geometry.pixels(layer) == 1 else "bram"
+            if layer.weight_storage == "bram":
+                continue
             trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
         settings.setdefault(layer.name, {})["WeightStorage"] = layer.weight_storage
         est = trial
@@ -218,20 +267,22 @@ def _plan(quantized: Graph, base: Config, fps: float | None, fill: float, progre
     matrices = [geometry.pixels(lay) * lay.n_in * lay.n_out for lay in folded.layers() if isinstance(lay, Linear)]
     hi = max([1, *matrices]) + max(lay.size for lay in folded.layers())
     slowest = _try(quantized, base, folded, hi, fill)
-    _check_fits(slowest[2], fill, dev.name)
-    # fit is not monotonic in the target (storage moves, bank shapes), so walk a geometric ladder of targets from
-    # the slowest down and keep the fastest plan that fits; stop where the bottleneck no longer improves
-    best, target = slowest, hi
+    # fit is not monotonic in the target (storage moves, bank shapes: the slowest folds have the narrowest banks),
+    # so walk a geometric ladder of targets from the slowest down and keep the fastest plan that fits; stop once
+    # MAX_STALLED targets in a row bring no faster fitting plan
+    best, target = (slowest, hi) if _fits(slowest[2], fill) else (None, hi)
     ladder = sorted({max(1, int(hi / LADDER_STEP**k)) for k in range(200) if hi / LADDER_STEP**k >= 0.5}, reverse=True)
     stalled = 0
     for t in tqdm(ladder[1:], desc="plan", unit="target", disable=not progress, leave=False):
         trial = _try(quantized, base, folded, t, fill)
-        if _fits(trial[2], fill) and trial[2].ii_cycles < best[2].ii_cycles:
+        if _fits(trial[2], fill) and (best is None or trial[2].ii_cycles < best[2].ii_cycles):
             best, target, stalled = trial, t, 0
-        else:
+        elif best is not None:
             stalled += 1
         if stalled >= MAX_STALLED:
             break
+    if best is None:
+        _check_fits(slowest[2], fill, dev.name)
     cfg, g, est = best
     return Plan(cfg, g, est, target)
     return Plan(cfg, g, est, target)
@@ -243,4 +294,4 @@ def _check_fits(est: Estimate, fill: float, part: str) -> None:
         avail = est.part.available()
         what = "; ".join(f"{LABELS[k]} {used:,} needed, {allowed:,} allowed ({100 * fill:.0f}% of {avail[k]:,}): "
                          f"short by {used - allowed:,}" for k, (used, allowed) in short.items())  # fmt: skip
-        raise PlanError(f"plan: the model does not fit {part} even at its slowest folding: {what}")
+        raise PlanError(f"plan: the model does not fit {part} at any folding; at the slowest: {what}")
