@@ -101,7 +101,8 @@ def choose_fold(layer: Linear, settings, in_width: int) -> tuple[int, int]:
     for key, value, valid, total, what in (("PE", pe, divisors(cols), cols, "output columns"),
                                            ("SIMD", simd, simd_options(layer), unit, _simd_unit(layer))):  # fmt: skip
         if value and value not in valid:
-            taps = " (or it times a divisor of the kernel width)" if len(valid) > len(divisors(total)) else ""
+            spans = len(valid) > len(divisors(total))  # a Conv2D SIMD may also span kernel taps
+            taps = f", nor is it {total} x a divisor of the kernel width {layer.kernel[1]}" if spans else ""
             raise ConfigError(
                 f"{_where(settings, key)}: {key} {value} does not divide the {total} {what} of {layer.kind} "
                 f"{layer.name!r}{taps}; valid: {', '.join(map(str, valid))}"
