@@ -56,22 +56,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from nn2fpga.estimate import report as text_report
     from nn2fpga.estimate.devices import device
     from nn2fpga.frontend.keras import from_keras
-    from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
-    from nn2fpga.passes.plan import plan
+    from nn2fpga.passes.plan import plan_graph
 
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps: expected a frame rate > 0, got {args.fps:g}")
-    if not 0 < args.fill <= 1:
+    if args.fill is not None and not 0 < args.fill <= 1:
         raise UserError(f"--fill: expected a fraction in (0, 1], got {args.fill:g}")
     base = Config.from_yaml(args.config)
     data = base.to_dict() | {"Part": args.part or base.part} | ({"ClockPeriod": args.clock} if args.clock else {})
     base = Config(data, args.config)
     device(base.part)  # an unknown part is refused before the model is read
-    graph = from_keras(args.model)
-    base.bind(graph)
-    float_graph, _ = run_flows(graph, base, DEFAULT_FLOWS[:1])
-    quantized, _ = run_flows(float_graph, base, DEFAULT_FLOWS[1:-1])
-    result = plan(quantized, base, fps=args.fps, fill=args.fill, progress=True)
+    result = plan_graph(from_keras(args.model), base, fps=args.fps, fill=args.fill, progress=True)
     print(text_report.text(result.estimate))
     print(_roofline(result))
     _write(Path(args.output), result.yaml())
@@ -80,15 +75,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _roofline(result) -> str:
-    """The fraction of the DSP roofline the plan reaches: MACs per image x images/s over DSPs x clock."""
+    """The fraction of the DSP roofline the plan reaches: MACs per image x images/s over DSPs x clock, at one
+    MAC per DSP per clock and, where layers pack two products per DSP48E2, at two."""
     est = result.estimate
     from nn2fpga.estimate.geometry import pixels
 
     macs = sum(lay.n_in * lay.n_out * pixels(lay) for lay in result.graph.layers() if lay.HAS_MULTIPLIERS)
     peak = est.part.dsp * 1e9 / est.clock_ns  # one MAC per DSP per clock
-    return (f"DSP roofline: {macs * est.images_per_s / peak:.1%} of {est.part.dsp:,} DSPs x "
+    line = (f"DSP roofline: {macs * est.images_per_s / peak:.1%} of {est.part.dsp:,} DSPs x "
             f"{1000 / est.clock_ns:g} MHz at one MAC per DSP per clock "
             f"({macs / 1e6:,.1f} M MAC per image)")  # fmt: skip
+    if any(getattr(lay, "multipliers", "") == "packed" for lay in result.graph.layers()):
+        line += f"; {macs * est.images_per_s / (2 * peak):.1%} at two (Multipliers: packed)"
+    return line
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -127,7 +126,12 @@ def add_parsers(sub) -> None:
     p.add_argument("-c", "--config", help="base YAML config: precisions and anything fixed by the user")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--fps", type=float, help="target images/s: the least folding that meets it")
-    goal.add_argument("--fill", type=float, default=0.8, help="fraction of every resource to use (default 0.8)")
+    goal.add_argument(
+        "--fill",
+        type=float,
+        default=None,
+        help="fraction of every resource to use (default: the config's Plan.Fill, else 0.8)",
+    )
     p.add_argument("-o", "--output", required=True, metavar="PLAN.yml", help="the config to write")
     p.set_defaults(func=_cmd_plan)
 

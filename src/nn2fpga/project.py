@@ -64,6 +64,10 @@ def convert(
         graph, head_graph = split_graph(graph, cfg.split)
         cfg = _without_layers(cfg, {layer.name for layer in head_graph.layers()})
         head = head_from_graph(head_graph)
+    if cfg.plan is not None:  # the planner chooses the folding; the project keeps its complete config
+        from nn2fpga.passes.plan import plan_graph
+
+        cfg = plan_graph(graph, cfg, progress=progress).config
     float_graph, graph, timings = compile_graph(graph, cfg)
     if lint:
         check(lint_graph(graph, cfg), f"model {graph.name!r}")

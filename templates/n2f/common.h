@@ -72,6 +72,8 @@ inline int table_index(const T &x) {
 
 }  // namespace n2f
 
+namespace n2f {
+
 // One product of a folded layer's PE x SIMD body. multiply<true> asks Vitis HLS to build it in LUTs
 // (BIND_OP impl=fabric, Multipliers: lut), multiply<false> leaves the choice to the tool (DSP48 for products
 // wider than a few bits). Both compute a * b exactly: C simulation does not see the difference.
@@ -94,5 +96,52 @@ struct multiply<true> {
         return p;
     }
 };
+
+// The signed integer behind a fixed-point value (its raw bits; an unsigned type gains a zero sign bit).
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+inline ap_int<W + !S> raw_bits(const ap_fixed_base<W, I, S, Q, O, N> &v) {
+#pragma HLS INLINE
+    const ap_uint<W> bits = v.range(W - 1, 0);
+    return bits;
+}
+
+// Two products of one input in one DSP48E2 (Multipliers: packed; AMD WP486's INT8 scheme): the pre-adder forms
+// w1 * 2^18 + w0 from the A and D ports (27 bits), B carries x (18 bits), so the product is
+// x * w1 * 2^18 + x * w0. Its low 18 bits read as signed are x * w0; the bits above, plus the sign bit of the
+// low field, are x * w1. Exact whenever w0, w1 take at most 8 signed bits and x * w0 at most 18 (the fold pass
+// checks both), so p0 and p1 equal x * w0 and x * w1 bit for bit.
+template <class X, class W, class P>
+inline void multiply_packed(const X &x, const W &w0, const W &w1, P &p0, P &p1) {
+#pragma HLS INLINE
+    const ap_int<27> a = ap_int<27>(raw_bits(w1)) << 18;
+    const ap_int<27> d = raw_bits(w0);
+    const ap_int<18> b = raw_bits(x);
+    ap_int<45> m = (a + d) * b;
+#pragma HLS BIND_OP variable = m op = mul impl = dsp
+    const ap_int<18> lo = m.range(17, 0);
+    const ap_int<27> hi = (m >> 18) + ap_int<2>(lo[17] ? 1 : 0);
+    p0.range(P::width - 1, 0) = ap_int<P::width>(lo);
+    p1.range(P::width - 1, 0) = ap_int<P::width>(hi);
+}
+
+// acc[p] += x * row[p] for the PE lanes of one input x: the tool's multipliers, LUTs (FABRIC) or, PACKED,
+// lane pairs (p, p + 1) sharing a DSP48E2 and an odd PE's last lane a product of its own.
+template <bool FABRIC, bool PACKED, int PE, class Acc, class X, class W>
+inline void mac_lanes(Acc *acc, const X &x, const W *row) {
+#pragma HLS INLINE
+    if (PACKED) {
+        for (int p = 0; p + 1 < PE; p += 2) {
+            decltype(x * row[0]) lo, hi;
+            multiply_packed(x, row[p], row[p + 1], lo, hi);
+            acc[p] += lo;
+            acc[p + 1] += hi;
+        }
+        if (PE % 2) acc[PE - 1] += x * row[PE - 1];
+    } else {
+        for (int p = 0; p < PE; p++) acc[p] += multiply<FABRIC>::run(x, row[p]);
+    }
+}
+
+}  // namespace n2f
 
 #endif

@@ -228,7 +228,7 @@ Rows:
                             const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][0];
                             for (int c = 0; c < L; c++) {
                                 const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, j * L + c);
-                                for (int p = 0; p < PE; p++) acc[p] += multiply<CONFIG_T::fabric>::run(x.v[c], row[p]);
+                                mac_lanes<CONFIG_T::fabric, CONFIG_T::packed, PE>(acc, x.v[c], row);
                             }
                         }
                     } else {  // SIMD channels of one tap: st = tap * CF + ci
@@ -236,7 +236,7 @@ Rows:
                         const data_T &x = buf[(pr - (KH - 1) + ky) % KH][pc - (KW - 1) + kx][ci];
                         for (int s = 0; s < SIMD; s++) {
                             const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, st, s);
-                            for (int p = 0; p < PE; p++) acc[p] += multiply<CONFIG_T::fabric>::run(x.v[s % L], row[p]);  // s < L
+                            mac_lanes<CONFIG_T::fabric, CONFIG_T::packed, PE>(acc, x.v[s % L], row);  // s < L
                         }
                     }
                 }
@@ -488,7 +488,7 @@ Folds:
             const typename CONFIG_T::weight_t *wp = weights_fetch<CONFIG_T>(w, bank, word, fo, si);
             for (int s = 0; s < SIMD; s++) {
                 const typename CONFIG_T::weight_t *row = weights_row<CONFIG_T>(w, wp, fo, si, s);
-                for (int p = 0; p < PE; p++) acc[p] += multiply<CONFIG_T::fabric>::run(x[si].v[s], row[p]);
+                mac_lanes<CONFIG_T::fabric, CONFIG_T::packed, PE>(acc, x[si].v[s], row);
             }
         }
         res_T y;

@@ -193,3 +193,68 @@ def test_lut_multipliers_are_refused_for_the_latency_dense() -> None:
     model = keras.Sequential([L.Input((16,)), L.Dense(8, name="d")])
     with pytest.raises(ConfigError, match=r"^LayerName\.d\.Multipliers: Multipliers lut applies to folded layers"):
         nn2fpga.convert(model, config={"LayerName": {"d": {"Multipliers": "lut"}}})
+
+
+def _packable():
+    keras.utils.set_random_seed(7)
+    i = keras.Input((10, 8, 3), name="x")
+    a = L.Conv2D(6, 3, padding="same", activation="relu", name="taps")(i)  # SIMD 9 > 3 channels: taps per step
+    b = L.Conv2D(5, 3, strides=2, name="chans")(a)  # odd PE: one product of its own
+    d = L.DepthwiseConv2D(3, padding="same", name="dw")(b)
+    y = L.Dense(4, name="fc")(L.Flatten(name="flat")(d))
+    return keras.Model(i, y)
+
+
+def test_packed_multipliers_halve_the_dsps_not_the_bits(tmp_path: Path) -> None:
+    """Multipliers: packed on 8-bit operands: two PE lanes of one input share a DSP48E2 (`n2f::multiply_packed`);
+    csim == reference == the unpacked project's reference, the bounded run is deadlock-free, and the estimate
+    takes floor(PE / 2) x SIMD DSPs fewer per layer."""
+    packed = {"Multipliers": "packed"}
+    layers = {"taps": {"PE": 6, "SIMD": 9, **packed}, "chans": {"PE": 5, "SIMD": 3, **packed},
+              "fc": {"PE": 2, "SIMD": 4, **packed}}  # fmt: skip
+    precision = {"result": "ap_fixed<8,4>", "weight": "ap_fixed<8,1>", "bias": "ap_fixed<16,6>"}
+    base = {"IOType": "io_stream", "Part": "xcu250-figd2104-2L-e", "Model": {"Precision": precision}}
+    model = _packable()
+    project = nn2fpga.convert(model, config={**base, "LayerName": layers}, output_dir=tmp_path / "p")
+    plain = nn2fpga.convert(model, config={**base, "LayerName": {k: {"PE": v["PE"], "SIMD": v["SIMD"]}
+                                                                 for k, v in layers.items()}})  # fmt: skip
+    assert {n: project.graph[n].multipliers for n in layers} == dict.fromkeys(layers, "packed")
+    assert "packed = true" in (tmp_path / "p" / "firmware" / "parameters.h").read_text()
+    x = np.random.default_rng(0).normal(size=(4, 10, 8, 3))
+    assert_csim_matches_reference(project, x)
+    assert np.array_equal(project.predict(x, backend="reference"), plain.predict(x, backend="reference"))
+    run = project.simulate(x[:2])
+    assert not run.deadlock and np.array_equal(run.outputs, project.predict(x[:2]))
+    ours, theirs = ({r.name: r.cost.dsp for r in p.estimate().layers} for p in (project, plain))
+    for name, fold in layers.items():
+        assert theirs[name] - ours[name] == fold["PE"] // 2 * fold["SIMD"], name
+
+
+@pytest.mark.parametrize(
+    ("layers", "io_type", "message"),
+    [
+        ({"dw": {"Multipliers": "packed"}}, "io_stream", "needs PE lanes that share an input"),
+        ({"chans": {"Multipliers": "packed"}}, "io_parallel", "applies to io_stream projects"),
+        (
+            {"chans": {"Multipliers": "packed", "Precision": {"weight": "ap_fixed<10,1>"}}},
+            "io_stream",
+            r"needs weights of at most 8 signed bits \(has 10\)",
+        ),
+        (
+            {"taps": {"Multipliers": "packed", "Precision": {"weight": "ap_fixed<8,1>"}}},
+            "io_stream",
+            r"needs products of at most 18 bits \(input 12 \+ weight 8 signed bits\)",
+        ),
+    ],
+)
+def test_packed_multipliers_are_refused_where_they_would_not_be_exact(layers, io_type, message) -> None:
+    base = {"IOType": io_type, "Part": "xcu250-figd2104-2L-e", "Model": {"Precision": "ap_fixed<12,4>"}}
+    name = next(iter(layers))
+    with pytest.raises(ConfigError, match=rf"^LayerName\.{name}\.Multipliers: Multipliers packed {message}"):
+        nn2fpga.convert(_packable(), config={**base, "LayerName": layers})
+
+
+def test_packed_multipliers_need_a_dsp48e2_part() -> None:
+    base = {"IOType": "io_stream", "Part": "xc7z020clg400-1", "Model": {"Precision": "ap_fixed<8,3>"}}
+    with pytest.raises(ConfigError, match=r"Multipliers packed needs a part with DSP48E2 slices"):
+        nn2fpga.convert(_packable(), config={**base, "LayerName": {"fc": {"Multipliers": "packed"}}})

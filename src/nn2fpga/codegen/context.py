@@ -62,6 +62,7 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
         strategy=f"n2f::{layer.strategy}",
         relu=layer.activation == "relu",
         fabric=layer.multipliers == "lut",
+        packed=layer.multipliers == "packed",
     )
     return linear_constants(layer, base)
 

@@ -107,6 +107,7 @@ def _(layer: Conv2D, base: LayerContext) -> LayerContext:
         depthwise=depthwise,
         relu=layer.activation == "relu",
         fabric=layer.multipliers == "lut",
+        packed=layer.multipliers == "packed",
         reuse_factor=layer.reuse_factor,
         strategy=f"n2f::{layer.strategy}",
     )

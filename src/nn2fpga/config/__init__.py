@@ -28,6 +28,7 @@ import yaml
 
 from nn2fpga.config.calibration import calibration_section, dump_calibration
 from nn2fpga.config.layers import DEFAULT_DATA, EXACT, LAYER_KEYS, LEVEL_KEYS, ROLES, check_fits, default_precision
+from nn2fpga.config.plan import plan_section
 from nn2fpga.config.schema import (
     Key,
     choice,
@@ -76,6 +77,8 @@ TOP_LEVEL: tuple[Key, ...] = (
     Key("Calibration", "calibration", calibration_section, None,
         "post-training precision from data: {data: X.npy, bits: 16, margin: 1, labels: y.npy}",
         dump=dump_calibration),
+    Key("Plan", "plan", plan_section, None,
+        "convert chooses the folding and weight storage for Part (as nn2fpga plan): {Fill: 0.8, FPS: null}"),
 )
 # fmt: on
 _TOP_KEY = {k.name: k for k in TOP_LEVEL}
@@ -118,7 +121,7 @@ class LayerSettings:
     pe: int  # 0: not given
     simd: int
     weight_storage: str
-    multipliers: str  # "auto" | "dsp" | "lut"
+    multipliers: str  # "auto" | "dsp" | "lut" | "packed"
     lanes: int
     source: dict[str, str]  # "ReuseFactor" / "Precision.<role>" -> YAML path, or "default"
 

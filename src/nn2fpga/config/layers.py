@@ -86,7 +86,7 @@ def dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[s
 
 strategy = choice("Latency", "Resource")
 weight_storage = choice("auto", "bram", "lutram", "uram", "offchip")
-multipliers = choice("auto", "dsp", "lut")
+multipliers = choice("auto", "dsp", "lut", "packed")
 
 # fmt: off
 # One row per key, formatted as the table it is.
@@ -106,7 +106,8 @@ LAYER_KEYS: tuple[Key, ...] = (
     Key("WeightStorage", "weight_storage", weight_storage, "auto",
         "auto | bram | lutram | uram | offchip: where the weight banks live", multipliers_only=True),
     Key("Multipliers", "multipliers", multipliers, "auto",
-        "auto | dsp | lut: lut builds the folded products in LUTs (BIND_OP impl=fabric)", multipliers_only=True),
+        "auto | dsp | lut | packed: lut builds the folded products in LUTs (BIND_OP impl=fabric); packed puts "
+        "two products of one input in each DSP48E2 (io_stream, weights <= 8 bits)", multipliers_only=True),
     Key("Lanes", "lanes", positive_int, 0,
         "values per stream word (io_stream) of a layer without multipliers; divides its channels", plain_only=True),
 )

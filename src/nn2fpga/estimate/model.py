@@ -167,7 +167,7 @@ def _folded(layer: Linear, g: Graph, family: str) -> Cost:
     weight banks, the input buffer (Dense) or line buffer (Conv2D), control (FINN's MVAU terms)."""
     a, w, acc = _in_bits(layer, g), layer.types["weight"].width, layer.types["accum"].width
     lanes = layer.pe * layer.simd
-    cost = rules.multipliers(lanes, a, w, family, _multiply_impl(layer))
+    cost = rules.multipliers(lanes, a, w, family, _multiply_impl(layer), layer.pe)
     cost = cost + rules.adders(lanes, acc) + Cost(lut=MVU_CONTROL_LUT, ff=MVU_CONTROL_FF + layer.pe * acc)
     bram, uram, lutram = weight_primitives(layer, g.io_type)
     cost = cost + Cost(bram18k=bram, uram=uram, lut=lutram)

@@ -6,7 +6,8 @@ A `Cost` is (dsp, lut, ff, bram18k, uram). Rules:
   of 26 x 17 bits, the multiplier's width less its sign bit). Products with a + b <= FABRIC_MAX_BITS go to
   LUTs (`fabric_multiplier_luts`); this threshold is nn2fpga's rule, not an AMD-documented one.
 - fabric multiplier: (2 ceil((a + b) / 6) - 1)(a + b) LUTs (FINN-R's LUT model; 80 for 8 x 8).
-- two int8 products per DSP48E2 (Packing): ceil(PE / 2) DSPs per SIMD lane (WP486; FINN's RTL MVU).
+- two products per DSP48E2 (Multipliers: packed, `packing_error`): floor(PE / 2) DSPs per SIMD lane for the
+  PE pairs, an odd PE's last product its own, and a correction adder of a + b LUTs per pair (AMD WP486).
 - memories: `nn2fpga.estimate.memory` (RAMB18 shapes, URAM288 4K x 72, LUTRAM 64 words per LUT).
 - FIFO: depth <= 2 in registers; up to SRL_MAX_DEPTH in shift-register LUTs (SRLC32E: 32 words of one bit per
   LUT); deeper in block RAM (FINN's StreamingFIFO rule).
@@ -61,14 +62,32 @@ def fabric_multiplier_luts(a: int, b: int) -> int:
     return (2 * math.ceil((a + b) / 6) - 1) * (a + b)
 
 
-def multipliers(n: int, a: int, b: int, family: str, impl: str = "auto") -> Cost:
+PACK_SHIFT = 18  # the second weight sits 18 bits up in the pre-adder's 27-bit operand
+PACK_PORT = 27  # DSP48E2 A / D (pre-adder) operand width; B is 18
+
+
+def packing_error(a_bits: int, w_bits: int, family: str) -> str | None:
+    """Why two products x * w0, x * w1 of one input cannot share a DSP48E2 (None: they can). `a_bits`, `w_bits`:
+    the operands' widths as signed values (an unsigned type needs one bit more). w1 * 2^18 + w0 must fit the
+    27-bit pre-adder (w_bits <= 8) and x * w0 the low 18 bits of the product (a_bits + w_bits <= 18)."""
+    if family != "ultrascale+":
+        return "needs a part with DSP48E2 slices (UltraScale / UltraScale+)"
+    if w_bits > PACK_PORT - PACK_SHIFT - 1:
+        return f"needs weights of at most {PACK_PORT - PACK_SHIFT - 1} signed bits (has {w_bits})"
+    if a_bits + w_bits > PACK_SHIFT:
+        return f"needs products of at most {PACK_SHIFT} bits (input {a_bits} + weight {w_bits} signed bits)"
+    return None
+
+
+def multipliers(n: int, a: int, b: int, family: str, impl: str = "auto", pe: int = 1) -> Cost:
     """`n` multipliers of a x b bits: DSPs by `dsp_per_product` (impl auto or dsp), LUTs (impl lut or narrow
-    products), or two products per DSP (impl packed)."""
+    products), or (impl packed) the `n / pe` SIMD lanes' PE pairs two to a DSP with their correction adders."""
     per = dsp_per_product(a, b, family)
     if impl == "lut" or per == 0:
         return Cost(lut=n * fabric_multiplier_luts(a, b), ff=n * (a + b))
     if impl == "packed":
-        return Cost(dsp=math.ceil(n / 2), lut=n * 2, ff=n * (a + b))  # the lane correction: a few LUTs per lane
+        pairs = (pe // 2) * (n // pe)
+        return Cost(dsp=n - pairs, lut=pairs * (a + b), ff=n * (a + b))
     return Cost(dsp=n * max(per, 1), ff=n * (a + b))
 
 

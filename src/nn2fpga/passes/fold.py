@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 from nn2fpga.config import Config
+from nn2fpga.estimate.devices import device
 from nn2fpga.estimate.geometry import (
     MAX_UNROLL,
     MAX_WORD_BITS,
@@ -32,6 +33,7 @@ from nn2fpga.estimate.geometry import (
     matrix,
     weight_memory,
 )
+from nn2fpga.estimate.rules import packing_error
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
@@ -179,9 +181,10 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
             in_width = producers[0].types["result"].width
             if latency_kernel(layer, g.io_type):
                 rf = settings.reuse_factor
-                if settings.multipliers == "lut":
+                if settings.multipliers in ("lut", "packed"):
                     raise ConfigError(
-                        f"{_where(settings, 'Multipliers')}: Multipliers lut applies to folded layers; {layer.kind} "
+                        f"{_where(settings, 'Multipliers')}: Multipliers {settings.multipliers} applies to folded "
+                        f"layers; {layer.kind} "
                         f"{layer.name!r} is the io_parallel Latency Dense (use Strategy: Resource to fold it)"
                     )
                 # the Latency Dense takes any reuse factor: ALLOCATION keeps ceil(products / RF) multipliers
@@ -194,7 +197,7 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
                 layer.reuse_factor = rows * cols // (layer.pe * layer.simd)
                 layer.multiplier_limit = layer.pe * layer.simd
             layer.weight_storage = _storage(layer, settings.weight_storage, g.io_type)
-            layer.multipliers = "lut" if settings.multipliers == "lut" else "dsp"
+            layer.multipliers = _multipliers(layer, settings, g, cfg.part)
             layer.lanes = layer.pe
             continue
         need = [channels(layer)] + [channels(p) for p in producers]
@@ -210,6 +213,29 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
             top = max(p.lanes for p in producers)
             layer.lanes = max(fits) if fits else max(d for d in divisors(common) if d <= top)
     return False
+
+
+def signed_bits(t) -> int:
+    """Bits of a fixed-point type's values as a signed number (an unsigned type needs one more)."""
+    return t.width + (not t.signed)
+
+
+def _multipliers(layer: Linear, settings, g: Graph, part: str) -> str:
+    """dsp | lut | packed: packed needs io_stream, PE lanes sharing their input (not DepthwiseConv2D) and
+    operands that fit two products in one DSP48E2 (`rules.packing_error`)."""
+    if settings.multipliers != "packed":
+        return "lut" if settings.multipliers == "lut" else "dsp"
+    if g.io_type != "io_stream":
+        reason = "applies to io_stream projects (io_parallel: auto, dsp or lut)"
+    elif isinstance(layer, DepthwiseConv2D):
+        reason = "needs PE lanes that share an input (a DepthwiseConv2D's lanes read different channels)"
+    else:
+        src = g.producers(layer.name)[0].types["result"]
+        reason = packing_error(signed_bits(src), signed_bits(layer.types["weight"]), device(part).family)
+    if reason:
+        raise ConfigError(f"{_where(settings, 'Multipliers')}: Multipliers packed {reason}; {layer.kind} "
+                          f"{layer.name!r} can take auto, dsp or lut")  # fmt: skip
+    return "packed"
 
 
 def _storage(layer: Linear, given: str, io_type: str) -> str:

@@ -8,8 +8,9 @@ take. For one T each layer gets the cheapest setting that meets it (FINN's SetFo
   RAMB18); where none meets T, the fastest fold;
 - the io_parallel Latency Dense: ReuseFactor T (its ALLOCATION keeps ceil(products / T) multipliers);
 - a layer without multipliers (io_stream): the fewest Lanes dividing its channels that meet T.
-Then, while block RAM is over the fill, weights move to URAM, else off-chip (`_storage`); while DSP is over it,
-the layers with most DSPs take LUT multipliers (`_lut_multipliers`, Multipliers: lut).
+Then, while block RAM or URAM is over the fill, weights move between BRAM, URAM and LUTRAM, else off-chip
+(`_storage`); while DSP is over it, the layers with most DSPs pack two products per DSP48E2 where their
+operands allow (Multipliers: packed), else take LUT multipliers (Multipliers: lut) (`_multipliers`).
 Layers the user fixed in `base` (PE, SIMD, ReuseFactor, Lanes given) keep their values. The hardware flow then
 runs on the candidate config (storage plan and FIFO depths included) and the estimator checks it against
 `fill` x the part's resources. Without `fps` the search walks targets down a geometric ladder (ratio
@@ -26,19 +27,20 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from nn2fpga.config import Config
+from nn2fpga.config.plan import DEFAULT_FILL
 from nn2fpga.estimate import geometry
 from nn2fpga.estimate.devices import RESOURCES, device
 from nn2fpga.estimate.memory import weight_primitives
 from nn2fpga.estimate.model import Estimate, buffers, estimate
+from nn2fpga.estimate.rules import packing_error
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Input, Layer, Linear
+from nn2fpga.ir.layers import Activation, DepthwiseConv2D, Input, Layer, Linear
 from nn2fpga.passes import fold
-from nn2fpga.passes.manager import run_flows
+from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
 
 LADDER_STEP = 1.3  # ratio between successive targets of the search
 MAX_STALLED = 6  # targets in a row without a faster fitting plan end the search
-DEFAULT_FILL = 0.8  # fraction of every resource the plan may use (FINN plans with 80 % per SLR)
 LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram18k": "BRAM18K", "uram": "URAM"}
 
 
@@ -164,7 +166,7 @@ def _try(quantized: Graph, base: Config, folded: Graph, target: int, fill: float
     est = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
     if g.io_type == "io_stream":
         est = _storage(g, cfg, est, fill, settings)
-    est = _lut_multipliers(g, cfg, est, fill, settings)
+    est = _multipliers(g, cfg, est, fill, settings)
     for layer in g.layers():  # pin the storage the flow chose: converting the plan must rebuild this graph
         if isinstance(layer, Linear) and layer.name in settings and not _given(cfg, layer, "WeightStorage"):
             if not geometry.latency_kernel(layer, g.io_type):
@@ -172,9 +174,17 @@ def _try(quantized: Graph, base: Config, folded: Graph, target: int, fill: float
     return _merge(base, settings), g, est
 
 
-def _lut_multipliers(g: Graph, cfg: Config, est: Estimate, fill: float, settings: dict[str, dict]) -> Estimate:
-    """While DSP is over the fill: the folded layer with the most DSPs builds its products in LUTs
-    (Multipliers: lut), as long as LUT stays within the fill."""
+def _packable(layer: Linear, g: Graph, family: str) -> bool:
+    if g.io_type != "io_stream" or isinstance(layer, DepthwiseConv2D) or layer.pe < 2:
+        return False
+    src = g.producers(layer.name)[0].types["result"]
+    return packing_error(fold.signed_bits(src), fold.signed_bits(layer.types["weight"]), family) is None
+
+
+def _multipliers(g: Graph, cfg: Config, est: Estimate, fill: float, settings: dict[str, dict]) -> Estimate:
+    """While DSP is over the fill: the folded layer with the most DSPs packs two products per DSP48E2
+    (Multipliers: packed) where its operands allow, else builds its products in LUTs (Multipliers: lut) as
+    long as LUT stays within the fill."""
     avail = est.part.available()
     rows = {r.name: r.cost.dsp for r in est.layers}
     movable = [lay for lay in g.layers() if isinstance(lay, Linear) and lay.multipliers == "dsp"
@@ -182,45 +192,87 @@ def _lut_multipliers(g: Graph, cfg: Config, est: Estimate, fill: float, settings
     for layer in sorted(movable, key=lambda lay: -rows[lay.name]):
         if est.total.as_dict()["dsp"] <= fill * avail["dsp"]:
             break
-        layer.multipliers = "lut"
-        trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
-        if trial.total.as_dict()["lut"] > fill * avail["lut"]:
+        for impl in ("packed", "lut") if _packable(layer, g, est.part.family) else ("lut",):
+            layer.multipliers = impl
+            trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
+            if trial.total.as_dict()["lut"] <= fill * avail["lut"]:
+                settings.setdefault(layer.name, {})["Multipliers"] = impl
+                est = trial
+                break
             layer.multipliers = "dsp"
-            continue
-        settings.setdefault(layer.name, {})["Multipliers"] = "lut"
-        est = trial
     return est
 
 
-def _uram_blocks(layer: Linear, io_type: str) -> int:
-    saved, layer.weight_storage = layer.weight_storage, "uram"
-    blocks = weight_primitives(layer, io_type)[1]
+STORE = {"bram": "bram18k", "uram": "uram", "lutram": "lut"}  # on-chip weight storage -> the resource it takes
+
+
+def _lutram_luts(g: Graph) -> int:
+    return sum(weight_primitives(lay, g.io_type)[2] for lay in g.layers() if isinstance(lay, Linear))
+
+
+def _room(est: Estimate, g: Graph, fill: float, storage: str) -> bool:
+    """`storage` within the fill (LUTRAM also within the part's LUTs that can be memory)."""
+    avail, total = est.part.available(), est.total.as_dict()
+    ok = total[STORE[storage]] <= fill * avail[STORE[storage]]
+    return ok and (storage != "lutram" or _lutram_luts(g) <= fill * est.part.lutram)
+
+
+def _moves(layers: list[Linear], g: Graph, est: Estimate, over: list[str]) -> list[tuple[float, Linear, str]]:
+    """Every (gain, layer, storage) move of weights out of an over-full memory into another on-chip one, the
+    best first: the share of the full resource it frees per share of the other it takes. Shallow banks (a fast
+    layer's weights split over many PE) fill a RAMB18 or a URAM block only partly and cost few LUTs; deep ones
+    pack URAM well."""
+    avail, moves = est.part.available(), []
+    for layer in layers:
+        if layer.weight_storage not in over:
+            continue
+        here = layer.weight_storage
+        freed = _moved(layer, g.io_type, here)[list(STORE).index(here)] / max(avail[STORE[here]], 1)
+        for there in STORE:
+            if there != here:
+                taken = _moved(layer, g.io_type, there)[list(STORE).index(there)] / max(avail[STORE[there]], 1)
+                moves.append((freed / max(taken, 1e-9), layer, there))
+    return sorted(moves, key=lambda m: -m[0])
+
+
+def _moved(layer: Linear, io_type: str, storage: str) -> tuple[int, int, int]:
+    saved, layer.weight_storage = layer.weight_storage, storage
+    cost = weight_primitives(layer, io_type)
     layer.weight_storage = saved
-    return blocks
+    return cost
 
 
 def _storage(g: Graph, cfg: Config, est: Estimate, fill: float, settings: dict[str, dict]) -> Estimate:
-    """While BRAM18K is over the fill, `auto` layers move to URAM, those saving the most RAMB18 per URAM block
-    first, while URAM stays within the fill; a layer of one output pixel (a classifier) goes off-chip instead
-    when URAM is full (any other would re-read its matrix from DDR for every pixel). The hardware flow's storage
-    plan only keeps weights within the whole part; the plan also counts line buffers and FIFOs, with a margin."""
-    movable = [lay for lay in g.layers() if isinstance(lay, Linear) and lay.weight_storage == "bram"
+    """While BRAM18K or URAM is over the fill, weights of `auto` layers move from it to another on-chip memory
+    (`_moves`, best first) where that one stays within the fill; what is still over sends layers of one output
+    pixel (classifiers) off-chip (any other would re-read its matrix from DDR for every pixel). The hardware
+    flow's storage plan only keeps weights within the whole part; the plan also counts line buffers and FIFOs."""
+    movable = [lay for lay in g.layers() if isinstance(lay, Linear) and lay.weight_storage in STORE
                and not _given(cfg, lay, "WeightStorage")]  # fmt: skip
-    gain = {lay.name: weight_primitives(lay, g.io_type)[0] / max(_uram_blocks(lay, g.io_type), 1) for lay in movable}
-    movable.sort(key=lambda lay: -gain[lay.name])
     avail = est.part.available()
-    for layer in movable:
-        if est.total.as_dict()["bram18k"] <= fill * avail["bram18k"]:
-            break
-        layer.weight_storage = "uram"
-        trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
-        if trial.total.as_dict()["uram"] > fill * avail["uram"]:
-            layer.weight_storage = "offchip" if geometry.pixels(layer) == 1 else "bram"
-            if layer.weight_storage == "bram":
-                continue
+
+    def over() -> list[str]:
+        return [s for s in ("bram", "uram") if est.total.as_dict()[STORE[s]] > fill * avail[STORE[s]]]
+
+    for _ in range(2 * len(movable)):  # each accepted move empties an over-full memory by one layer
+        full = over()
+        if not full:
+            return est
+        for _, layer, there in _moves(movable, g, est, full):
+            here, layer.weight_storage = layer.weight_storage, there
             trial = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
-        settings.setdefault(layer.name, {})["WeightStorage"] = layer.weight_storage
-        est = trial
+            if _room(trial, g, fill, there):
+                settings.setdefault(layer.name, {})["WeightStorage"] = there
+                est = trial
+                break
+            layer.weight_storage = here
+        else:
+            break
+    for layer in movable:
+        if over() and layer.weight_storage in over() and geometry.pixels(layer) == 1:
+            layer.weight_storage = "offchip"
+            settings.setdefault(layer.name, {})["WeightStorage"] = "offchip"
+            est = estimate(g, cfg.part, cfg.clock_period, cfg.resolved_project_name(g))
     return est
 
 
@@ -249,6 +301,23 @@ def plan(
         data = base.to_dict()
         return _plan(quantized, Config({**data, "Model": {**data.get("Model", {}), "Strategy": "Resource"}},
                                        base.filename), fps, fill, progress)  # fmt: skip
+
+
+def plan_graph(
+    graph: Graph, base: Config, fps: float | None = None, fill: float | None = None, progress: bool = False
+) -> Plan:
+    """`plan` of the frontend's graph: binds `base` (its `Plan:` section dropped; it gives `fps` and `fill`
+    where these are None), runs the flows up to quantize on a copy, then plans."""
+    data = base.to_dict()
+    section = base.plan or {}
+    data.pop("Plan", None)
+    base = Config(data, base.filename)
+    g = copy.deepcopy(graph)
+    base.bind(g)
+    float_graph, _ = run_flows(g, base, DEFAULT_FLOWS[:1])
+    quantized, _ = run_flows(float_graph, base, DEFAULT_FLOWS[1:-1])
+    fill = fill if fill is not None else section.get("Fill", DEFAULT_FILL)
+    return plan(quantized, base, fps=fps if fps is not None else section.get("FPS"), fill=fill, progress=progress)
 
 
 def _plan(quantized: Graph, base: Config, fps: float | None, fill: float, progress: bool) -> Plan:
@@ -284,7 +353,6 @@ def _plan(quantized: Graph, base: Config, fps: float | None, fill: float, progre
     if best is None:
         _check_fits(slowest[2], fill, dev.name)
     cfg, g, est = best
-    return Plan(cfg, g, est, target)
     return Plan(cfg, g, est, target)
 
 
