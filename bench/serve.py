@@ -95,25 +95,33 @@ def main() -> int:
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
+    import numpy as np
+
     import nn2fpga
-    from nn2fpga.datasets import jet_tagger
+    from nn2fpga.datasets import hls4ml_jets, jet_tagger, split_standardized
     from nn2fpga.runtime.host import identity_repository
     from nn2fpga.runtime.loadtest import loadtest, table, write_results
     from nn2fpga.runtime.triton import free_port, serve_project
 
     with tempfile.TemporaryDirectory(prefix="nn2fpga-bench-serve-") as tmp:
         tmp = Path(tmp)
-        project = nn2fpga.convert(jet_tagger(epochs=2), output_dir=tmp / "prj")
+        jets = hls4ml_jets()
+        train, _, features = split_standardized(jets["features"])
+        model = jet_tagger(epochs=2, data=(features[train], jets["labels"][train]))
+        project = nn2fpga.convert(model, output_dir=tmp / "prj")
         ident = identity_repository(tmp / "ident_repo", "identity", (16,))
         ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
         server = serve_project(project.path, backend="csim", **ports)
         server.repositories.append(ident.resolve())
+        samples = tmp / "jets.npy"  # real jet features in every request
+        np.save(samples, features[:4096])
         with server.start():
             url = server.grpc_url
             series = {}
             for model in (project.name, "identity"):
                 print(f"{model}: {args.clients} clients x {args.duration:g} s", file=sys.stderr)
-                series[model] = loadtest(url, model, clients, args.duration, processes=args.processes)
+                series[model] = loadtest(url, model, clients, args.duration, processes=args.processes,
+                                         data=str(samples))  # fmt: skip
                 print(f"\n{model}\n{table(series[model])}\n")
         resnet_rows = (
             []

@@ -208,7 +208,7 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
         raise UserError(f"--clients: expected comma-separated integers like 1,2,4, got {args.clients!r}") from None
     steps = loadtest(
         args.url, args.model, clients, duration=args.duration, batch=args.batch, protocol=args.protocol,
-        processes=args.processes, max_requests=args.max_requests,
+        processes=args.processes, max_requests=args.max_requests, data=args.data,
     )  # fmt: skip
     print(table(steps))
     if args.output:
@@ -364,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="samples per request")
     p.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
     p.add_argument("--processes", type=int, default=2, help="client processes sharing the clients")
+    p.add_argument("--data", metavar="X.npy", help="real samples to send (default: seeded Gaussian ones)")
     p.add_argument("--max-requests", type=int, default=1_000_000, help="bound on requests per client and count")
     p.add_argument("-o", "--output", help="directory for results.json and throughput.png")
     p.set_defaults(func=_cmd_loadtest)

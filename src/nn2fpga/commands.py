@@ -100,6 +100,27 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return _cmd_report(argparse.Namespace(project=args.project, json=None))
 
 
+def _cmd_jets(args: argparse.Namespace) -> int:
+    from nn2fpga.datasets import jets
+
+    processes = args.process or []
+    size = None if args.no_images else args.image_size
+    jets.check_arguments(processes, args.n, size, (args.pt_min, args.pt_max))
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers: expected an integer >= 1, got {args.workers}")
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UserError(f"-o {args.output}: the directory {out.parent} does not exist")
+    data = jets.generate(processes, args.n, seed=args.seed, pt_range=(args.pt_min, args.pt_max),
+                         features=args.features, workers=args.workers, cache=not args.no_cache,
+                         progress=True)  # fmt: skip
+    data.save(out, image_size=size, constituents=not args.no_constituents)
+    counts = ", ".join(f"{(data['labels'] == i).sum():,} {name}" for i, name in enumerate(processes))
+    print(f"wrote {out}: {counts} jets ({args.pt_min:g} < pT < {args.pt_max:g} GeV, seed {args.seed})"
+          + (f", {size}x{size} images" if size else "") + (", 16 features" if args.features else ""))  # fmt: skip
+    return 0
+
+
 def add_parsers(sub) -> None:
     p = sub.add_parser(
         "report",
@@ -148,3 +169,27 @@ def add_parsers(sub) -> None:
     for step, what in steps:
         p.add_argument(f"--{step}", action="store_true", help=what)
     p.set_defaults(func=_cmd_build)
+
+    from nn2fpga.datasets.jets import PROCESSES, TOP_BIN
+
+    p = sub.add_parser(
+        "jets",
+        help="generate jets with Pythia 8 and FastJet (the physics extra)",
+        description="Generate N jets of each process (Pythia 8, 14 TeV, anti-kT R = 0.8, truth-matched; "
+        "docs/physics.md) and write an .npz with images, features, labels and kinematics. Reproducible bit for "
+        "bit from --seed; one worker per core; chunks cached under $XDG_CACHE_HOME/nn2fpga/jets.",
+    )
+    p.add_argument("-p", "--process", action="append", metavar="P",
+                   help=f"a process, repeatable, labels in this order: {', '.join(PROCESSES)}")  # fmt: skip
+    p.add_argument("-n", type=int, required=True, help="jets per process")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--image-size", type=int, default=40, help="image pixels per side, even, 8..512 (default 40)")
+    p.add_argument("--no-images", action="store_true", help="write no images (features and constituents only)")
+    p.add_argument("--no-constituents", action="store_true", help="leave the (n, 200, 3) constituents out of the file")
+    p.add_argument("--features", action="store_true", help="the 16 high-level features of the hls4ml data set")
+    p.add_argument("--pt-min", type=float, default=TOP_BIN[0], help=f"GeV (default {TOP_BIN[0]:g})")
+    p.add_argument("--pt-max", type=float, default=TOP_BIN[1], help=f"GeV (default {TOP_BIN[1]:g})")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the chunk cache")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+    p.set_defaults(func=_cmd_jets)

@@ -249,3 +249,17 @@ def test_small_cnn_served_bit_exact(tmp_path) -> None:
         for t in threads:
             t.join()
     assert sum(failed) == 0 and sum(wrong) == 0
+
+
+def test_loadtest_sends_real_samples(server, tmp_path) -> None:
+    """`loadtest --data`: requests carry the given samples (cycling); a file of the wrong shape is refused."""
+    from nn2fpga.ir.errors import UserError
+    from nn2fpga.runtime.loadtest import loadtest
+
+    x = np.random.default_rng(3).normal(size=(64, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    steps = loadtest(server["grpc"], MODEL, [1, 4], duration=1.0, data=str(tmp_path / "x.npy"), processes=1)
+    assert all(s.requests > 0 and s.failed == 0 for s in steps)
+    np.save(tmp_path / "bad.npy", x[:, :8])
+    with pytest.raises(UserError, match=r"samples of shape \(8,\) \(n = 64\); model 'jet_tagger' takes \(16,\)"):
+        loadtest(server["grpc"], MODEL, [1], duration=1.0, data=str(tmp_path / "bad.npy"))

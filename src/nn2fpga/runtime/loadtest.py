@@ -72,20 +72,26 @@ def model_io(url: str, model: str, protocol: str = "grpc") -> tuple[str, list[in
 
 async def _clients(args: dict[str, Any], n: int) -> tuple[list[float], int]:
     module = _client_module(args["protocol"])
-    x = np.random.default_rng(args["seed"]).normal(size=(args["batch"], *args["dims"])).astype(np.float32)
+    batch = args["batch"]
+    if args.get("data"):  # real samples: every request sends the next `batch` of them, cycling
+        samples = np.load(args["data"], mmap_mode="r")
+    else:
+        samples = np.random.default_rng(args["seed"]).normal(size=(batch, *args["dims"])).astype(np.float32)
     latencies: list[float] = []
     failed = 0
     deadline = time.monotonic() + args["duration"]
 
-    async def one() -> None:
+    async def one(k: int) -> None:
         nonlocal failed
         client = module.InferenceServerClient(args["url"])
-        inp = module.InferInput(args["input"], list(x.shape), "FP32")
-        inp.set_data_from_numpy(x)
         try:
-            for _ in range(args["max_requests"]):
+            for i in range(args["max_requests"]):
                 if time.monotonic() >= deadline:
                     break
+                start = ((k + i * n) * batch) % max(len(samples) - batch + 1, 1)
+                x = np.ascontiguousarray(samples[start : start + batch], dtype=np.float32)
+                inp = module.InferInput(args["input"], list(x.shape), "FP32")
+                inp.set_data_from_numpy(x)
                 t0 = time.perf_counter()
                 try:
                     await client.infer(args["model"], [inp])
@@ -95,7 +101,7 @@ async def _clients(args: dict[str, Any], n: int) -> tuple[list[float], int]:
         finally:
             await client.close()
 
-    await asyncio.gather(*(one() for _ in range(n)))
+    await asyncio.gather(*(one(k) for k in range(n)))
     return latencies, failed
 
 
@@ -152,8 +158,10 @@ def loadtest(
     processes: int = 2,
     max_requests: int = 1_000_000,
     seed: int = 0,
+    data: str | None = None,
 ) -> list[Step]:
-    """One `Step` per client count, measured one after another against `model` at `url`."""
+    """One `Step` per client count, measured one after another against `model` at `url`; the requests carry
+    seeded Gaussian samples, or with `data` (an .npy of samples of the model's input shape) real ones."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if not clients or any(c < 1 for c in clients) or duration <= 0 or batch < 1:
@@ -163,8 +171,16 @@ def loadtest(
         raise UserError(f"model {model!r} takes {datatype}; the load generator sends FP32")
     if max_batch and batch > max_batch:
         raise UserError(f"batch {batch} exceeds the model's max_batch_size {max_batch}")
+    if data is not None:
+        try:
+            shape = np.load(data, mmap_mode="r").shape
+        except (OSError, ValueError) as e:
+            raise UserError(f"--data {data}: not a readable .npy array ({e})") from e
+        if list(shape[1:]) != dims or shape[0] < batch:
+            raise UserError(f"--data {data}: samples of shape {tuple(shape[1:])} (n = {shape[0]}); model {model!r} "
+                            f"takes {tuple(dims)} and the batch is {batch}")  # fmt: skip
     args = {"url": url, "model": model, "protocol": protocol, "input": name, "dims": dims, "batch": batch,
-            "duration": duration, "max_requests": max_requests, "seed": seed}  # fmt: skip
+            "duration": duration, "max_requests": max_requests, "seed": seed, "data": data}  # fmt: skip
     steps = []
     for n in clients:
         steps.append(run_step(args, n, processes))

@@ -1,16 +1,41 @@
-"""Generated data sets for examples, tests and benchmarks (nothing is downloaded).
+"""Data sets for examples, tests and benchmarks (nothing is downloaded).
 
-`jet_features`: a stand-in for the LHC jet-tagging data set (16 high-level jet features, 5 classes:
-g, q, W, Z, t): each class is a Gaussian with its own mean and a shared random covariance, so a
+`hls4ml_jets`: real jets, 6,000 each of gluon, quark, W, Z and top at about 1 TeV with the 16 high-level
+features of the hls4ml data set, made by `nn2fpga.datasets.jets` (HLS4ML_JETS_COMMAND) and shipped with the
+package, for the demo and the benchmarks. `jets.generate` makes more (docs/physics.md).
+
+`jet_features`: for tests that need something instantaneous, a stand-in for the LHC jet-tagging data set (16
+features, 5 classes: g, q, W, Z, t): each class is a Gaussian with its own mean and a shared random covariance, so a
 small MLP separates them well but not trivially. Standardized, like the real features after scaling.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 N_FEATURES = 16
 CLASSES = ("g", "q", "w", "z", "t")
+HLS4ML_PROCESSES = ("gluon", "quark", "w", "z", "top")  # the hls4ml data set's class order
+HLS4ML_JETS = Path(__file__).parent / "data" / "jets_5class.npz"
+HLS4ML_JETS_COMMAND = (f"nn2fpga jets -p {' -p '.join(HLS4ML_PROCESSES)} -n 6000 --seed 1 --features --no-images "
+                       "--no-constituents --pt-min 950 --pt-max 1050 -o jets_5class.npz")  # fmt: skip
+
+
+def hls4ml_jets() -> dict[str, np.ndarray]:
+    """The shipped 5-class jets (module docstring): `features` (30000, 16), `labels`, `label_names`, `pt`,
+    `eta`, `phi`, `mass`, `sd_mass`, `n_constituents`, `dropped`, `seed`."""
+    with np.load(HLS4ML_JETS) as z:
+        return {k: z[k] for k in z.files}
+
+
+def split_standardized(x: np.ndarray, train_fraction: float = 0.7, seed: int = 0):
+    """(train indices, test indices, x standardized by the training part's mean and deviation)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    train, test = order[: int(train_fraction * len(x))], order[int(train_fraction * len(x)) :]
+    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
+    return train, test, ((x - mean) / np.where(std > 0, std, 1)).astype(np.float32)
 
 
 def jet_features(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -24,8 +49,9 @@ def jet_features(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), y
 
 
-def jet_tagger(seed: int = 0, epochs: int = 8, n_train: int = 20000):
-    """The classic jet-tagging MLP (16 -> 64 -> 32 -> 32 -> 5 softmax, ReLU), trained on `jet_features`."""
+def jet_tagger(seed: int = 0, epochs: int = 8, n_train: int = 20000, data: tuple | None = None):
+    """The classic jet-tagging MLP (16 -> 64 -> 32 -> 32 -> 5 softmax, ReLU), trained on `data` = (x, y) (such
+    as standardized `hls4ml_jets` features), else on `n_train` samples of `jet_features`."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -40,7 +66,7 @@ def jet_tagger(seed: int = 0, epochs: int = 8, n_train: int = 20000):
         name="jet_tagger",
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    x, y = jet_features(n_train, seed=seed)
+    x, y = data if data is not None else jet_features(n_train, seed=seed)
     model.fit(x, y, epochs=epochs, batch_size=256, verbose=0)
     return model
 
