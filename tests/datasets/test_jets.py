@@ -168,3 +168,16 @@ def test_cli_errors_are_one_line(args: list[str], message: str, tmp_path: Path) 
     run = _cli("jets", *args, "-o", str(tmp_path / "x.npz"))
     assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_the_shipped_jets_are_what_the_generator_makes() -> None:
+    """The demo's 5-class file is the generator's output for its command: its first top jets regenerate."""
+    from nn2fpga.datasets import HLS4ML_JETS_COMMAND, hls4ml_jets
+
+    shipped = hls4ml_jets()
+    assert "--seed 1" in HLS4ML_JETS_COMMAND and int(shipped["seed"]) == 1
+    names = [str(n) for n in shipped["label_names"]]
+    top = shipped["labels"] == names.index("top")
+    again = jets.generate(["top"], 20, seed=1, pt_range=jets.HLS4ML_BIN, features=True, workers=1, cache=False)
+    for key in ("features", "pt", "eta", "phi", "mass", "sd_mass", "n_constituents"):
+        assert np.array_equal(again[key], shipped[key][top][:20]), key
