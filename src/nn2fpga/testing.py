@@ -13,7 +13,7 @@ import numpy as np
 
 from nn2fpga.estimate import geometry
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.interpret import float_execute, windows
+from nn2fpga.ir.interpret import SELU_ALPHA, SELU_SCALE, float_execute, windows
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -123,6 +123,11 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     )
 
 
+# the largest slope of each function (relu_clip, elu: max(1, |alpha|) from the layer)
+LIPSCHITZ = {"relu_clip": 1.0, "elu": 1.0, "selu": SELU_SCALE * SELU_ALPHA, "softplus": 1.0, "swish": 1.0999,
+             "gelu": 1.1289}  # fmt: skip
+
+
 @_propagate.register
 def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     t, fn, q = layer.types, layer.fn, quantization_step(layer.types["result"])
@@ -132,6 +137,16 @@ def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         return max(1.0, abs(layer.alpha)) * e + quantization_step(t["alpha"]) * (np.abs(x) + e) + q
     if fn == "hard_sigmoid":
         return layer.slope * e + quantization_step(t["slope"]) * (np.abs(x) + e) + quantization_step(t["offset"]) + q
+    if fn in LIPSCHITZ:  # relu_clip and the tail tables: the measured deviation of the reference at these inputs
+        lip = max(1.0, abs(layer.alpha)) if fn in ("relu_clip", "elu") else LIPSCHITZ[fn]
+        deviation = np.abs(reference.execute(layer, x) - float_execute(layer, x))
+        roles = ("threshold", "max_value", "alpha") if fn == "relu_clip" else ()
+        consts = sum(quantization_step(t[r]) for r in roles if r in t)
+        slope = quantization_step(t["slope"]) * (np.abs(x) + e) if fn == "selu" else 0.0
+        # relu_clip jumps by its threshold there (x above it, alpha (x - threshold) at it): inputs within their
+        # error of the threshold may land on either side
+        jump = abs(layer.threshold) * (np.abs(x - layer.threshold) <= e) if fn == "relu_clip" else 0.0
+        return lip * e + deviation + (1 + lip) * consts + slope + jump + q
     if fn in ("sigmoid", "tanh"):
         # Lipschitz constant times the input error, plus the table's own error at these inputs.
         lip = 0.25 if fn == "sigmoid" else 1.0

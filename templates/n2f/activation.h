@@ -58,6 +58,44 @@ void hard_sigmoid(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n]) {
     }
 }
 
+// Keras ReLU(max_value, threshold, negative_slope): max_value from there up, x above the threshold, at and
+// below it alpha * (x - threshold); the constants in their own types (threshold_t, max_value_t, alpha_t), exact.
+template <class data_T, class res_T, typename CONFIG_T>
+void relu_clip(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n]) {
+    const typename CONFIG_T::threshold_t threshold = CONFIG_T::threshold;
+    const typename CONFIG_T::max_value_t max_value = CONFIG_T::max_value;
+    const typename CONFIG_T::alpha_t alpha = CONFIG_T::alpha;
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        if (CONFIG_T::has_max && x[i] >= max_value) {
+            y[i] = max_value;
+        } else if (x[i] > threshold) {
+            y[i] = x[i];
+        } else {
+            y[i] = (x[i] - threshold) * alpha;
+        }
+    }
+}
+
+// elu, selu, softplus, swish, gelu: a table lookup below tail_from, x (selu: slope * x) from there on.
+template <class data_T, class res_T, typename CONFIG_T>
+void tail_table_activation(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n],
+                           const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
+    const typename CONFIG_T::slope_t slope = CONFIG_T::slope;
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        if (x[i] >= CONFIG_T::tail_from) {
+            if (CONFIG_T::scaled_tail) {
+                y[i] = x[i] * slope;
+            } else {
+                y[i] = x[i];
+            }
+        } else {
+            y[i] = table[table_index<CONFIG_T::table_k, CONFIG_T::table_offset, CONFIG_T::table_size>(x[i])];
+        }
+    }
+}
+
 // sigmoid / tanh: one table lookup per element.
 template <class data_T, class res_T, typename CONFIG_T>
 void table_activation(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n],

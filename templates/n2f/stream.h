@@ -543,6 +543,8 @@ N2F_PIXELWISE(relu)
 N2F_PIXELWISE(leaky_relu)
 N2F_PIXELWISE(hard_sigmoid)
 N2F_PIXELWISE(table_activation)
+N2F_PIXELWISE(relu_clip)
+N2F_PIXELWISE(tail_table_activation)
 N2F_PIXELWISE(softmax)
 N2F_PIXELWISE(batchnorm)
 #undef N2F_PIXELWISE

@@ -15,6 +15,7 @@ from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
+    TAIL_TABLE_FNS,
     Activation,
     Add,
     BatchNorm,
@@ -32,7 +33,7 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.rules import sum_type, union_type
-from nn2fpga.ir.tables import TABLE_SIZE, activation_tables
+from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables
 from nn2fpga.ir.types import FixedType
 
 
@@ -179,15 +180,25 @@ def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
 def _(layer: Activation, base: LayerContext) -> LayerContext:
     t = layer.types
     base.config.update(n=layer.size, n_chan=layer.shape[-1], per_channel=False)
-    base.func = {"sigmoid": "table_activation", "tanh": "table_activation"}.get(layer.fn, layer.fn)
-    for role in ("alpha", "slope", "offset"):
+    funcs = dict.fromkeys(("sigmoid", "tanh"), "table_activation")
+    funcs |= dict.fromkeys(TAIL_TABLE_FNS, "tail_table_activation")
+    base.func = funcs.get(layer.fn, layer.fn)
+    for role in ("alpha", "slope", "offset", "threshold", "max_value"):
         if role in t:
             base.typedefs[f"{role}_t"] = t[role].cpp()
             base.config[role] = float(getattr(layer, role))
-    tables = activation_tables(layer.fn, t, layer.shape[-1])
+    if layer.fn == "relu_clip":
+        base.config["has_max"] = layer.max_value is not None
+        if layer.max_value is None:  # the template still names the type and the constant
+            base.typedefs["max_value_t"], base.config["max_value"] = t["threshold"].cpp(), 0.0
+    if layer.fn in TAIL_TABLE_FNS:
+        base.config.update(tail_from=TAIL_FROM[layer.fn], scaled_tail=layer.fn == "selu")
+        if "slope" not in t:  # the template names slope_t; only selu's tail multiplies by it
+            base.typedefs["slope_t"], base.config["slope"] = "ap_uint<1>", 1.0
+    tables = activation_tables(layer.fn, t, layer.shape[-1], layer.alpha)
     for key, table in tables.items():
         add_constant(base, key, key, table.values, table.dtype)
-    if layer.fn in ("sigmoid", "tanh"):
+    if layer.fn in ("sigmoid", "tanh", *TAIL_TABLE_FNS):
         table = tables["table"]
         base.config.update(table_size=table.size, table_k=table.k, table_offset=table.offset)
     if layer.fn == "softmax":

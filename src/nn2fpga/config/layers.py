@@ -31,17 +31,25 @@ ROLES: dict[str, Role] = {
     "bias": Role(DEFAULT_DATA, "biases", data=True),
     "scale": Role(DEFAULT_DATA, "BatchNorm scale", data=True),
     "accum": Role(EXACT, "accumulator; exact = wide enough that no product or sum is rounded", exact=True),
-    "table": Role("ap_ufixed<18,1,AP_RND>", "sigmoid / tanh lookup-table entries"),
+    "table": Role("ap_ufixed<18,1,AP_RND>", "sigmoid / tanh / elu / selu / softplus / swish / gelu table entries"),
     "exp_table": Role("ap_ufixed<18,1,AP_RND>", "softmax exp(x - max) table entries"),
     "inv_table": Role("ap_ufixed<18,1,AP_RND>", "softmax 1 / sum table entries"),
     "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope"),
-    "slope": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid slope"),
+    "slope": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid slope; selu scale"),
     "offset": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid offset"),
+    "threshold": Role("ap_fixed<18,8,AP_RND>", "ReLU(threshold=...) threshold (relu_clip)"),
+    "max_value": Role("ap_fixed<18,8,AP_RND>", "ReLU(max_value=...) ceiling, ReLU6's 6 (relu_clip)"),
     "recip": Role("ap_ufixed<24,1,AP_RND>", "average pooling reciprocal 1/n (the sum is exact, then multiplied)"),
 }
 # Defaults that depend on the activation function: (layer class, fn, role) -> type.
 FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
     (Activation, "tanh", "table"): "ap_fixed<18,2,AP_RND>",  # tanh is signed, in (-1, 1)
+    (Activation, "elu", "table"): "ap_fixed<18,2,AP_RND>",  # alpha (e^x - 1) in (-alpha, 0]: alpha <= 2
+    (Activation, "selu", "table"): "ap_fixed<18,2,AP_RND>",  # in (-1.758, 0]
+    (Activation, "selu", "slope"): "ap_ufixed<18,1,AP_RND>",  # the scale 1.0507
+    (Activation, "softplus", "table"): "ap_ufixed<18,4,AP_RND>",  # in (0, 8]
+    (Activation, "swish", "table"): "ap_fixed<18,5,AP_RND>",  # in [-0.28, 8)
+    (Activation, "gelu", "table"): "ap_fixed<18,5,AP_RND>",  # in [-0.17, 8)
 }
 DATA_ROLES = tuple(r for r, spec in ROLES.items() if spec.data)
 KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_KINDS}

@@ -16,6 +16,7 @@ import numpy as np
 from nn2fpga.frontend import keras_file
 from nn2fpga.frontend.loading import KERAS3
 from nn2fpga.ir.errors import ModelError
+from nn2fpga.ir.interpret import SELU_SCALE
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -101,14 +102,20 @@ def _relu(call: Call) -> list[Layer]:
     cfg = call.layer.get_config()
     max_value, threshold = cfg.get("max_value"), float(cfg.get("threshold") or 0.0)
     slope = float(cfg.get("negative_slope") or 0.0)
-    if max_value is not None or threshold != 0.0 or slope < 0.0:
-        raise ModelError(
-            f"{call.where}: only ReLU() and ReLU(negative_slope>0) are supported, "
-            f"got max_value={max_value}, threshold={threshold}, negative_slope={slope}"
-        )
+    if max_value is not None or threshold != 0.0:  # ReLU6 and friends: exact comparisons in their own types
+        if max_value is not None and float(max_value) <= threshold:
+            raise ModelError(f"{call.where}: ReLU max_value {max_value} must exceed its threshold {threshold}")
+        top = None if max_value is None else _decimal(max_value)
+        return [Activation(call.name, shape=call.shape, fn="relu_clip", alpha=_decimal(slope),
+                           threshold=_decimal(threshold), max_value=top)]  # fmt: skip
     if slope > 0.0:
         return [Activation(call.name, shape=call.shape, fn="leaky_relu", alpha=_decimal(slope))]
     return [Activation(call.name, shape=call.shape, fn="relu")]
+
+
+def _elu(call: Call) -> list[Layer]:
+    alpha = _decimal(call.layer.get_config().get("alpha", 1.0))
+    return [Activation(call.name, shape=call.shape, fn="elu", alpha=alpha)]
 
 
 def _leaky_relu(call: Call) -> list[Layer]:
@@ -255,6 +262,7 @@ KERAS_CONVERTERS: dict[str, Converter] = {
     "GaussianNoise": _noop,
     "Identity": _noop,
     "InputLayer": _noop,
+    "ELU": _elu,
     "LeakyReLU": _leaky_relu,
     "ReLU": _relu,
     "Reshape": _reshape,
@@ -280,7 +288,8 @@ def activation(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> Ac
             f"{call.where}: activation {spec!r} is not supported; supported: {', '.join(sorted(_ACTIVATIONS))}"
         )
     params = _MEASURED[spec](call, fn) if spec in _MEASURED else {}
-    return Activation(name.format(fn=spec), shape=call.shape, fn=spec, **params)
+    ir_fn = _ALIASES.get(spec, spec)
+    return Activation(name.format(fn=spec), shape=call.shape, fn=ir_fn, **{**_FIXED.get(spec, {}), **params})
 
 
 def activations(call: Call, spec: Any, fn: Callable[[Any], Any], name: str) -> list[Activation]:
@@ -323,6 +332,26 @@ def _decimal(value: Any) -> float:
     return float(str(np.float32(float(value))))
 
 
-_ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid")
-# the parameters of these differ between Keras versions: measured from the function
-_MEASURED = {"leaky_relu": _leaky_params, "hard_sigmoid": _hard_sigmoid_params}
+def _checked(ir_fn: str, **params: float) -> Callable[[Call, Callable[[Any], Any]], dict[str, float]]:
+    """A measurement that only checks: Keras's function equals ours (gelu exact, not its tanh approximation)."""
+
+    def check(call: Call, fn: Callable[[Any], Any]) -> dict[str, float]:
+        from nn2fpga.ir.interpret import ACTIVATIONS
+
+        probe = Activation("probe", fn=ir_fn, **params)
+        if not np.allclose(_evaluate(call, fn), ACTIVATIONS[ir_fn](probe, _PROBE.astype(np.float64)), atol=1e-5):
+            raise ModelError(f"{call.where}: activation {ir_fn} of this Keras differs from its definition "
+                             "(docs/layers.md); use a layer with explicit parameters")  # fmt: skip
+        return {}
+
+    return check
+
+
+_ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid", "relu6", "elu", "selu",
+                "softplus", "swish", "silu", "gelu")  # fmt: skip
+_ALIASES = {"relu6": "relu_clip", "silu": "swish"}  # Keras name -> IR fn
+_FIXED = {"relu6": {"max_value": 6.0, "alpha": 0.0}, "elu": {"alpha": 1.0}, "selu": {"slope": SELU_SCALE}}
+# the parameters of these differ between Keras versions: measured from the function (or checked against ours)
+_MEASURED = {"leaky_relu": _leaky_params, "hard_sigmoid": _hard_sigmoid_params,
+             "gelu": _checked("gelu"), "swish": _checked("swish"), "silu": _checked("swish"),
+             "elu": _checked("elu", alpha=1.0)}  # fmt: skip

@@ -13,6 +13,7 @@ the sliding windows of the spatial kinds, lives here for the same reason.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,9 @@ def float_execute(layer: Layer, *inputs: np.ndarray, preact: bool = False) -> np
     return FLOAT_OPS[layer.kind](layer, *inputs, preact=preact)
 
 
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # Klambauer et al., arXiv 1706.02515
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -52,7 +56,23 @@ ACTIVATIONS: dict[str, Callable[[Layer, np.ndarray], np.ndarray]] = {
     "tanh": lambda layer, x: np.tanh(x),
     "softmax": lambda layer, x: _softmax(x),
     "hard_sigmoid": lambda layer, x: np.clip(x * layer.slope + layer.offset, 0.0, 1.0),
+    "relu_clip": lambda layer, x: _relu_clip(layer, x),
+    "elu": lambda layer, x: np.where(x >= 0, x, layer.alpha * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda layer, x: np.where(x >= 0, layer.slope * x, SELU_SCALE * SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
+    "softplus": lambda layer, x: np.logaddexp(0.0, x),
+    "swish": lambda layer, x: x / (1.0 + np.exp(-x)),
+    "gelu": lambda layer, x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))),
 }
+
+
+def _erf(v: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(v)
+
+
+def _relu_clip(layer, x: np.ndarray) -> np.ndarray:
+    """Keras ReLU(max_value, threshold, negative_slope)."""
+    y = np.where(x > layer.threshold, x, layer.alpha * (x - layer.threshold))
+    return y if layer.max_value is None else np.where(x >= layer.max_value, layer.max_value, y)
 
 
 def _activate(layer: Dense | Conv2D | Add, acc: np.ndarray, preact: bool) -> np.ndarray:

@@ -18,7 +18,22 @@ import numpy as np
 from nn2fpga.ir.rules import product_type, sum_type, union_type
 from nn2fpga.ir.types import FixedType
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid")
+ACTIVATIONS = (
+    "linear",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "hard_sigmoid",
+    "relu_clip",
+    "elu",
+    "selu",
+    "softplus",
+    "swish",
+    "gelu",
+)
+TAIL_TABLE_FNS = ("elu", "selu", "softplus", "swish", "gelu")  # a table below `tail_from`, x (selu: slope x) above
 
 
 @dataclass(eq=False)
@@ -117,25 +132,34 @@ class Dense(Linear):
 class Activation(Layer):
     """Element-wise activation, or softmax over the last axis.
 
-    alpha: leaky_relu slope for x < 0. slope/offset: hard_sigmoid = clip(slope * x + offset, 0, 1)
-    (Keras 3 uses slope 1/6, tf_keras 0.2).
+    alpha: leaky_relu slope for x < 0 (relu_clip: Keras ReLU's negative_slope; elu: its alpha).
+    slope/offset: hard_sigmoid = clip(slope * x + offset, 0, 1) (Keras 3 uses slope 1/6, tf_keras 0.2);
+    selu: slope = its scale. relu_clip (Keras ReLU with max_value /
+    threshold / negative_slope): max_value if x >= max_value, x if x > threshold, else alpha * (x - threshold).
+    The TAIL_TABLE_FNS read a table below `nn2fpga.ir.tables.TAIL_FROM` and are x (selu: slope * x) above.
     """
 
     fn: str = "linear"
     alpha: float = 0.3
     slope: float = 0.2
     offset: float = 0.5
+    threshold: float = 0.0
+    max_value: float | None = None
 
-    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "table", "exp_table", "inv_table", "alpha", "slope", "offset")
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "table", "exp_table", "inv_table", "alpha", "slope", "offset",
+                                             "threshold", "max_value")  # fmt: skip
 
     def type_roles(self) -> tuple[str, ...]:
+        if self.fn == "relu_clip":
+            return ("result", "alpha", "threshold") + (("max_value",) if self.max_value is not None else ())
         return {
             "leaky_relu": ("result", "alpha"),
             "sigmoid": ("result", "table"),
             "tanh": ("result", "table"),
             "softmax": ("result", "exp_table", "inv_table"),
             "hard_sigmoid": ("result", "slope", "offset"),
-        }.get(self.fn, ("result",))
+            "selu": ("result", "table", "slope"),
+        }.get(self.fn, ("result", "table") if self.fn in TAIL_TABLE_FNS else ("result",))
 
 
 @dataclass(eq=False)

@@ -1,4 +1,5 @@
-"""Lookup tables for sigmoid, tanh and softmax: the one place their contents and indexing are defined.
+"""Lookup tables for sigmoid, tanh, softmax and the tail-table activations: the one place their contents and
+indexing are defined.
 
 Both the C++ library (templates/n2f/activation.h, indexing by `table_index` in templates/n2f/common.h) and
 the NumPy reference use these tables, and both compute indices the same way:
@@ -8,6 +9,9 @@ the NumPy reference use these tables, and both compute indices the same way:
 floor(x * 2**K) is exact in fixed point (a product with a power of two, then AP_TRN = floor).
 - sigmoid / tanh: N entries over [-N / 2**(K+1), N / 2**(K+1)), OFFSET = N/2, entry i is f at
   the bin centre (i - N/2 + 0.5) / 2**K, quantized (round to nearest) to the `table` type.
+- elu, selu, softplus, swish, gelu (TAIL_TABLES): N entries over [lo, TAIL_FROM[fn]) at the bin centres,
+  OFFSET = -lo * 2**K; at x >= TAIL_FROM the function is x (selu: slope * x, computed, not looked up), below
+  lo the first entry (the clip).
 - softmax: d = max(x) - x_i >= 0; exp entry i = exp(-i / 2**K_EXP) (bin's left edge, so the
   maximum maps to exactly 1), OFFSET 0; s = sum of exp entries (exact), in [1, n];
   inv entry j = 1 / (1 + (j + 0.5) / 2**K_INV), indexed by s with OFFSET -2**K_INV (that is,
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nn2fpga.ir.interpret import SELU_ALPHA, SELU_SCALE
 from nn2fpga.ir.types import FixedType
 
 TABLE_SIZE = 1024
@@ -79,8 +84,33 @@ def inv_table(t: FixedType, n_inputs: int, n: int = TABLE_SIZE) -> Table:
     return Table(t.quantize(1.0 / (1.0 + (np.arange(n) + 0.5) / 2.0**k)), t, k, -(2**k))
 
 
-def activation_tables(fn: str, types: dict[str, FixedType], n_inputs: int) -> dict[str, Table]:
-    """The tables an activation uses, keyed by the name the C++ config struct gives them."""
+def _gelu(v: np.ndarray) -> np.ndarray:
+    return 0.5 * v * (1.0 + np.vectorize(math.erf)(v / math.sqrt(2.0)))
+
+
+# fn -> (f(x, alpha) below the tail, lo): the table covers [lo, TAIL_FROM[fn])
+TAIL_TABLES = {
+    "elu": (lambda v, a: a * np.expm1(v), -16.0),
+    "selu": (lambda v, a: SELU_SCALE * SELU_ALPHA * np.expm1(v), -16.0),
+    "softplus": (lambda v, a: np.logaddexp(0.0, v), -8.0),
+    "swish": (lambda v, a: v / (1.0 + np.exp(-v)), -8.0),
+    "gelu": (lambda v, a: _gelu(v), -8.0),
+}
+TAIL_FROM = {"elu": 0, "selu": 0, "softplus": 8, "swish": 8, "gelu": 8}  # x >= this: the linear tail
+
+
+def tail_table(fn: str, t: FixedType, alpha: float = 1.0, n: int = TABLE_SIZE) -> Table:
+    f, lo = TAIL_TABLES[fn]
+    k = _k_for_range(n, TAIL_FROM[fn] - lo)
+    offset = int(-lo * 2**k)
+    centres = (np.arange(n) - offset + 0.5) / 2.0**k
+    return Table(t.quantize(f(centres, alpha)), t, k, offset)
+
+
+def activation_tables(fn: str, types: dict[str, FixedType], n_inputs: int, alpha: float = 1.0) -> dict[str, Table]:
+    """The tables an activation uses, keyed by the name the C++ config struct gives them (`alpha`: elu's)."""
+    if fn in TAIL_TABLES:
+        return {"table": tail_table(fn, types["table"], alpha)}
     if fn == "sigmoid":
         return {"table": sigmoid_table(types["table"])}
     if fn == "tanh":

@@ -119,7 +119,7 @@ def constant_values(layer: Layer) -> int:
     if layer.HAS_MULTIPLIERS and getattr(layer, "bias", None) is None:
         n += layer.n_out
     if isinstance(layer, Activation):
-        n += sum(t.size for t in activation_tables(layer.fn, layer.types, layer.shape[-1]).values())
+        n += sum(t.size for t in activation_tables(layer.fn, layer.types, layer.shape[-1], layer.alpha).values())
     return n
 
 

@@ -71,7 +71,7 @@ def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings: LayerS
 
 @_quantize.register
 def _(layer: Activation, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
-    for role in ("alpha", "slope", "offset"):
+    for role in ("alpha", "slope", "offset", "threshold", "max_value"):
         if role in types:
             setattr(layer, role, float(_quantized(layer, role, getattr(layer, role), types[role])))
 

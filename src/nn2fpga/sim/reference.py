@@ -22,6 +22,7 @@ from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.interpret import ACTIVATIONS, float_execute, windows
 from nn2fpga.ir.layers import (
+    TAIL_TABLE_FNS,
     Activation,
     Add,
     BatchNorm,
@@ -35,7 +36,7 @@ from nn2fpga.ir.layers import (
     Pool2D,
     reciprocal,
 )
-from nn2fpga.ir.tables import activation_tables
+from nn2fpga.ir.tables import TAIL_FROM, activation_tables
 from nn2fpga.sim import integer
 from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish_exact, fits_float, raw
 from nn2fpga.sim.integer import finish
@@ -200,11 +201,14 @@ def _(layer: BatchNorm, x: np.ndarray) -> np.ndarray:
 @execute.register
 def _(layer: Activation, x: np.ndarray) -> np.ndarray:
     out_t, fn = layer.types["result"], layer.fn
-    if fn in ("linear", "relu", "leaky_relu", "hard_sigmoid"):  # no tables: the float function, then the cast
-        return out_t.quantize(ACTIVATIONS[fn](layer, x))
-    tables = activation_tables(fn, layer.types, layer.shape[-1])
+    if fn in ("linear", "relu", "leaky_relu", "hard_sigmoid", "relu_clip"):
+        return out_t.quantize(ACTIVATIONS[fn](layer, x))  # no tables: exact arithmetic (float64), then the cast
+    tables = activation_tables(fn, layer.types, layer.shape[-1], layer.alpha)
     if fn in ("sigmoid", "tanh"):
         return out_t.quantize(tables["table"].lookup(x))
+    if fn in TAIL_TABLE_FNS:  # the table below TAIL_FROM, x (selu: slope * x) from there on
+        tail = x * layer.slope if fn == "selu" else x
+        return out_t.quantize(np.where(x >= TAIL_FROM[fn], tail, tables["table"].lookup(x)))
     # softmax over the last axis
     e = tables["exp_table"].lookup(x.max(axis=-1, keepdims=True) - x)
     s = e.sum(axis=-1, keepdims=True)
