@@ -66,6 +66,7 @@ def main() -> int:
     parser.add_argument("--csim", type=int, default=256, help="test jets run through csim (default 256)")
     parser.add_argument("--test", type=int, help="test jets through the reference backend (default: all)")
     parser.add_argument("--serve", action="store_true", help="serve the project and run the load test")
+    parser.add_argument("--load", metavar="MODEL.keras", help="a model this script trained before: skip training")
     parser.add_argument("-o", "--out", default="top_tagging", help="output directory (default top_tagging)")
     args = parser.parse_args()
     import keras
@@ -83,14 +84,18 @@ def main() -> int:
     test = test[: args.test] if args.test else test
     print(f"    {time.perf_counter() - t0:.0f} s; {len(train):,} training and {len(test):,} test images {size}x{size}")
 
-    print(f"2/6 training the {args.model} ...", flush=True)
     t = time.perf_counter()
-    keras.utils.set_random_seed(0)
-    model = cnn(size) if args.model == "cnn" else resnet50(size)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    epochs = args.epochs or (12 if args.model == "cnn" else 4)
-    model.fit(x[train], y[train], epochs=epochs, batch_size=128, verbose=2, validation_split=0.05)
-    model.save(out / f"{args.model}.keras")
+    if args.load:
+        print(f"2/6 loading {args.load} ...", flush=True)
+        model = keras.models.load_model(args.load)
+    else:
+        print(f"2/6 training the {args.model} ...", flush=True)
+        keras.utils.set_random_seed(0)
+        model = cnn(size) if args.model == "cnn" else resnet50(size)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+        epochs = args.epochs or (12 if args.model == "cnn" else 4)
+        model.fit(x[train], y[train], epochs=epochs, batch_size=128, verbose=2, validation_split=0.05)
+        model.save(out / f"{args.model}.keras")
     keras_out = model.predict(x[test], verbose=0, batch_size=256)
     print(f"    {time.perf_counter() - t:.0f} s")
 

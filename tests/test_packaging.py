@@ -57,6 +57,7 @@ def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
     modules = sorted(str(f.relative_to(ROOT / "src")) for f in (ROOT / "src" / "nn2fpga").rglob("*.py"))
     assert [m for m in modules if not (site / m).is_file()] == []
     assert (site / "nn2fpga" / "estimate" / "devices.json").is_file()  # package data: the device database
+    assert (site / "nn2fpga" / "datasets" / "data" / "jets_5class.npz").is_file()  # and the demo's jets
     code = "import nn2fpga.project, nn2fpga.cli, nn2fpga.profile, nn2fpga.testing; print(nn2fpga.project.__file__)"
     where = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=elsewhere, env=env

@@ -99,7 +99,17 @@ def _(layer: GlobalPool2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 @_propagate.register
 def _(layer: Add, xs: list, es: list) -> np.ndarray:
-    return np.sum(es, axis=0) + quantization_step(layer.types["result"])
+    q = quantization_step(layer.types["result"])
+    if layer.op == "multiply":  # |(a + da)(b + db) - ab| <= |a| db + |b| da + da db
+        (a, b), (ea, eb) = np.abs(xs), es
+        return a * eb + b * ea + ea * eb + q
+    if layer.op in ("maximum", "minimum"):
+        return np.max(es, axis=0) + q
+    if layer.op == "average":  # the mean of the errors, plus 1/n's quantization times the sum
+        n = len(xs)
+        recip_err = abs(reciprocal(layer, n) - 1.0 / n)
+        return np.mean(es, axis=0) + recip_err * np.sum(np.abs(xs) + np.asarray(es), axis=0) + q
+    return np.sum(es, axis=0) + q
 
 
 @_propagate.register

@@ -142,6 +142,36 @@ inline void mac_lanes(Acc *acc, const X &x, const W *row) {
     }
 }
 
+// One value of an Add (Keras Add, Subtract, Multiply, Average, Maximum, Minimum): CONFIG_T::op 0 add, 1 subtract
+// (first - second), 2 multiply, 3 average (the sum times recip = 1/n), 4 maximum, 5 minimum; exact in sum_t
+// (the sum, the product or the union of the input types), then ReLU when fused, then one cast to res_T.
+template <class res_T, typename CONFIG_T, class... X>
+inline void merge_values(res_T &y, const X &...xs) {
+#pragma HLS INLINE
+    typename CONFIG_T::sum_t s = 0;
+    if (CONFIG_T::op == 1) {
+        s = (xs - ...);  // two inputs
+    } else if (CONFIG_T::op == 2) {
+        s = (xs * ...);
+    } else if (CONFIG_T::op == 4 || CONFIG_T::op == 5) {
+        bool first = true;
+        int order[] = {0, ((s = first || (CONFIG_T::op == 4 ? xs > s : xs < s) ? typename CONFIG_T::sum_t(xs) : s,
+                            first = false),
+                           0)...};
+        (void)order;
+    } else {
+        int order[] = {0, ((s += xs), 0)...};
+        (void)order;
+    }
+    if (CONFIG_T::relu && s < 0) s = 0;
+    if (CONFIG_T::op == 3) {
+        const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
+        y = s * recip;
+    } else {
+        y = s;
+    }
+}
+
 }  // namespace n2f
 
 #endif

@@ -137,18 +137,12 @@ void zeropad(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
     }
 }
 
-// Element-wise sum of any number of arrays: exact sum (sum_t), optional ReLU, then one cast.
+// Element-wise merge of any number of arrays (merge_values: exact in sum_t), optional ReLU, then one cast.
 template <class res_T, typename CONFIG_T, class... in_T>
 void add(res_T y[CONFIG_T::n], const in_T *...xs) {
     for (int i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
-        typename CONFIG_T::sum_t s = 0;
-        ((s += xs[i]), ...);
-        if (CONFIG_T::relu && s < 0) {
-            y[i] = 0;
-        } else {
-            y[i] = s;
-        }
+        merge_values<res_T, CONFIG_T>(y[i], xs[i]...);
     }
 }
 

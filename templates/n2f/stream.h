@@ -365,18 +365,12 @@ void zeropad_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
     }
 }
 
-// Element-wise sum of any number of streams, word by word: exact sum (sum_t), relu when fused, one cast.
+// Element-wise merge of any number of streams, word by word (merge_values: exact, relu when fused, one cast).
 template <class res_T, typename CONFIG_T, class... P>
 inline void add_words(res_T &y, const P &...px) {
     for (int l = 0; l < res_T::size; l++) {
 #pragma HLS UNROLL
-        typename CONFIG_T::sum_t s = 0;
-        int order[] = {0, ((s += px.v[l]), 0)...};
-        (void)order;
-        if (CONFIG_T::relu && s < 0) {
-            s = 0;
-        }
-        y.v[l] = s;
+        merge_values<typename res_T::value_type, CONFIG_T>(y.v[l], px.v[l]...);
     }
 }
 

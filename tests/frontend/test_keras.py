@@ -433,10 +433,15 @@ def _single(K: Any, layer: Any, shape: tuple[int, ...] = (4,)) -> Any:
 @pytest.mark.parametrize(
     "build, message",
     [  # one bad layer each
-        (lambda K: _single(K, K.layers.ReLU(max_value=1.0, threshold=2.0, name="thr")),
-         r"layer 'thr' \(ReLU\): ReLU max_value 1.0 must exceed its threshold 2.0"),
+        (
+            lambda K: _single(K, K.layers.ReLU(max_value=1.0, threshold=2.0, name="thr")),
+            r"layer 'thr' \(ReLU\): ReLU max_value 1.0 must exceed its threshold 2.0",
+        ),
         (lambda K: _single(K, K.layers.Dense(2, name="d"), (3, 4)), r"'d' \(Dense\): Dense on a rank-2 input"),
-        (lambda K: _single(K, K.layers.Dense(2, activation="softsign", name="g")), r"'g' \(Dense\): activation 'softsign'"),
+        (
+            lambda K: _single(K, K.layers.Dense(2, activation="softsign", name="g")),
+            r"'g' \(Dense\): activation 'softsign'",
+        ),
         (lambda K: _single(K, K.layers.Softmax(axis=1, name="sm"), (3, 4)), r"'sm' \(Softmax\): softmax .* last axis"),
         (lambda K: _single(K, K.layers.BatchNormalization(axis=1, name="bn"), (3, 4)), r"'bn' \(BatchNormalization\)"),
     ],

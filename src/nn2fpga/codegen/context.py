@@ -7,6 +7,7 @@ which makes them legal, unique and stable.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -15,6 +16,7 @@ from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
+    MERGE_OPS,
     TAIL_TABLE_FNS,
     Activation,
     Add,
@@ -32,7 +34,7 @@ from nn2fpga.ir.layers import (
     reciprocal,
 )
 from nn2fpga.ir.names import layer_idents
-from nn2fpga.ir.rules import sum_type, union_type
+from nn2fpga.ir.rules import product_type, sum_type, union_type
 from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables
 from nn2fpga.ir.types import FixedType
 
@@ -147,16 +149,34 @@ def _(layer: ZeroPad2D, base: LayerContext) -> LayerContext:
 
 @layer_context.register
 def _(layer: Add, base: LayerContext) -> LayerContext:
-    # exact sum of all inputs, optional fused ReLU, one cast
+    # the exact merge of all inputs, optional fused ReLU, one cast
     base.func = "add"
-    base.config.update(n=layer.size, relu=layer.activation == "relu")
-    base.typedefs["sum_t"] = exact_sum_type(base.inputs)
+    base.config.update(n=layer.size)
+    merge_config(layer, base)
     return base
 
 
-def exact_sum_type(inputs: list[Layer]) -> str:
-    """The C++ type that holds the sum of the inputs' results exactly (Add)."""
-    return sum_type(functools.reduce(union_type, [p.types["result"] for p in inputs]), len(inputs)).cpp()
+def merge_config(layer: Add, base: LayerContext) -> None:
+    """relu, op (MERGE_OPS index), sum_t (the exact merge) and for average recip_t / recip of an Add."""
+    base.config.update(relu=layer.activation == "relu", op=MERGE_OPS.index(layer.op))
+    base.typedefs["sum_t"] = exact_merge_type(layer, base.inputs)
+    average = layer.op == "average"  # the template names recip_t and recip; only average multiplies by them
+    base.typedefs["recip_t"] = layer.types["recip"].cpp() if average else "ap_uint<1>"
+    base.config["recip"] = reciprocal(layer, len(base.inputs)) if average else 1.0
+
+
+def exact_merge_type(layer: Add, inputs: list[Layer]) -> str:
+    """The C++ type that holds the merge of the inputs' results exactly: the sum (add, average, subtract: signed),
+    the product (multiply), their union (maximum, minimum)."""
+    types = [p.types["result"] for p in inputs]
+    union = functools.reduce(union_type, types)
+    if layer.op == "multiply":
+        return functools.reduce(product_type, types).cpp()  # at most 53 bits (the quantize pass checks)
+    if layer.op in ("maximum", "minimum"):
+        return union.cpp()
+    total = sum_type(union, len(inputs))
+    # a difference of unsigned values: the same bits read as signed hold (-2**I, 2**I)
+    return (dataclasses.replace(total, signed=True) if layer.op == "subtract" else total).cpp()
 
 
 @layer_context.register

@@ -15,10 +15,10 @@ import math
 from nn2fpga.codegen.constants import LINE_BITS, LayerContext, linear_constants, weight_words
 from nn2fpga.codegen.context import (
     base_context,
-    exact_sum_type,
     io_context,
     layer_context,
     layer_names,
+    merge_config,
     pool_types,
     window_config,
 )
@@ -128,8 +128,8 @@ def _(layer: GlobalPool2D, base: LayerContext) -> LayerContext:
 @stream_layer.register(Add)
 def _(layer: Add, base: LayerContext) -> LayerContext:
     base.func = "add_stream"
-    base.config.update(n_words=layer.size // layer.lanes, relu=layer.activation == "relu")
-    base.typedefs["sum_t"] = exact_sum_type(base.inputs)
+    base.config.update(n_words=layer.size // layer.lanes)
+    merge_config(layer, base)
     return base
 
 

@@ -216,7 +216,12 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         cost = rules.adders(per_clock * window, bits + 4)
         return cost + (buffers(layer, g) if g.io_type == "io_stream" else Cost())
     if isinstance(layer, Add):
-        return rules.adders(per_clock * (len(g.producers(layer.name)) - 1), bits)
+        srcs = [p.types["result"].width for p in g.producers(layer.name)]
+        if layer.op == "multiply":
+            return rules.multipliers(per_clock, srcs[0], srcs[1], "ultrascale+")
+        extra = rules.multipliers(per_clock, bits + 4, layer.types["recip"].width, "ultrascale+") if (
+            layer.op == "average") else Cost()  # fmt: skip
+        return rules.adders(per_clock * (len(srcs) - 1), bits) + extra
     if isinstance(layer, (Concatenate, ZeroPad2D)):
         return Cost(lut=per_clock * bits // 2, ff=per_clock * bits)
     return Cost()

@@ -221,10 +221,19 @@ def _zero_pad(call: Call) -> list[Layer]:
     return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
 
 
+MERGES = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average", "Maximum": "maximum",
+          "Minimum": "minimum"}  # fmt: skip
+
+
 def _add_layer(call: Call) -> list[Layer]:
+    """Add, Subtract, Multiply, Average, Maximum, Minimum: one Add layer with its `op`."""
     if len({tuple(s) for s in call.in_shapes}) != 1:
         raise ModelError(f"{call.where}: inputs of different shapes {call.in_shapes} (broadcasting is not supported)")
-    return [Add(call.name, shape=call.shape)]
+    op = MERGES[type(call.layer).__name__]
+    if op == "multiply" and len(call.in_shapes) != 2:
+        raise ModelError(f"{call.where}: Multiply of {len(call.in_shapes)} inputs; nn2fpga multiplies two exactly "
+                         "(chain two-input Multiply layers)")  # fmt: skip
+    return [Add(call.name, shape=call.shape, op=op)]
 
 
 def _concatenate(call: Call) -> list[Layer]:
@@ -243,7 +252,7 @@ def require_last_axis(call: Call, axis: Any, what: str) -> None:
 
 KERAS_CONVERTERS: dict[str, Converter] = {
     "Activation": _activation_layer,
-    "Add": _add_layer,
+    **dict.fromkeys(MERGES, _add_layer),
     "AveragePooling2D": _pool,
     "Concatenate": _concatenate,
     "Conv2D": _conv,

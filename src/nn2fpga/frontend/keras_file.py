@@ -41,13 +41,18 @@ class Unsupported(Exception):
 ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),  # Keras 3 default negative_slope
     "hard_sigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,  # Keras 3: relu6(x + 3) / 6
+    # checked against nn2fpga's definitions when converted (Keras 3's own functions)
+    "elu": lambda x: np.where(x >= 0, x, np.expm1(np.minimum(x, 0.0))),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "swish": lambda x: x / (1.0 + np.exp(-x)),
+    "gelu": lambda x: 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0))),
 }
 
 # classes whose output has the shape of their (first) input
 _SAME_SHAPE = (
-    "Activation", "ActivityRegularization", "Add", "AlphaDropout", "BatchNormalization", "Dropout", "GaussianDropout",
-    "GaussianNoise", "Identity", "LeakyReLU", "ReLU", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
-    "SpatialDropout3D",
+    "Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "BatchNormalization", "Dropout", "ELU",
+    "GaussianDropout", "GaussianNoise", "Identity", "LeakyReLU", "Maximum", "Minimum", "Multiply", "ReLU", "Softmax",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Subtract",
 )  # fmt: skip
 
 
@@ -83,7 +88,7 @@ class FileLayer:
         if attr == "activation":
             spec = self.config.get("activation", "linear")
             fn = ACTIVATION_FUNCTIONS.get(spec) if isinstance(spec, str) else None
-            return fn or (lambda x: x)  # only leaky_relu and hard_sigmoid are ever evaluated
+            return fn or (lambda x: x)  # only the measured or checked activations are ever evaluated
         if attr in ("use_bias", "scale", "center"):
             return bool(self.config.get(attr, True))
         if attr in self.config:

@@ -115,8 +115,18 @@ def _zero_pad(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
+MERGE = {
+    "add": lambda xs: np.sum(xs, axis=0),
+    "subtract": lambda xs: xs[0] - xs[1],
+    "multiply": lambda xs: np.prod(xs, axis=0),
+    "average": lambda xs: np.mean(xs, axis=0),
+    "maximum": lambda xs: np.max(xs, axis=0),
+    "minimum": lambda xs: np.min(xs, axis=0),
+}
+
+
 def _add(layer: Add, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
-    return _activate(layer, np.sum(xs, axis=0), preact)
+    return _activate(layer, MERGE[getattr(layer, "op", "add")](xs), preact)
 
 
 def _concatenate(layer: Concatenate, *xs: np.ndarray, preact: bool = False) -> np.ndarray:

@@ -261,11 +261,18 @@ class GlobalPool2D(Layer):
 
 @dataclass(eq=False)
 class Add(Layer):
-    """Element-wise sum of any number of same-shaped inputs: exact sum, then `activation` ("linear"
-    or "relu", fused by a pass), then one cast to the result type."""
+    """Element-wise merge of same-shaped inputs (`op`, MERGE_OPS): add (any number), subtract (first - second),
+    multiply (two), average (the exact sum times `recip` = 1/n), maximum, minimum; computed exactly, then
+    `activation` ("linear" or "relu", fused by a pass), then one cast to the result type."""
 
     activation: str = "linear"
     fused: Layer | None = None  # the Activation merged into this layer (its result precision applies)
+    op: str = "add"
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "recip")
+
+    def type_roles(self) -> tuple[str, ...]:
+        return ("result", "recip") if self.op == "average" else ("result",)
 
 
 @dataclass(eq=False)
@@ -273,10 +280,16 @@ class Concatenate(Layer):
     """Concatenation along the channel (last) axis; each input is cast to the result type."""
 
 
+MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")  # Add.op; the C++ `op` code is the index
+
+
 def describe(layer: Layer) -> str:
-    """`Dense`, `Dense+relu`, `Activation(tanh)`: the kind as messages, comments and summaries name it."""
+    """`Dense`, `Dense+relu`, `Activation(tanh)`, `Add(maximum)`: the kind as messages, comments and summaries
+    name it."""
     if isinstance(layer, Activation):
         return f"{layer.kind}({layer.fn})"
+    if isinstance(layer, Add) and layer.op != "add":
+        return f"{layer.kind}({layer.op})" + ("" if layer.activation == "linear" else f"+{layer.activation}")
     fused = getattr(layer, "activation", "linear")
     return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
 
@@ -302,6 +315,6 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
 )
 
 
-def reciprocal(layer: Pool2D | GlobalPool2D, n: int) -> float:
+def reciprocal(layer: Pool2D | GlobalPool2D | Add, n: int) -> float:
     """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
     return float(layer.types["recip"].quantize(1.0 / n))

@@ -95,7 +95,10 @@ def non_negative(graph: Graph, layer: Layer, data_lo: float) -> bool:
     if isinstance(layer, (Dense, Conv2D, Add)) and layer.activation == "relu":
         return True
     if isinstance(layer, Activation):
-        return layer.fn in ("relu", "sigmoid", "softmax", "hard_sigmoid")
+        clipped = layer.fn == "relu_clip" and layer.alpha == 0 and layer.threshold >= 0
+        return clipped or layer.fn in ("relu", "sigmoid", "softmax", "hard_sigmoid", "softplus")
+    if isinstance(layer, Add) and layer.op == "subtract":
+        return False
     if layer.MOVES_VALUES or isinstance(layer, (Pool2D, GlobalPool2D, Add, Concatenate)):
         return all(non_negative(graph, p, data_lo) for p in graph.producers(layer.name))
     return False

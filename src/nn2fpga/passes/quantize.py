@@ -10,7 +10,7 @@ import numpy as np
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Dense, Layer, exact_accumulator
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Layer, exact_accumulator
 from nn2fpga.ir.rules import product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
@@ -39,7 +39,17 @@ def infer_precision(g: Graph, cfg: Config) -> bool:
         if "weight" in layer.fixed and result_source == "default":
             _keep_float_output(layer, types)
         layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
+        if isinstance(layer, Add) and layer.op == "multiply":
+            _check_product(layer, [p.types["result"] for p in producers])
     return False
+
+
+def _check_product(layer: Add, types: list[FixedType]) -> None:
+    """A Multiply's exact product must fit float64's 53 bits: the reference multiplies in float64."""
+    if sum(t.width + (not t.signed) for t in types) > 53:
+        raise ConfigError(f"LayerName.{layer.name}.Precision: Multiply {layer.name!r} of inputs of "
+                          f"{' + '.join(str(t.width) for t in types)} bits; their product may take at most 53 "
+                          "(narrow the inputs' result types)")  # fmt: skip
 
 
 @functools.singledispatch

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
-from nn2fpga.ir.interpret import ACTIVATIONS, float_execute, windows
+from nn2fpga.ir.interpret import ACTIVATIONS, MERGE, float_execute, windows
 from nn2fpga.ir.layers import (
     TAIL_TABLE_FNS,
     Activation,
@@ -179,9 +179,14 @@ def _(layer: GlobalPool2D, x: np.ndarray) -> np.ndarray:
 
 @execute.register
 def _(layer: Add, *xs: np.ndarray) -> np.ndarray:
-    total = xs[0] + xs[1] if len(xs) > 1 else xs[0].copy()  # exact sum (fixed-point values well inside 2**53)
-    for x in xs[2:]:
-        np.add(total, x, out=total)
+    if layer.op == "add":
+        total = xs[0] + xs[1] if len(xs) > 1 else xs[0].copy()  # exact sum (fixed-point values well inside 2**53)
+        for x in xs[2:]:
+            np.add(total, x, out=total)
+    elif layer.op == "average":  # the exact sum times 1/n in its type
+        total = np.sum(xs, axis=0) * reciprocal(layer, len(xs))
+    else:  # subtract, multiply (two inputs: the product is exact in float64 up to 53 bits), maximum, minimum
+        total = MERGE[layer.op](xs)
     if layer.activation == "relu":
         np.maximum(total, 0.0, out=total)
     return layer.types["result"].quantize(total)  # one cast
