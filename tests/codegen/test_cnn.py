@@ -72,7 +72,7 @@ BRANCHES = [  # bn folded into b, relu fused into sum; the softmax stays a layer
     "x Input (12, 10, 3)",
     "a Conv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=relu (12, 10, 4) <- x",
     "b Conv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=linear (12, 10, 4) <- a",
-    "sum Add activation=relu (12, 10, 4) <- a b",
+    "sum Add op=add activation=relu (12, 10, 4) <- a b",
     "c Conv2D kernel=(1, 1) strides=(1, 1) padding=(0, 0, 0, 0) activation=linear (12, 10, 3) <- a",
     "cat Concatenate (12, 10, 7) <- sum c",
     "mp Pool2D strides=(2, 2) padding=(0, 0, 0, 0) pool=(2, 2) op=max (6, 5, 7) <- cat",
@@ -87,7 +87,7 @@ THREE_WAY_ADD = [
     "a Conv2D kernel=(1, 1) strides=(1, 1) padding=(0, 0, 0, 0) activation=linear (12, 10, 4) <- x",
     "b Conv2D kernel=(3, 3) strides=(1, 1) padding=(1, 1, 1, 1) activation=linear (12, 10, 4) <- x",
     "c Conv2D kernel=(5, 5) strides=(1, 1) padding=(2, 2, 2, 2) activation=linear (12, 10, 4) <- x",
-    "sum Add activation=linear (12, 10, 4) <- a b c",
+    "sum Add op=add activation=linear (12, 10, 4) <- a b c",
     "gap GlobalPool2D op=avg (4,) <- sum",
 ]
 

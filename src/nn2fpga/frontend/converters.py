@@ -229,7 +229,7 @@ def _add_layer(call: Call) -> list[Layer]:
     """Add, Subtract, Multiply, Average, Maximum, Minimum: one Add layer with its `op`."""
     if len({tuple(s) for s in call.in_shapes}) != 1:
         raise ModelError(f"{call.where}: inputs of different shapes {call.in_shapes} (broadcasting is not supported)")
-    op = MERGES[type(call.layer).__name__]
+    op = MERGES[call.cls]
     if op == "multiply" and len(call.in_shapes) != 2:
         raise ModelError(f"{call.where}: Multiply of {len(call.in_shapes)} inputs; nn2fpga multiplies two exactly "
                          "(chain two-input Multiply layers)")  # fmt: skip
