@@ -135,7 +135,7 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 # the largest slope of each function (relu_clip, elu: max(1, |alpha|) from the layer)
 LIPSCHITZ = {"relu_clip": 1.0, "elu": 1.0, "selu": SELU_SCALE * SELU_ALPHA, "softplus": 1.0, "swish": 1.0999,
-             "gelu": 1.1289}  # fmt: skip
+             "gelu": 1.1289, "hard_swish": 1.5}  # fmt: skip
 
 
 @_propagate.register
@@ -157,7 +157,7 @@ def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         # error of the threshold may land on either side
         jump = abs(layer.threshold) * (np.abs(x - layer.threshold) <= e) if fn == "relu_clip" else 0.0
         return lip * e + deviation + (1 + lip) * consts + slope + jump + q
-    if fn in ("sigmoid", "tanh"):
+    if fn in ("sigmoid", "tanh", "softsign"):
         # Lipschitz constant times the input error, plus the table's own error at these inputs.
         lip = 0.25 if fn == "sigmoid" else 1.0
         table = activation_tables(fn, t, layer.shape[-1])["table"]

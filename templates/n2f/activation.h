@@ -77,7 +77,7 @@ void relu_clip(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n]) {
     }
 }
 
-// elu, selu, softplus, swish, gelu: a table lookup below tail_from, x (selu: slope * x) from there on.
+// elu, selu, softplus, swish, gelu, hard_swish: a table lookup below tail_from, x (selu: slope * x) from there on.
 template <class data_T, class res_T, typename CONFIG_T>
 void tail_table_activation(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n],
                            const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {

@@ -14,7 +14,7 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, BatchNorm, Conv2D, Input
 from nn2fpga.passes.manager import FLOWS, MAX_SWEEPS, PassError, run_flows
 
-OPTIMIZE_CHAIN = "remove_noops -> fold_zeropad -> fold_batchnorm -> fuse_activation"
+OPTIMIZE_CHAIN = "remove_noops -> merge_reshapes -> fold_zeropad -> fold_batchnorm -> fuse_activation"
 
 
 def conv_bn_relu() -> Graph:

@@ -1,8 +1,8 @@
-"""The activations beyond the first seven (issue 14): ReLU6 / ReLU(max_value, threshold, negative_slope), ELU,
-SELU, softplus, swish (silu), GELU. Each on 1,000 random inputs after a Dense (io_parallel) and after a Conv2D
-(io_stream), at ap_fixed<20,8>: csim == reference bit for bit, and the reference within the derived error bound
-of Keras (nn2fpga.testing.error_bound: the measured deviation of tables and casts plus each function's
-largest slope times the incoming error)."""
+"""The activations beyond the first seven (issue 14): ReLU6 / ReLU(max_value, threshold, negative_slope), ELU, SELU,
+softplus, swish (silu), GELU, hard_swish (hard_silu), softsign. Each on 1,000 random inputs after a Dense
+(io_parallel) and after a Conv2D (io_stream), at ap_fixed<20,8>: csim == reference bit for bit, and the reference
+within the derived error bound of Keras (nn2fpga.testing.error_bound: the measured deviation of tables and casts
+plus each function's largest slope times the incoming error)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ CASES = {
     "softplus": (lambda: L.Activation("softplus"), "softplus"),
     "silu": (lambda: L.Activation("silu"), "swish"),
     "gelu": (lambda: L.Activation("gelu"), "gelu"),
+    "hard_swish": (lambda: L.Activation("hard_swish"), "hard_swish"),
+    "hard_silu": (lambda: L.Activation("hard_silu"), "hard_swish"),
+    "softsign": (lambda: L.Activation("softsign"), "softsign"),
 }
 PRECISION = {"Model": {"Precision": "ap_fixed<20,8>"}}
 

@@ -16,6 +16,7 @@ from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
+    CENTRED_TABLE_FNS,
     MERGE_OPS,
     TAIL_TABLE_FNS,
     Activation,
@@ -200,7 +201,7 @@ def _(layer: BatchNorm, base: LayerContext) -> LayerContext:
 def _(layer: Activation, base: LayerContext) -> LayerContext:
     t = layer.types
     base.config.update(n=layer.size, n_chan=layer.shape[-1], per_channel=False)
-    funcs = dict.fromkeys(("sigmoid", "tanh"), "table_activation")
+    funcs = dict.fromkeys(CENTRED_TABLE_FNS, "table_activation")
     funcs |= dict.fromkeys(TAIL_TABLE_FNS, "tail_table_activation")
     base.func = funcs.get(layer.fn, layer.fn)
     for role in ("alpha", "slope", "offset", "threshold", "max_value"):
@@ -218,7 +219,7 @@ def _(layer: Activation, base: LayerContext) -> LayerContext:
     tables = activation_tables(layer.fn, t, layer.shape[-1], layer.alpha)
     for key, table in tables.items():
         add_constant(base, key, key, table.values, table.dtype)
-    if layer.fn in ("sigmoid", "tanh", *TAIL_TABLE_FNS):
+    if layer.fn in (*CENTRED_TABLE_FNS, *TAIL_TABLE_FNS):
         table = tables["table"]
         base.config.update(table_size=table.size, table_k=table.k, table_offset=table.offset)
     if layer.fn == "softmax":

@@ -31,7 +31,10 @@ ROLES: dict[str, Role] = {
     "bias": Role(DEFAULT_DATA, "biases", data=True),
     "scale": Role(DEFAULT_DATA, "BatchNorm scale", data=True),
     "accum": Role(EXACT, "accumulator; exact = wide enough that no product or sum is rounded", exact=True),
-    "table": Role("ap_ufixed<18,1,AP_RND>", "sigmoid / tanh / elu / selu / softplus / swish / gelu table entries"),
+    "table": Role(
+        "ap_ufixed<18,1,AP_RND>",
+        "table entries of sigmoid, tanh, softsign and the tail tables (elu, selu, softplus, swish, gelu, hard_swish)",
+    ),
     "exp_table": Role("ap_ufixed<18,1,AP_RND>", "softmax exp(x - max) table entries"),
     "inv_table": Role("ap_ufixed<18,1,AP_RND>", "softmax 1 / sum table entries"),
     "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope"),
@@ -50,6 +53,8 @@ FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
     (Activation, "softplus", "table"): "ap_ufixed<18,4,AP_RND>",  # in (0, 8]
     (Activation, "swish", "table"): "ap_fixed<18,5,AP_RND>",  # in [-0.28, 8)
     (Activation, "gelu", "table"): "ap_fixed<18,5,AP_RND>",  # in [-0.17, 8)
+    (Activation, "hard_swish", "table"): "ap_fixed<18,3,AP_RND>",  # in [-0.375, 3)
+    (Activation, "softsign", "table"): "ap_fixed<18,2,AP_RND>",  # in (-1, 1)
 }
 DATA_ROLES = tuple(r for r, spec in ROLES.items() if spec.data)
 KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_KINDS}

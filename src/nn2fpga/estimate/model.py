@@ -24,6 +24,7 @@ from nn2fpga.estimate.memory import weight_primitives
 from nn2fpga.estimate.rules import Cost
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
+    CENTRED_TABLE_FNS,
     TAIL_TABLE_FNS,
     Activation,
     Add,
@@ -206,7 +207,7 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
             cost = rules.multipliers(n, e, inv, "ultrascale+") + rules.adders(2 * n, bits + 4)
             tables = rules.table(TABLE_SIZE, e, n, ii) + rules.table(TABLE_SIZE, inv, 1, ii)
             return cost + tables * (1 if g.io_type == "io_stream" else layer.size // n)
-        if layer.fn in ("sigmoid", "tanh", *TAIL_TABLE_FNS):
+        if layer.fn in (*CENTRED_TABLE_FNS, *TAIL_TABLE_FNS):
             return rules.table(TABLE_SIZE, layer.types["table"].width, per_clock, ii) + Cost(lut=per_clock * bits)
         return Cost(lut=per_clock * bits, ff=per_clock * bits if g.io_type == "io_stream" else 0)
     if isinstance(layer, BatchNorm):

@@ -44,6 +44,7 @@ class Call:
     in_shapes: list[tuple[int, ...]]  # input shapes without batch
     shape: tuple[int, ...]  # output shape without batch
     flavor: str  # KERAS3 or TF_KERAS
+    origin: str = ""  # the Keras class a 2-D view (nn2fpga.frontend.spatial) was made of, for messages
 
     @property
     def name(self) -> str:
@@ -56,7 +57,7 @@ class Call:
 
     @property
     def where(self) -> str:
-        return f"layer {self.name!r} ({self.cls})"
+        return f"layer {self.name!r} ({self.origin or self.cls})"
 
 
 Converter = Callable[[Call], list[Layer]]
@@ -190,7 +191,7 @@ def conv_options(call: Call, kernel: Any, depthwise: bool) -> dict[str, Any]:
     return _window(call, (int(kernel.shape[0]), int(kernel.shape[1])), pair(cfg["strides"]))
 
 
-def _conv(call: Call) -> list[Layer]:
+def conv(call: Call) -> list[Layer]:
     layer, depthwise = call.layer, call.cls == "DepthwiseConv2D"
     # Keras 3 names the depthwise filter `kernel`, tf_keras `depthwise_kernel`; both are (kh, kw, c, 1)
     weight = to_array(layer.depthwise_kernel if depthwise and hasattr(layer, "depthwise_kernel") else layer.kernel)
@@ -200,7 +201,7 @@ def _conv(call: Call) -> list[Layer]:
     return [conv, *activations(call, layer.get_config().get("activation"), layer.activation, f"{call.name}_{{fn}}")]
 
 
-def _pool(call: Call) -> list[Layer]:
+def pool(call: Call) -> list[Layer]:
     cfg = call.layer.get_config()
     op = "max" if "Max" in call.cls else "avg"
     pool = pair(cfg["pool_size"])
@@ -210,12 +211,12 @@ def _pool(call: Call) -> list[Layer]:
     return [Pool2D(call.name, shape=call.shape, op=op, pool=pool, **options)]
 
 
-def _global_pool(call: Call) -> list[Layer]:
+def global_pool(call: Call) -> list[Layer]:
     _image_config(call)
     return [GlobalPool2D(call.name, shape=call.shape, op="max" if "Max" in call.cls else "avg")]
 
 
-def _zero_pad(call: Call) -> list[Layer]:
+def zero_pad(call: Call) -> list[Layer]:
     cfg = _image_config(call)
     (top, bottom), (left, right) = (pair(p) for p in cfg["padding"])
     return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
@@ -253,14 +254,14 @@ def require_last_axis(call: Call, axis: Any, what: str) -> None:
 KERAS_CONVERTERS: dict[str, Converter] = {
     "Activation": _activation_layer,
     **dict.fromkeys(MERGES, _add_layer),
-    "AveragePooling2D": _pool,
+    "AveragePooling2D": pool,
     "Concatenate": _concatenate,
-    "Conv2D": _conv,
-    "DepthwiseConv2D": _conv,
-    "GlobalAveragePooling2D": _global_pool,
-    "GlobalMaxPooling2D": _global_pool,
-    "MaxPooling2D": _pool,
-    "ZeroPadding2D": _zero_pad,
+    "Conv2D": conv,
+    "DepthwiseConv2D": conv,
+    "GlobalAveragePooling2D": global_pool,
+    "GlobalMaxPooling2D": global_pool,
+    "MaxPooling2D": pool,
+    "ZeroPadding2D": zero_pad,
     "ActivityRegularization": _noop,
     "AlphaDropout": _noop,
     "BatchNormalization": _batchnorm,
@@ -357,10 +358,11 @@ def _checked(ir_fn: str, **params: float) -> Callable[[Call, Callable[[Any], Any
 
 
 _ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid", "relu6", "elu", "selu",
-                "softplus", "swish", "silu", "gelu")  # fmt: skip
-_ALIASES = {"relu6": "relu_clip", "silu": "swish"}  # Keras name -> IR fn
+                "softplus", "swish", "silu", "gelu", "hard_swish", "hard_silu", "softsign")  # fmt: skip
+_ALIASES = {"relu6": "relu_clip", "silu": "swish", "hard_silu": "hard_swish"}  # Keras name -> IR fn
 _FIXED = {"relu6": {"max_value": 6.0, "alpha": 0.0}, "elu": {"alpha": 1.0}, "selu": {"slope": SELU_SCALE}}
 # the parameters of these differ between Keras versions: measured from the function (or checked against ours)
 _MEASURED = {"leaky_relu": _leaky_params, "hard_sigmoid": _hard_sigmoid_params,
              "gelu": _checked("gelu"), "swish": _checked("swish"), "silu": _checked("swish"),
-             "elu": _checked("elu", alpha=1.0)}  # fmt: skip
+             "elu": _checked("elu", alpha=1.0), "hard_swish": _checked("hard_swish"),
+             "hard_silu": _checked("hard_swish")}  # fmt: skip

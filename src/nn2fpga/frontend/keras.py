@@ -22,12 +22,19 @@ from nn2fpga.frontend import keras_file
 from nn2fpga.frontend.converters import KERAS_CONVERTERS, Call, Converter
 from nn2fpga.frontend.keras_file import Key, LayerCall, ModelCalls, post_order
 from nn2fpga.frontend.loading import KERAS3, file_config, flavor_of, load_model, refuse_lambdas
+from nn2fpga.frontend.preprocessing import PREPROCESSING_CONVERTERS
 from nn2fpga.frontend.qkeras import QKERAS_CONVERTERS, fold_quantizers
+from nn2fpga.frontend.spatial import SPATIAL_CONVERTERS
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph, GraphError
 from nn2fpga.ir.layers import Input, Layer
 
-CONVERTERS: dict[str, Converter] = {**KERAS_CONVERTERS, **QKERAS_CONVERTERS}  # Keras class name -> converter
+CONVERTERS: dict[str, Converter] = {
+    **KERAS_CONVERTERS,
+    **SPATIAL_CONVERTERS,
+    **PREPROCESSING_CONVERTERS,
+    **QKERAS_CONVERTERS,
+}  # Keras class name -> converter
 
 # ---- walking the functional graph ------------------------------------------------------------------------
 

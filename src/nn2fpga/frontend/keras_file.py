@@ -46,12 +46,15 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "silu": lambda x: x / (1.0 + np.exp(-x)),
     "swish": lambda x: x / (1.0 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0))),
+    "hard_swish": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "hard_silu": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
 }
 
 # classes whose output has the shape of their (first) input
 _SAME_SHAPE = (
     "Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "BatchNormalization", "Dropout", "ELU",
-    "GaussianDropout", "GaussianNoise", "Identity", "LeakyReLU", "Maximum", "Minimum", "Multiply", "ReLU", "Softmax",
+    "GaussianDropout", "GaussianNoise", "Identity", "LeakyReLU", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling",
+    "Softmax",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Subtract",
 )  # fmt: skip
 

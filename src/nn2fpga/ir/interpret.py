@@ -62,6 +62,8 @@ ACTIVATIONS: dict[str, Callable[[Layer, np.ndarray], np.ndarray]] = {
     "softplus": lambda layer, x: np.logaddexp(0.0, x),
     "swish": lambda layer, x: x / (1.0 + np.exp(-x)),
     "gelu": lambda layer, x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))),
+    "hard_swish": lambda layer, x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "softsign": lambda layer, x: x / (1.0 + np.abs(x)),
 }
 
 

@@ -32,8 +32,12 @@ ACTIVATIONS = (
     "softplus",
     "swish",
     "gelu",
+    "hard_swish",
+    "softsign",
 )
-TAIL_TABLE_FNS = ("elu", "selu", "softplus", "swish", "gelu")  # a table below `tail_from`, x (selu: slope x) above
+# a table below `tail_from`, x (selu: slope x) above
+TAIL_TABLE_FNS = ("elu", "selu", "softplus", "swish", "gelu", "hard_swish")
+CENTRED_TABLE_FNS = ("sigmoid", "tanh", "softsign")  # a table centred on 0, clipped at both ends
 
 
 @dataclass(eq=False)
@@ -154,12 +158,10 @@ class Activation(Layer):
             return ("result", "alpha", "threshold") + (("max_value",) if self.max_value is not None else ())
         return {
             "leaky_relu": ("result", "alpha"),
-            "sigmoid": ("result", "table"),
-            "tanh": ("result", "table"),
             "softmax": ("result", "exp_table", "inv_table"),
             "hard_sigmoid": ("result", "slope", "offset"),
             "selu": ("result", "table", "slope"),
-        }.get(self.fn, ("result", "table") if self.fn in TAIL_TABLE_FNS else ("result",))
+        }.get(self.fn, ("result", "table") if self.fn in (*TAIL_TABLE_FNS, *CENTRED_TABLE_FNS) else ("result",))
 
 
 @dataclass(eq=False)

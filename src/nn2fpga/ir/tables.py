@@ -7,9 +7,9 @@ the NumPy reference use these tables, and both compute indices the same way:
     index(x) = clip(floor(x * 2**K) + OFFSET, 0, N - 1)
 
 floor(x * 2**K) is exact in fixed point (a product with a power of two, then AP_TRN = floor).
-- sigmoid / tanh: N entries over [-N / 2**(K+1), N / 2**(K+1)), OFFSET = N/2, entry i is f at
+- sigmoid / tanh / softsign: N entries over [-N / 2**(K+1), N / 2**(K+1)), OFFSET = N/2, entry i is f at
   the bin centre (i - N/2 + 0.5) / 2**K, quantized (round to nearest) to the `table` type.
-- elu, selu, softplus, swish, gelu (TAIL_TABLES): N entries over [lo, TAIL_FROM[fn]) at the bin centres,
+- elu, selu, softplus, swish, gelu, hard_swish (TAIL_TABLES): N entries over [lo, TAIL_FROM[fn]) at the bin centres,
   OFFSET = -lo * 2**K; at x >= TAIL_FROM the function is x (selu: slope * x, computed, not looked up), below
   lo the first entry (the clip).
 - softmax: d = max(x) - x_i >= 0; exp entry i = exp(-i / 2**K_EXP) (bin's left edge, so the
@@ -31,6 +31,7 @@ from nn2fpga.ir.types import FixedType
 TABLE_SIZE = 1024
 SIGMOID_RANGE = 8.0  # table covers [-8, 8)
 TANH_RANGE = 4.0  # table covers [-4, 4)
+SOFTSIGN_RANGE = 16.0  # table covers [-16, 16): beyond, softsign is within 1/17 of +-1
 EXP_RANGE = 16.0  # softmax exp table covers d in [0, 16)
 
 
@@ -73,6 +74,10 @@ def tanh_table(t: FixedType, n: int = TABLE_SIZE) -> Table:
     return _centred(np.tanh, n, TANH_RANGE, t)
 
 
+def softsign_table(t: FixedType, n: int = TABLE_SIZE) -> Table:
+    return _centred(lambda v: v / (1.0 + np.abs(v)), n, SOFTSIGN_RANGE, t)
+
+
 def exp_table(t: FixedType, n: int = TABLE_SIZE) -> Table:
     k = _k_for_range(n, EXP_RANGE)
     return Table(t.quantize(np.exp(-np.arange(n) / 2.0**k)), t, k, 0)
@@ -95,8 +100,9 @@ TAIL_TABLES = {
     "softplus": (lambda v, a: np.logaddexp(0.0, v), -8.0),
     "swish": (lambda v, a: v / (1.0 + np.exp(-v)), -8.0),
     "gelu": (lambda v, a: _gelu(v), -8.0),
+    "hard_swish": (lambda v, a: v * np.clip(v + 3.0, 0.0, 6.0) / 6.0, -4.0),  # 0 below -3: the clip is exact
 }
-TAIL_FROM = {"elu": 0, "selu": 0, "softplus": 8, "swish": 8, "gelu": 8}  # x >= this: the linear tail
+TAIL_FROM = {"elu": 0, "selu": 0, "softplus": 8, "swish": 8, "gelu": 8, "hard_swish": 3}  # x >= this: the linear tail
 
 
 def tail_table(fn: str, t: FixedType, alpha: float = 1.0, n: int = TABLE_SIZE) -> Table:
@@ -115,6 +121,8 @@ def activation_tables(fn: str, types: dict[str, FixedType], n_inputs: int, alpha
         return {"table": sigmoid_table(types["table"])}
     if fn == "tanh":
         return {"table": tanh_table(types["table"])}
+    if fn == "softsign":
+        return {"table": softsign_table(types["table"])}
     if fn == "softmax":
         return {"exp_table": exp_table(types["exp_table"]), "inv_table": inv_table(types["inv_table"], n_inputs)}
     return {}

@@ -104,7 +104,7 @@ def non_negative(graph: Graph, layer: Layer, data_lo: float) -> bool:
     return False
 
 
-BOUNDED = ("sigmoid", "tanh", "softmax", "hard_sigmoid")  # outputs within [-1, 1] whatever the input
+BOUNDED = ("sigmoid", "tanh", "softsign", "softmax", "hard_sigmoid")  # outputs within [-1, 1] whatever the input
 
 
 def choose_types(

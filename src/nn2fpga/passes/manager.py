@@ -22,7 +22,7 @@ from nn2fpga.passes.calibrate import calibrate_precision
 from nn2fpga.passes.fold import fold_layers
 from nn2fpga.passes.hardware import choose_io_type, place_weights, size_fifos
 from nn2fpga.passes.memory import plan_storage
-from nn2fpga.passes.optimize import fold_batchnorm, fold_zeropad, fuse_activation, remove_noops
+from nn2fpga.passes.optimize import fold_batchnorm, fold_zeropad, fuse_activation, merge_reshapes, remove_noops
 from nn2fpga.passes.quantize import infer_precision
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 Pass = Callable[[Graph, Config], bool]
 
 FLOWS: dict[str, tuple[Pass, ...]] = {
-    "optimize": (remove_noops, fold_zeropad, fold_batchnorm, fuse_activation),
+    "optimize": (remove_noops, merge_reshapes, fold_zeropad, fold_batchnorm, fuse_activation),
     "calibrate": (calibrate_precision,),  # a no-op without a Calibration section
     "quantize": (infer_precision,),
     "hardware": (choose_io_type, fold_layers, plan_storage, size_fifos, place_weights),

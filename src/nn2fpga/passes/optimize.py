@@ -11,7 +11,7 @@ import numpy as np
 
 from nn2fpga.config import Config
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Linear, ZeroPad2D
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Linear, Reshape, ZeroPad2D
 
 
 def remove_noops(g: Graph, cfg: Config) -> bool:
@@ -22,6 +22,24 @@ def remove_noops(g: Graph, cfg: Config) -> bool:
     changed = False
     for layer in g.layers():
         if isinstance(layer, Activation) and layer.fn == "linear" and "result" not in layer.fixed:  # keep quantizers
+            g.remove(layer.name)
+            changed = True
+    return changed
+
+
+def merge_reshapes(g: Graph, cfg: Config) -> bool:
+    """Remove a Reshape feeding only another Reshape (row-major order is kept, so the second one's shape is
+    all that counts), and a Reshape to its input's own shape (what 1-D layers leave between each other).
+
+    Post: no Reshape feeds only a Reshape; no Reshape other than a graph output keeps its input's shape.
+    """
+    changed = False
+    for layer in g.layers():
+        if not isinstance(layer, Reshape) or g.is_output(layer.name):
+            continue
+        users = g.users(layer.name)
+        same = layer.shape == g.producer(layer.name).shape
+        if same or (len(users) == 1 and isinstance(users[0], Reshape)):
             g.remove(layer.name)
             changed = True
     return changed

@@ -22,6 +22,7 @@ from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
 from nn2fpga.ir.interpret import ACTIVATIONS, MERGE, float_execute, windows
 from nn2fpga.ir.layers import (
+    CENTRED_TABLE_FNS,
     TAIL_TABLE_FNS,
     Activation,
     Add,
@@ -209,7 +210,7 @@ def _(layer: Activation, x: np.ndarray) -> np.ndarray:
     if fn in ("linear", "relu", "leaky_relu", "hard_sigmoid", "relu_clip"):
         return out_t.quantize(ACTIVATIONS[fn](layer, x))  # no tables: exact arithmetic (float64), then the cast
     tables = activation_tables(fn, layer.types, layer.shape[-1], layer.alpha)
-    if fn in ("sigmoid", "tanh"):
+    if fn in CENTRED_TABLE_FNS:
         return out_t.quantize(tables["table"].lookup(x))
     if fn in TAIL_TABLE_FNS:  # the table below TAIL_FROM, x (selu: slope * x) from there on
         tail = x * layer.slope if fn == "selu" else x
