@@ -49,7 +49,12 @@ def models(tmp_path_factory) -> dict[str, Path]:
     )
     good.save(d / "good.keras")
     bad_layer = keras.Sequential(
-        [keras.Input((8, 2)), keras.layers.Conv1D(2, 3, name="conv"), keras.layers.Flatten(), keras.layers.Dense(2)]
+        [
+            keras.Input((4, 4, 4, 2)),
+            keras.layers.Conv3D(2, 3, name="conv"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]  # fmt: skip
     )
     bad_layer.save(d / "conv.keras")
     lam = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda v: v * 2, name="double")])
@@ -136,7 +141,7 @@ def test_bad_config_exits_2_naming_the_key(capsys, models, tmp_path, case: str) 
 @pytest.mark.keras
 @pytest.mark.parametrize(
     ("model", "message"),
-    [("corrupt", "corrupt.keras"), ("conv", "'conv' (Conv1D)"), ("lambda", "Lambda"), ("missing", "missing.keras")],
+    [("corrupt", "corrupt.keras"), ("conv", "'conv' (Conv3D)"), ("lambda", "Lambda"), ("missing", "missing.keras")],
 )
 def test_bad_model_exits_2(capsys, models, tmp_path, model: str, message: str) -> None:
     path = models.get(model, tmp_path / "missing.keras")

@@ -13,7 +13,7 @@ import numpy as np
 
 from nn2fpga.estimate import geometry
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.interpret import SELU_ALPHA, SELU_SCALE, float_execute, windows
+from nn2fpga.ir.interpret import SELU_ALPHA, SELU_SCALE, float_execute, window_counts, windows
 from nn2fpga.ir.layers import (
     Activation,
     Add,
@@ -22,12 +22,15 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Dense,
     DepthwiseConv2D,
+    Embedding,
     GlobalPool2D,
     Input,
     Layer,
     Pool2D,
+    PReLU,
     exact_accumulator,
     reciprocal,
+    reciprocals,
 )
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
@@ -74,9 +77,9 @@ def _(layer: Conv2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     return out.reshape(b, ho, wo, layer.n_out)
 
 
-def _mean_error(layer: Pool2D | GlobalPool2D, sums: np.ndarray, mean_e: np.ndarray, n: int) -> np.ndarray:
-    recip = reciprocal(layer, n)
-    return mean_e + np.abs(sums) * abs(recip - 1.0 / n) + quantization_step(layer.types["result"])
+def _mean_error(layer: Pool2D | GlobalPool2D, sums: np.ndarray, mean_e: np.ndarray, n) -> np.ndarray:
+    recip = reciprocal(layer, n) if np.isscalar(n) else reciprocals(layer, n)
+    return mean_e + np.abs(sums) * np.abs(recip - 1.0 / n) + quantization_step(layer.types["result"])
 
 
 @_propagate.register
@@ -85,7 +88,8 @@ def _(layer: Pool2D, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     if layer.op == "max":  # |max(a) - max(b)| <= max|a - b|
         return win_e.max(axis=(3, 4)) + quantization_step(layer.types["result"])
     sums = windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))
-    return _mean_error(layer, sums, win_e.mean(axis=(3, 4)), layer.pool[0] * layer.pool[1])
+    counts = window_counts(layer, x.shape[1:3])
+    return _mean_error(layer, sums, win_e.sum(axis=(3, 4)) / counts, counts)
 
 
 @_propagate.register
@@ -131,6 +135,21 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         + quantization_step(t["bias"])
         + quantization_step(t["result"])
     )
+
+
+@_propagate.register
+def _(layer: Embedding, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    # exact indices (an input of integers): the table's rounding and the cast
+    step = quantization_step(layer.types["weight"]) + quantization_step(layer.types["result"])
+    return np.full((x.shape[0], *layer.shape), step)
+
+
+@_propagate.register
+def _(layer: PReLU, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    # slope at most max(1, |alpha|) per channel; alpha's own rounding times |x|; the one cast
+    t = layer.types
+    lip = np.maximum(1.0, np.abs(layer.alpha))
+    return lip * e + quantization_step(t["alpha"]) * (np.abs(x) + e) + quantization_step(t["result"])
 
 
 # the largest slope of each function (relu_clip, elu: max(1, |alpha|) from the layer)

@@ -148,6 +148,19 @@ void batchnorm(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n],
     }
 }
 
+// PReLU: x, or x * alpha[c] below zero (one slope per channel, alpha_t), exact before the cast.
+template <class data_T, class res_T, typename CONFIG_T>
+void prelu(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n], const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan]) {
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        if (x[i] >= 0) {
+            y[i] = x[i];
+        } else {
+            y[i] = x[i] * alpha[i % CONFIG_T::n_chan];
+        }
+    }
+}
+
 }  // namespace n2f
 
 #endif

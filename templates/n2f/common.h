@@ -142,6 +142,17 @@ inline void mac_lanes(Acc *acc, const X &x, const W *row) {
     }
 }
 
+// The reciprocal an average pooling multiplies by: CONFIG_T::recip (every window whole), or with padding the
+// entry of the 1/count table for the window's taps inside the input (Keras divides by those).
+template <typename CONFIG_T>
+inline typename CONFIG_T::recip_t pool_recip(int) {
+    return CONFIG_T::recip;
+}
+template <typename CONFIG_T>
+inline typename CONFIG_T::recip_t pool_recip(int count, const typename CONFIG_T::recip_t *table) {
+    return table[count];
+}
+
 // One value of an Add (Keras Add, Subtract, Multiply, Average, Maximum, Minimum): CONFIG_T::op 0 add, 1 subtract
 // (first - second), 2 multiply, 3 average (the sum times recip = 1/n), 4 maximum, 5 minimum; exact in sum_t
 // (the sum, the product or the union of the input types), then ReLU when fused, then one cast to res_T.

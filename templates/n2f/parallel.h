@@ -60,13 +60,13 @@ Pixels:
     }
 }
 
-// Max pooling (padded positions never win) and average pooling (exact sum_t sum times recip_t).
-template <class data_T, class res_T, typename CONFIG_T>
+// Max pooling (padded positions never win) and average pooling (exact sum_t sum times recip_t: 1/count of the
+// taps inside the input, from the table `recips` when the layer pads).
+template <class data_T, class res_T, typename CONFIG_T, class... K>
 void pool2d(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
-            res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan]) {
+            res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan], const K *...recips) {
     typedef taps<CONFIG_T> tap;
     const int C = CONFIG_T::n_chan;
-    const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
     for (int oy = 0; oy < CONFIG_T::out_h; oy++) {
         for (int ox = 0; ox < CONFIG_T::out_w; ox++) {
             for (int ch = 0; ch < C; ch++) {
@@ -74,6 +74,7 @@ void pool2d(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
                 typename CONFIG_T::sum_t s = 0;
                 data_T m = 0;
                 bool first = true;
+                int count = 0;
                 for (int ky = 0; ky < CONFIG_T::kh; ky++) {
                     for (int kx = 0; kx < CONFIG_T::kw; kx++) {
                         const int r = tap::row(oy, ky), c = tap::col(ox, kx);
@@ -82,13 +83,14 @@ void pool2d(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
                         if (first || v > m) m = v;
                         first = false;
                         s += v;
+                        count++;
                     }
                 }
                 const int o = (oy * CONFIG_T::out_w + ox) * C + ch;
                 if (CONFIG_T::is_max) {
                     y[o] = m;
                 } else {
-                    y[o] = s * recip;
+                    y[o] = s * pool_recip<CONFIG_T>(count, recips...);
                 }
             }
         }
@@ -133,6 +135,64 @@ void zeropad(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
                     y[(oy * CONFIG_T::out_w + ox) * C + ch] = 0;
                 }
             }
+        }
+    }
+}
+
+// Cropping: the output pixel (oy, ox) is the input pixel (oy + crop_t, ox + crop_l).
+template <class data_T, class res_T, typename CONFIG_T>
+void crop(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+          res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan]) {
+    const int C = CONFIG_T::n_chan;
+    for (int oy = 0; oy < CONFIG_T::out_h; oy++) {
+        for (int ox = 0; ox < CONFIG_T::out_w; ox++) {
+            const int src = ((oy + CONFIG_T::crop_t) * CONFIG_T::in_w + ox + CONFIG_T::crop_l) * C;
+            for (int ch = 0; ch < C; ch++) {
+#pragma HLS UNROLL
+                y[(oy * CONFIG_T::out_w + ox) * C + ch] = x[src + ch];
+            }
+        }
+    }
+}
+
+// Nearest-neighbour upsampling: the output pixel (oy, ox) is the input pixel (oy / up_h, ox / up_w).
+template <class data_T, class res_T, typename CONFIG_T>
+void upsample(const data_T x[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+              res_T y[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan]) {
+    const int C = CONFIG_T::n_chan;
+    for (int oy = 0; oy < CONFIG_T::out_h; oy++) {
+        for (int ox = 0; ox < CONFIG_T::out_w; ox++) {
+            const int src = ((oy / CONFIG_T::up_h) * CONFIG_T::in_w + ox / CONFIG_T::up_w) * C;
+            for (int ch = 0; ch < C; ch++) {
+#pragma HLS UNROLL
+                y[(oy * CONFIG_T::out_w + ox) * C + ch] = x[src + ch];
+            }
+        }
+    }
+}
+
+// Permuted axes: output (a, b, c) of the (d0, d1, d2) result is the input value at a * s0 + b * s1 + c * s2.
+template <class data_T, class res_T, typename CONFIG_T>
+void transpose(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n]) {
+    for (int a = 0; a < CONFIG_T::d0; a++) {
+        for (int b = 0; b < CONFIG_T::d1; b++) {
+            for (int c = 0; c < CONFIG_T::d2; c++) {
+#pragma HLS UNROLL
+                y[(a * CONFIG_T::d1 + b) * CONFIG_T::d2 + c] = x[a * CONFIG_T::s0 + b * CONFIG_T::s1 + c * CONFIG_T::s2];
+            }
+        }
+    }
+}
+
+// Embedding: each index's table row (the table padded with zero rows to 2**index bits: every index has one).
+template <class data_T, class res_T, typename CONFIG_T>
+void embedding(const data_T x[CONFIG_T::n_in], res_T y[CONFIG_T::n_in * CONFIG_T::dim],
+               const typename CONFIG_T::weight_t table[CONFIG_T::rows * CONFIG_T::dim]) {
+    for (int p = 0; p < CONFIG_T::n_in; p++) {
+        const unsigned row = x[p].to_uint();
+        for (int d = 0; d < CONFIG_T::dim; d++) {
+#pragma HLS UNROLL
+            y[p * CONFIG_T::dim + d] = table[row * CONFIG_T::dim + d];
         }
     }
 }

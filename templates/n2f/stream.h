@@ -251,8 +251,8 @@ Rows:
 // Max pooling (padded positions never win) and average pooling (exact sum times recip), lanes channels
 // per word: Read stores a position's n_chan / lanes words, then each output word takes lanes x kh x kw
 // values from the line buffer (rows partitioned, columns cyclic by kw: one read per bank).
-template <class data_T, class res_T, typename CONFIG_T>
-void pool2d_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
+template <class data_T, class res_T, typename CONFIG_T, class... K>
+void pool2d_stream(hls::stream<data_T> &in, hls::stream<res_T> &out, const K *...recips) {
     typedef window<CONFIG_T> win;
     typedef typename data_T::value_type in_t;
     const int KH = CONFIG_T::kh, KW = CONFIG_T::kw, L = data_T::size, CF = CONFIG_T::n_chan / L;
@@ -274,6 +274,7 @@ Rows:
                     typename CONFIG_T::sum_t s = 0;
                     in_t m = 0;
                     bool first = true;
+                    int count = 0;
                     for (int ky = 0; ky < KH; ky++) {
                         for (int kx = 0; kx < KW; kx++) {
                             const int r = pr - (KH - 1) + ky, col = pc - (KW - 1) + kx;
@@ -283,15 +284,15 @@ Rows:
                                 if (first || x > m) m = x;
                                 first = false;
                             } else {
-                                s += x;
+                                s += x;  // padding holds zeros
+                                count += !win::is_pad(r, col);
                             }
                         }
                     }
                     if (CONFIG_T::is_max) {
                         y.v[l] = m;
                     } else {
-                        const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
-                        y.v[l] = s * recip;
+                        y.v[l] = s * pool_recip<CONFIG_T>(count, recips...);
                     }
                 }
                 out.write(y);
@@ -361,6 +362,108 @@ void zeropad_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
                 }
                 out.write(y);
             }
+        }
+    }
+}
+
+// Cropping: every input word is read once; those of pixels inside the crop are written, in order.
+template <class data_T, class res_T, typename CONFIG_T>
+void crop_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
+    const int L = data_T::size, CF = CONFIG_T::n_chan / L;
+    for (int r = 0; r < CONFIG_T::in_h; r++) {
+        for (int c = 0; c < CONFIG_T::in_w; c++) {
+            for (int ci = 0; ci < CF; ci++) {
+#pragma HLS PIPELINE II = 1
+                N2F_COUNT(CONFIG_T)
+                const data_T px = in.read();
+                if (r >= CONFIG_T::crop_t && r < CONFIG_T::crop_t + CONFIG_T::out_h && c >= CONFIG_T::crop_l &&
+                    c < CONFIG_T::crop_l + CONFIG_T::out_w) {
+                    res_T y;
+                    for (int l = 0; l < L; l++) y.v[l] = px.v[l];
+                    out.write(y);
+                }
+            }
+        }
+    }
+}
+
+// Nearest-neighbour upsampling: a buffer of one input row (in_w pixels); the first of each row's up_h
+// output rows reads the input as it goes, the others replay the buffer. One output word per clock.
+template <class data_T, class res_T, typename CONFIG_T>
+void upsample_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
+    const int L = data_T::size, CF = CONFIG_T::n_chan / L;
+    data_T row[CONFIG_T::in_w * CF];
+    for (int r = 0; r < CONFIG_T::in_h; r++) {
+        for (int k = 0; k < CONFIG_T::up_h; k++) {
+            for (int ox = 0; ox < CONFIG_T::out_w; ox++) {
+                for (int ci = 0; ci < CF; ci++) {
+#pragma HLS PIPELINE II = 1
+                    N2F_COUNT(CONFIG_T)
+                    const int slot = (ox / CONFIG_T::up_w) * CF + ci;
+                    const bool fresh = k == 0 && ox % CONFIG_T::up_w == 0;
+                    const data_T px = fresh ? in.read() : row[slot];
+                    if (fresh) row[slot] = px;
+                    res_T y;
+                    for (int l = 0; l < L; l++) y.v[l] = px.v[l];
+                    out.write(y);
+                }
+            }
+        }
+    }
+}
+
+// Permuted axes: the whole map is read into a buffer of words, then written in the new order; output word
+// (a, b, c) of the (d0, d1, d2) words is buffer word a * s0 + b * s1 + c * s2 (lanes channels a word when the
+// channel axis stays last, one value otherwise). A word in or out per clock: 2 x words cycles an image.
+template <class data_T, class res_T, typename CONFIG_T>
+void transpose_stream(hls::stream<data_T> &in, hls::stream<res_T> &out) {
+    const int W = CONFIG_T::d0 * CONFIG_T::d1 * CONFIG_T::d2;
+    data_T buf[W];
+Read:
+    for (int w = 0; w < W; w++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        buf[w] = in.read();
+    }
+Write:
+    for (int a = 0; a < CONFIG_T::d0; a++) {
+        for (int b = 0; b < CONFIG_T::d1; b++) {
+            for (int c = 0; c < CONFIG_T::d2; c++) {
+#pragma HLS PIPELINE II = 1
+                N2F_COUNT(CONFIG_T)
+                const data_T px = buf[a * CONFIG_T::s0 + b * CONFIG_T::s1 + c * CONFIG_T::s2];
+                res_T y;
+                for (int l = 0; l < data_T::size; l++) y.v[l] = px.v[l];
+                out.write(y);
+            }
+        }
+    }
+}
+
+// Embedding: the n_in indices are read (lanes a word), then each index's table row is written, lanes values a
+// word; the table is partitioned cyclically by lanes so that a word's values come from different banks.
+template <class data_T, class res_T, typename CONFIG_T>
+void embedding_stream(hls::stream<data_T> &in, hls::stream<res_T> &out,
+                      const typename CONFIG_T::weight_t table[CONFIG_T::rows * CONFIG_T::dim]) {
+#pragma HLS ARRAY_PARTITION variable = table cyclic factor = res_T::size
+    const int LI = data_T::size, L = res_T::size, DF = CONFIG_T::dim / L;
+    typename data_T::value_type idx[CONFIG_T::n_in];
+Read:
+    for (int w = 0; w < CONFIG_T::n_in / LI; w++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        const data_T px = in.read();
+        for (int l = 0; l < LI; l++) idx[w * LI + l] = px.v[l];
+    }
+Write:
+    for (int p = 0; p < CONFIG_T::n_in; p++) {
+        for (int k = 0; k < DF; k++) {
+#pragma HLS PIPELINE II = 1
+            N2F_COUNT(CONFIG_T)
+            const unsigned row = idx[p].to_uint();
+            res_T y;
+            for (int l = 0; l < L; l++) y.v[l] = table[row * CONFIG_T::dim + k * L + l];
+            out.write(y);
         }
     }
 }
@@ -541,6 +644,7 @@ N2F_PIXELWISE(relu_clip)
 N2F_PIXELWISE(tail_table_activation)
 N2F_PIXELWISE(softmax)
 N2F_PIXELWISE(batchnorm)
+N2F_PIXELWISE(prelu)
 #undef N2F_PIXELWISE
 
 #endif

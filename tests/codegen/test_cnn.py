@@ -123,7 +123,7 @@ def test_small_cnns(build: Callable[[keras.KerasTensor], keras.KerasTensor], lay
         (L.Conv2D(2, 3, dilation_rate=2, name="dil"), "'dil' (Conv2D): dilation_rate"),
         (L.Conv2D(4, 3, groups=2, name="grp"), "'grp' (Conv2D): groups=2"),
         (L.DepthwiseConv2D(3, depth_multiplier=2, name="dm"), "'dm' (DepthwiseConv2D): depth_multiplier=2"),
-        (L.AveragePooling2D(3, strides=2, padding="same", name="ap"), "'ap' (AveragePooling2D)"),
+        (L.UpSampling2D(interpolation="bilinear", name="up"), "'up' (UpSampling2D): interpolation='bilinear'"),
     ],
 )
 def test_unsupported_options_name_layer_and_option(layer, message: str) -> None:

@@ -118,11 +118,11 @@ def test_convert_from_file_imports_no_tensorflow(tmp_path: Path) -> None:
 
 
 def test_unknown_content_falls_back_to_keras(tmp_path: Path) -> None:
-    i = L.Input((8, 3), name="x")
-    path = tmp_path / "conv1d.keras"
-    keras.Model(i, L.Conv1D(2, 3, name="c1")(i)).save(path)
+    i = L.Input((4, 4, 4, 3), name="x")
+    path = tmp_path / "conv3d.keras"
+    keras.Model(i, L.Conv3D(2, 3, name="c1")(i)).save(path)
     assert keras_file.read(path, file_config(path)[1], set(CONVERTERS)) is None
-    with pytest.raises(ModelError, match=r"layer 'c1' \(Conv1D\) is not supported"):
+    with pytest.raises(ModelError, match=r"layer 'c1' \(Conv3D\) is not supported"):
         from_keras(path)  # Keras's error, as before
 
     shared = L.Dense(4, name="shared")

@@ -11,7 +11,10 @@ import dataclasses
 import functools
 import math
 
+import numpy as np
+
 from nn2fpga.codegen.constants import LayerContext, add_constant, linear_constants, raw_container
+from nn2fpga.codegen.shapes import spatial_config, transpose_config, window_config
 from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
@@ -24,15 +27,21 @@ from nn2fpga.ir.layers import (
     BatchNorm,
     Concatenate,
     Conv2D,
+    Crop2D,
     Dense,
     DepthwiseConv2D,
+    Embedding,
     GlobalPool2D,
     Input,
     Layer,
     Pool2D,
+    PReLU,
     Reshape,
+    Transpose,
+    UpSample2D,
     ZeroPad2D,
     reciprocal,
+    reciprocals,
 )
 from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.rules import product_type, sum_type, union_type
@@ -71,30 +80,6 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
     return linear_constants(layer, base)
 
 
-def window_config(
-    layer: Conv2D | Pool2D | ZeroPad2D, src: Layer, kernel: tuple[int, int], strides: tuple[int, int]
-) -> dict[str, object]:
-    """Window geometry of a Conv2D/Pool2D/ZeroPad2D: input (in_h, in_w, n_chan) from its producer `src`,
-    kernel, strides, explicit (top, bottom, left, right) padding, output (out_h, out_w)."""
-    in_shape = src.shape
-    top, bottom, left, right = layer.padding
-    return {
-        "in_h": in_shape[0],
-        "in_w": in_shape[1],
-        "n_chan": in_shape[2],
-        "kh": kernel[0],
-        "kw": kernel[1],
-        "sh": strides[0],
-        "sw": strides[1],
-        "pad_t": top,
-        "pad_b": bottom,
-        "pad_l": left,
-        "pad_r": right,
-        "out_h": layer.shape[0],
-        "out_w": layer.shape[1],
-    }
-
-
 def pool_types(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType, n: int) -> None:
     """is_max, the quantized reciprocal 1/n (average), and the exact sum type of n inputs."""
     avg = layer.op == "avg"
@@ -127,7 +112,11 @@ def _(layer: Pool2D, base: LayerContext) -> LayerContext:
     src = base.inputs[0]
     base.func = "pool2d"
     base.config.update(window_config(layer, src, layer.pool, layer.strides))
-    pool_types(layer, base, src.types["result"], layer.pool[0] * layer.pool[1])
+    n = layer.pool[0] * layer.pool[1]
+    pool_types(layer, base, src.types["result"], n)
+    if layer.op == "avg" and any(layer.padding):  # 1/count per number of taps inside the input, 0 for none
+        table = np.concatenate([[0.0], reciprocals(layer, np.arange(1, n + 1))])
+        add_constant(base, "recip", "r", table, layer.types["recip"])
     return base
 
 
@@ -145,6 +134,45 @@ def _(layer: GlobalPool2D, base: LayerContext) -> LayerContext:
 def _(layer: ZeroPad2D, base: LayerContext) -> LayerContext:
     base.func = "zeropad"
     base.config.update(window_config(layer, base.inputs[0], (1, 1), (1, 1)))
+    return base
+
+
+@layer_context.register
+def _(layer: Crop2D, base: LayerContext) -> LayerContext:
+    base.func = "crop"
+    base.config.update(spatial_config(layer, base.inputs[0]), crop_t=layer.cropping[0], crop_l=layer.cropping[2])
+    return base
+
+
+@layer_context.register
+def _(layer: UpSample2D, base: LayerContext) -> LayerContext:
+    base.func = "upsample"
+    base.config.update(spatial_config(layer, base.inputs[0]), up_h=layer.factor[0], up_w=layer.factor[1])
+    return base
+
+
+@layer_context.register
+def _(layer: Transpose, base: LayerContext) -> LayerContext:
+    base.func = "transpose"
+    base.config.update(transpose_config(layer, base.inputs[0].shape))
+    return base
+
+
+@layer_context.register
+def _(layer: Embedding, base: LayerContext) -> LayerContext:
+    base.func = "embedding"
+    rows, dim = 2 ** layer.types["input"].width, layer.weight.shape[1]
+    base.config.update(n_in=layer.shape[0], dim=dim, rows=rows)
+    table = layer.padded(layer.types["input"].width)
+    add_constant(base, "weight", "w", table.ravel(), layer.types["weight"])
+    return base
+
+
+@layer_context.register
+def _(layer: PReLU, base: LayerContext) -> LayerContext:
+    base.func = "prelu"
+    base.config.update(n=layer.size, n_chan=layer.shape[-1], per_channel=True)
+    add_constant(base, "alpha", "a", layer.alpha, layer.types["alpha"], (layer.name, "alpha"))
     return base
 
 

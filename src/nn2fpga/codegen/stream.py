@@ -20,8 +20,8 @@ from nn2fpga.codegen.context import (
     layer_names,
     merge_config,
     pool_types,
-    window_config,
 )
+from nn2fpga.codegen.shapes import transpose_config, window_config
 from nn2fpga.estimate.geometry import STREAMED, in_lanes, matrix
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
@@ -31,14 +31,19 @@ from nn2fpga.ir.layers import (
     BatchNorm,
     Concatenate,
     Conv2D,
+    Crop2D,
     Dense,
     DepthwiseConv2D,
+    Embedding,
     GlobalPool2D,
     Input,
     Layer,
     Linear,
     Pool2D,
+    PReLU,
     Reshape,
+    Transpose,
+    UpSample2D,
     ZeroPad2D,
 )
 from nn2fpga.ir.names import stream_names
@@ -52,17 +57,24 @@ def stream_layer(layer: Layer, base: LayerContext) -> LayerContext:
 
 @stream_layer.register(Activation)
 @stream_layer.register(BatchNorm)
+@stream_layer.register(PReLU)
 @stream_layer.register(Dense)
 @stream_layer.register(Pool2D)
 @stream_layer.register(ZeroPad2D)
+@stream_layer.register(Crop2D)
+@stream_layer.register(UpSample2D)
+@stream_layer.register(Transpose)
+@stream_layer.register(Embedding)
 def _(layer: Layer, base: LayerContext) -> LayerContext:
     # the array function's configuration; its _stream variant applies it to each pixel (Dense: the whole
     # vector, Pool2D and ZeroPad2D: the window geometry)
     ctx = layer_context(layer, base)
     ctx.func = f"{ctx.func}_stream"
-    if isinstance(layer, (Activation, BatchNorm)):
+    if isinstance(layer, (Activation, BatchNorm, PReLU)):
         n_pix, chan = pixels(layer)
         ctx.config.update(n=chan, n_chan=chan, n_pixels=n_pix)
+    if isinstance(layer, Transpose):  # in words of its lanes
+        ctx.config.update(transpose_config(layer, base.inputs[0].shape, layer.lanes))
     if isinstance(layer, Dense):
         stream_weights(layer, ctx)
     return ctx

@@ -10,7 +10,7 @@ from typing import Any
 
 from nn2fpga.config.schema import Key, choice, fail, got, join, mapping, positive_int, section
 from nn2fpga.ir.errors import ConfigError
-from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer
+from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer, PReLU
 from nn2fpga.ir.types import FixedType
 
 EXACT = "exact"  # accumulator value: the pass computes a width where no product or sum is rounded
@@ -37,7 +37,7 @@ ROLES: dict[str, Role] = {
     ),
     "exp_table": Role("ap_ufixed<18,1,AP_RND>", "softmax exp(x - max) table entries"),
     "inv_table": Role("ap_ufixed<18,1,AP_RND>", "softmax 1 / sum table entries"),
-    "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope"),
+    "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope; PReLU's per-channel slopes"),
     "slope": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid slope; selu scale"),
     "offset": Role("ap_ufixed<18,0,AP_RND>", "hard_sigmoid offset"),
     "threshold": Role("ap_fixed<18,8,AP_RND>", "ReLU(threshold=...) threshold (relu_clip)"),
@@ -55,6 +55,7 @@ FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
     (Activation, "gelu", "table"): "ap_fixed<18,5,AP_RND>",  # in [-0.17, 8)
     (Activation, "hard_swish", "table"): "ap_fixed<18,3,AP_RND>",  # in [-0.375, 3)
     (Activation, "softsign", "table"): "ap_fixed<18,2,AP_RND>",  # in (-1, 1)
+    (PReLU, "", "alpha"): "ap_fixed<18,3,AP_RND>",  # learned slopes, either sign, |alpha| < 4
 }
 DATA_ROLES = tuple(r for r, spec in ROLES.items() if spec.data)
 KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_KINDS}

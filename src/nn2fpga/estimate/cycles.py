@@ -29,7 +29,21 @@ from dataclasses import dataclass, field
 
 from nn2fpga.estimate.geometry import STREAMED, channels, converter_trips, in_lanes, matrix, trips
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Concatenate, Conv2D, Dense, GlobalPool2D, Input, Layer, Linear, Pool2D, ZeroPad2D
+from nn2fpga.ir.layers import (
+    Concatenate,
+    Conv2D,
+    Crop2D,
+    Dense,
+    Embedding,
+    GlobalPool2D,
+    Input,
+    Layer,
+    Linear,
+    Pool2D,
+    Transpose,
+    UpSample2D,
+    ZeroPad2D,
+)
 from nn2fpga.ir.names import layer_idents, stream_names
 
 
@@ -116,13 +130,30 @@ def _window(layer: Layer, src: Layer, total: int, producer: str) -> Process:
     return Process("", layer.kind, layer.name, total, first_write=(emit0 + 1) * cf + to_write, reads=[read])
 
 
+def _reorder(layer: Crop2D | UpSample2D, src: Layer, total: int, producer: str) -> Process:
+    """Crop2D reads a word per iteration and writes those inside the crop (the first after its top rows and left
+    columns); UpSample2D writes a word per iteration and reads in the first of each input row's up_h output rows,
+    at the first of each pixel's up_w copies."""
+    cf = channels(src) // in_lanes(layer)
+    if isinstance(layer, Crop2D):
+        top, _, left, _ = layer.cropping
+        first = (top * src.shape[1] + left) * cf + 1
+        read = Read(producer, first, first, total)
+        return Process("", layer.kind, layer.name, total, first_write=first, reads=[read])
+    up_h, up_w = layer.factor
+    last = ((src.shape[0] - 1) * up_h * layer.shape[1] + (src.shape[1] - 1) * up_w) * cf + cf
+    return Process("", layer.kind, layer.name, total, reads=[Read(producer, 1, 1, last)])
+
+
 def _layer(layer: Layer, g: Graph, producers: list[str]) -> Process:
     """The process of one layer call, reading from the processes `producers` (one per input)."""
     total = trips(layer, g)
     src = g.producers(layer.name)[0]
     if isinstance(layer, (Conv2D, Pool2D, ZeroPad2D)):
         return _window(layer, src, total, producers[0])
-    if isinstance(layer, (Dense, GlobalPool2D)):  # reads the whole input, then computes and writes
+    if isinstance(
+        layer, (Dense, GlobalPool2D, Transpose, Embedding)
+    ):  # reads the whole input, then computes and writes
         words_in = src.size // in_lanes(layer)
         if isinstance(layer, Dense):
             rows, _, _ = matrix(layer)
@@ -141,6 +172,8 @@ def _layer(layer: Layer, g: Graph, producers: list[str]) -> Process:
         words = [channels(p) // layer.lanes for p in g.producers(layer.name)]
         reads = [Read(q, 1, 1 + sum(words[:i]), total - sum(words[i + 1 :])) for i, q in enumerate(producers)]
         return Process("", layer.kind, layer.name, total, reads=reads)
+    if isinstance(layer, (Crop2D, UpSample2D)):
+        return _reorder(layer, src, total, producers[0])
     # a word in, a word out per iteration (activations, BatchNorm, Add reading all inputs at once, Reshape)
     return Process("", layer.kind, layer.name, total, reads=[Read(q, 1, 1, total) for q in producers])
 

@@ -15,15 +15,17 @@ import math
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     Add,
-    Concatenate,
     Conv2D,
+    Crop2D,
     Dense,
     DepthwiseConv2D,
+    Embedding,
     GlobalPool2D,
     Input,
     Layer,
     Linear,
     Pool2D,
+    Transpose,
     ZeroPad2D,
 )
 
@@ -109,8 +111,12 @@ def trips(layer: Layer, g: Graph) -> int:
         return rows // layer.simd + rows * cols // (layer.pe * layer.simd)
     if isinstance(layer, GlobalPool2D):
         return words_in + channels(layer) // layer.lanes
-    if isinstance(layer, Concatenate):
-        return layer.size // layer.lanes
+    if isinstance(layer, Crop2D):  # every input word is read, those inside written
+        return words_in
+    if isinstance(layer, Transpose):  # the whole map read, then written
+        return 2 * words_in
+    if isinstance(layer, Embedding):  # the indices read, then the rows written
+        return words_in + layer.size // layer.lanes
     return layer.size // layer.lanes
 
 

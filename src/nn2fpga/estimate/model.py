@@ -31,12 +31,17 @@ from nn2fpga.ir.layers import (
     BatchNorm,
     Concatenate,
     Conv2D,
+    Crop2D,
     Dense,
+    Embedding,
     GlobalPool2D,
     Input,
     Layer,
     Linear,
     Pool2D,
+    PReLU,
+    Transpose,
+    UpSample2D,
     ZeroPad2D,
 )
 from nn2fpga.ir.names import layer_idents
@@ -193,11 +198,16 @@ def buffers(layer: Layer, g: Graph) -> Cost:
         return rules.array_memory(math.ceil(pw / kw) * cf, lanes * bits, copies=kh * kw)
     if isinstance(layer, Dense):
         return rules.array_memory(src.size // lanes, lanes * bits)
+    if isinstance(layer, Transpose):  # the whole map
+        return rules.array_memory(src.size // lanes, lanes * bits)
+    if isinstance(layer, UpSample2D):  # one input row of words
+        return rules.array_memory(src.shape[1] * geometry.channels(src) // lanes, lanes * bits)
     return Cost()
 
 
 def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
-    """Activations, BatchNorm, pooling, Add, Concatenate, padding: per value handled in one clock, its logic."""
+    """Activations, BatchNorm, PReLU, pooling, Add, Concatenate, padding, cropping, upsampling: per value handled
+    in one clock, its logic."""
     bits = layer.types["result"].width
     per_clock = layer.lanes if g.io_type == "io_stream" else layer.size
     if isinstance(layer, Activation):
@@ -212,6 +222,22 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         return Cost(lut=per_clock * bits, ff=per_clock * bits if g.io_type == "io_stream" else 0)
     if isinstance(layer, BatchNorm):
         return rules.multipliers(per_clock, _in_bits(layer, g), layer.types["scale"].width, "ultrascale+")
+    if isinstance(layer, PReLU):  # a multiplier and a select per value
+        cost = rules.multipliers(per_clock, _in_bits(layer, g), layer.types["alpha"].width, "ultrascale+")
+        return cost + Cost(lut=per_clock * bits)
+    if isinstance(layer, UpSample2D):
+        row = buffers(layer, g) if g.io_type == "io_stream" else Cost()
+        return Cost(lut=per_clock * bits // 2, ff=per_clock * bits) + row
+    if isinstance(layer, Crop2D):
+        return Cost(ff=per_clock * bits)
+    if isinstance(layer, Embedding):  # the table read per_clock values a clock (io_stream: banks of lanes)
+        rows, dim = 2 ** layer.types["input"].width, layer.weight.shape[1]
+        width = layer.types["weight"].width
+        if g.io_type == "io_stream":
+            return rules.array_memory(rows * dim // layer.lanes, layer.lanes * width)
+        return rules.table(rows * dim, width, per_clock, ii)
+    if isinstance(layer, Transpose):
+        return Cost(ff=per_clock * bits) + (buffers(layer, g) if g.io_type == "io_stream" else Cost())
     if isinstance(layer, (Pool2D, GlobalPool2D)):
         window = layer.pool[0] * layer.pool[1] if isinstance(layer, Pool2D) else 1
         cost = rules.adders(per_clock * window, bits + 4)

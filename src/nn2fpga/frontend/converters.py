@@ -28,6 +28,7 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Layer,
     Pool2D,
+    PReLU,
     Reshape,
     ZeroPad2D,
 )
@@ -125,6 +126,16 @@ def _leaky_relu(call: Call) -> list[Layer]:
     return [Activation(call.name, shape=call.shape, fn="leaky_relu", alpha=_decimal(alpha))]
 
 
+def _prelu(call: Call) -> list[Layer]:
+    """One alpha per channel: the slopes Keras holds for every position must repeat along all other axes."""
+    shape = call.shape
+    alpha = np.broadcast_to(to_array(call.layer.alpha), shape).reshape(-1, shape[-1])
+    if not (alpha == alpha[0]).all():
+        raise ModelError(f"{call.where}: PReLU with slopes that differ between positions is not supported (one "
+                         f"per channel: shared_axes={list(range(1, len(shape)))})")  # fmt: skip
+    return [PReLU(call.name, shape=shape, alpha=alpha[0].copy())]
+
+
 def _softmax(call: Call) -> list[Layer]:
     require_last_axis(call, call.layer.get_config().get("axis", -1), "softmax")
     return [Activation(call.name, shape=call.shape, fn="softmax")]
@@ -159,7 +170,7 @@ def pair(value: Any) -> tuple[int, int]:
     return int(v[0]), int(v[1])
 
 
-def _image_config(call: Call) -> dict[str, Any]:
+def image_config(call: Call) -> dict[str, Any]:
     """The layer's config; ModelError unless it reads a channels_last (height, width, channels) input."""
     cfg, (in_shape,) = call.layer.get_config(), call.in_shapes
     if len(in_shape) != 3:
@@ -171,7 +182,7 @@ def _image_config(call: Call) -> dict[str, Any]:
 
 def _window(call: Call, kernel: tuple[int, int], strides: tuple[int, int]) -> dict[str, Any]:
     """The strides and explicit (top, bottom, left, right) padding of a windowed layer; ModelError if unsupported."""
-    cfg, (in_shape,) = _image_config(call), call.in_shapes
+    cfg, (in_shape,) = image_config(call), call.in_shapes
     if pair(cfg.get("dilation_rate", 1)) != (1, 1):
         raise ModelError(f"{call.where}: dilation_rate={cfg['dilation_rate']} is not supported (only 1)")
     if int(cfg.get("groups", 1) or 1) != 1:
@@ -206,18 +217,16 @@ def pool(call: Call) -> list[Layer]:
     op = "max" if "Max" in call.cls else "avg"
     pool = pair(cfg["pool_size"])
     options = _window(call, pool, pair(cfg.get("strides") or cfg["pool_size"]))
-    if op == "avg" and any(options["padding"]):
-        raise ModelError(f"{call.where}: AveragePooling2D with padding='same' is not supported (use 'valid')")
     return [Pool2D(call.name, shape=call.shape, op=op, pool=pool, **options)]
 
 
 def global_pool(call: Call) -> list[Layer]:
-    _image_config(call)
+    image_config(call)
     return [GlobalPool2D(call.name, shape=call.shape, op="max" if "Max" in call.cls else "avg")]
 
 
 def zero_pad(call: Call) -> list[Layer]:
-    cfg = _image_config(call)
+    cfg = image_config(call)
     (top, bottom), (left, right) = (pair(p) for p in cfg["padding"])
     return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
 
@@ -274,6 +283,7 @@ KERAS_CONVERTERS: dict[str, Converter] = {
     "InputLayer": _noop,
     "ELU": _elu,
     "LeakyReLU": _leaky_relu,
+    "PReLU": _prelu,
     "ReLU": _relu,
     "Reshape": _reshape,
     "Softmax": _softmax,

@@ -20,6 +20,7 @@ from typing import Any
 
 from nn2fpga.frontend import keras_file
 from nn2fpga.frontend.converters import KERAS_CONVERTERS, Call, Converter
+from nn2fpga.frontend.embedding import embedding, index_inputs
 from nn2fpga.frontend.keras_file import Key, LayerCall, ModelCalls, post_order
 from nn2fpga.frontend.loading import KERAS3, file_config, flavor_of, load_model, refuse_lambdas
 from nn2fpga.frontend.preprocessing import PREPROCESSING_CONVERTERS
@@ -32,6 +33,7 @@ from nn2fpga.ir.layers import Input, Layer
 CONVERTERS: dict[str, Converter] = {
     **KERAS_CONVERTERS,
     **SPATIAL_CONVERTERS,
+    "Embedding": embedding,
     **PREPROCESSING_CONVERTERS,
     **QKERAS_CONVERTERS,
 }  # Keras class name -> converter
@@ -62,6 +64,7 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
         produced.update((k, last) for k in c.out_keys)
     graph.outputs = [produced[k] for k in model.outputs]  # 3. the outputs, by the IR layer now holding each value
     fold_quantizers(graph)
+    index_inputs(graph)
     graph.lint()
     return graph
 

@@ -7,6 +7,9 @@ back (`_as_rows`). The 2-D machinery (folding, line buffers, templates, estimate
 the optimize pass `merge_reshapes` removes the reshapes between consecutive 1-D layers. Causal padding is
 a ZeroPad2D of k - 1 columns on the left (folded into the convolution by `fold_zeropad`).
 
+Cropping and nearest-neighbour UpSampling (1-D and 2-D) are the pixel re-orderings Crop2D and UpSample2D;
+Permute is a Transpose.
+
 SeparableConv1D/2D are a DepthwiseConv2D without bias named `{layer}_depthwise` followed by a 1x1 Conv2D
 carrying the layer's name, bias and activation, as Keras computes them.
 """
@@ -24,15 +27,18 @@ from nn2fpga.frontend.converters import (
     conv,
     conv_options,
     global_pool,
+    image_config,
+    pair,
     pool,
     to_array,
     zero_pad,
 )
 from nn2fpga.frontend.keras_file import FileLayer
 from nn2fpga.ir.errors import ModelError
-from nn2fpga.ir.layers import Conv2D, DepthwiseConv2D, Layer, Reshape, ZeroPad2D
+from nn2fpga.ir.layers import Conv2D, Crop2D, DepthwiseConv2D, Layer, Reshape, Transpose, UpSample2D, ZeroPad2D
 
-_WINDOW_KEYS = ("kernel_size", "strides", "dilation_rate", "pool_size")
+_WINDOW_KEYS = ("kernel_size", "strides", "dilation_rate", "pool_size", "size")  # n -> (1, n) on the row view
+_EDGE_KEYS = {"ZeroPadding1D": "padding", "Cropping1D": "cropping"}  # n or (left, right) -> ((0, 0), (l, r))
 
 
 def _single(call: Call, key: str, value: Any) -> int:
@@ -52,10 +58,9 @@ def _row_view(call: Call, cls: str, filters: tuple[str, ...]) -> tuple[Call, lis
     for key in _WINDOW_KEYS:
         if cfg.get(key) is not None:
             cfg[key] = (1, _single(call, key, cfg[key]))
-    if "padding" in cfg and call.cls.startswith("ZeroPadding"):
-        pad = cfg["padding"]
-        left, right = (pad, pad) if not hasattr(pad, "__iter__") else (int(pad[0]), int(pad[1]))
-        cfg["padding"] = ((0, 0), (left, right))
+    edge = _EDGE_KEYS.get(call.cls)
+    if edge is not None:
+        cfg[edge] = ((0, 0), pair(cfg[edge]))
     before: list[Layer] = []
     (in_shape,) = call.in_shapes
     if len(in_shape) != 2:
@@ -106,6 +111,25 @@ def separable(call: Call) -> list[Layer]:
     return [depthwise, pointwise, *activations(call, spec, layer.activation, f"{call.name}_{{fn}}")]
 
 
+def crop(call: Call) -> list[Layer]:
+    (top, bottom), (left, right) = (pair(p) for p in image_config(call)["cropping"])
+    return [Crop2D(call.name, shape=call.shape, cropping=(top, bottom, left, right))]
+
+
+def upsample(call: Call) -> list[Layer]:
+    cfg = image_config(call)
+    if cfg.get("interpolation", "nearest") != "nearest":
+        raise ModelError(f"{call.where}: interpolation={cfg['interpolation']!r} is not supported (nearest only)")
+    return [UpSample2D(call.name, shape=call.shape, factor=pair(cfg["size"]))]
+
+
+def permute(call: Call) -> list[Layer]:
+    perm = tuple(int(d) - 1 for d in call.layer.get_config()["dims"])  # Keras counts axes from 1 (0 = batch)
+    if perm == tuple(range(len(perm))):
+        return [Reshape(call.name, shape=call.shape)]  # the identity
+    return [Transpose(call.name, shape=call.shape, perm=perm)]
+
+
 def _filter(layer: Any, name: str) -> Any:
     """A filter variable; tf_keras names a depthwise `kernel` `depthwise_kernel`."""
     if name == "kernel" and not hasattr(layer, "kernel"):
@@ -123,4 +147,9 @@ SPATIAL_CONVERTERS: dict[str, Converter] = {
     "GlobalMaxPooling1D": _as_rows("GlobalMaxPooling2D", global_pool),
     "GlobalAveragePooling1D": _as_rows("GlobalAveragePooling2D", global_pool),
     "ZeroPadding1D": _as_rows("ZeroPadding2D", zero_pad),
+    "Cropping2D": crop,
+    "Cropping1D": _as_rows("Cropping2D", crop),
+    "UpSampling2D": upsample,
+    "UpSampling1D": _as_rows("UpSampling2D", upsample),
+    "Permute": permute,
 }

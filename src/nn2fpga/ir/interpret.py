@@ -101,10 +101,18 @@ def _depthwise(layer: Conv2D, x: np.ndarray, preact: bool = False) -> np.ndarray
     return _activate(layer, acc if layer.bias is None else acc + layer.bias, preact)
 
 
+def window_counts(layer: Pool2D, in_hw: tuple[int, ...]) -> np.ndarray:
+    """(1, Ho, Wo, 1): the taps of each window inside the unpadded (in_h, in_w) input, the divisor of Keras's
+    average pooling."""
+    ones = np.ones((1, in_hw[0], in_hw[1], 1))
+    return windows(ones, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))
+
+
 def _pool(layer: Pool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
     if layer.op == "max":
         return windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4))
-    return windows(x, layer.pool, layer.strides, layer.padding, 0.0).mean(axis=(3, 4))
+    sums = windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))
+    return sums / window_counts(layer, x.shape[1:3])
 
 
 def _global_pool(layer: GlobalPool2D, x: np.ndarray, preact: bool = False) -> np.ndarray:
@@ -115,6 +123,27 @@ def _global_pool(layer: GlobalPool2D, x: np.ndarray, preact: bool = False) -> np
 def _zero_pad(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
     top, bottom, left, right = layer.padding
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+def _crop(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    top, bottom, left, right = layer.cropping
+    return x[:, top : x.shape[1] - bottom, left : x.shape[2] - right, :]
+
+
+def _upsample(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    return np.repeat(np.repeat(x, layer.factor[0], axis=1), layer.factor[1], axis=2)
+
+
+def _transpose(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    return np.transpose(x, (0, *(a + 1 for a in layer.perm)))
+
+
+def _embedding(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    return layer.weight[np.floor(x).astype(np.int64)]
+
+
+def _prelu(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    return np.where(x >= 0, x, x * layer.alpha)
 
 
 MERGE = {
@@ -146,6 +175,11 @@ FLOAT_OPS: dict[str, Callable[..., np.ndarray]] = {
     "Conv2D": _conv,
     "DepthwiseConv2D": _depthwise,
     "ZeroPad2D": _zero_pad,
+    "Crop2D": _crop,
+    "UpSample2D": _upsample,
+    "PReLU": _prelu,
+    "Transpose": _transpose,
+    "Embedding": _embedding,
     "Pool2D": _pool,
     "GlobalPool2D": _global_pool,
     "Add": _add,

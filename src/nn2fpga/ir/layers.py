@@ -233,10 +233,84 @@ class ZeroPad2D(Layer):
 
 
 @dataclass(eq=False)
+class Crop2D(Layer):
+    """Cropping (top, bottom, left, right) rows/columns off the input (Keras Cropping1D/2D): a stream that
+    forwards the pixels inside and drops the others."""
+
+    cropping: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+    MOVES_VALUES: ClassVar[bool] = True
+
+
+@dataclass(eq=False)
+class UpSample2D(Layer):
+    """Nearest-neighbour upsampling by (rows, columns) (Keras UpSampling1D/2D): every input pixel repeated
+    `factor[0]` times down and `factor[1]` times across (Keras's `size`; `Layer.size` counts values)."""
+
+    factor: tuple[int, int] = (2, 2)
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+    MOVES_VALUES: ClassVar[bool] = True
+
+
+@dataclass(eq=False)
+class Transpose(Layer):
+    """Axes permuted (Keras Permute): output axis k is input axis perm[k] (0-based, batch excluded). A stream
+    holds the whole map (read, then written in the new order), `lanes` channels a word when the channel axis
+    stays last, one value a word otherwise."""
+
+    perm: tuple[int, ...] = ()
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ()
+    MOVES_VALUES: ClassVar[bool] = True
+
+    @property
+    def keeps_channels(self) -> bool:
+        return self.perm[-1] == len(self.perm) - 1
+
+
+@dataclass(eq=False)
+class Embedding(Layer):
+    """y[p] = weight[x[p]]: the table row of each integer index (input (steps,), result (steps, dim)); the
+    table is quantized to `weight`, then cast to `result`."""
+
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight")
+
+    @property
+    def rows(self) -> int:
+        return int(self.weight.shape[0])
+
+    def padded(self, index_bits: int) -> np.ndarray:
+        """The table with zero rows up to 2**index_bits: one row for every index the input type holds."""
+        table = np.zeros((2**index_bits, self.weight.shape[1]))
+        table[: self.rows] = self.weight
+        return table
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {"weight": self.weight}
+
+
+@dataclass(eq=False)
+class PReLU(Layer):
+    """y = x if x >= 0 else alpha[c] * x, one alpha per channel (last axis), quantized to `alpha`; the product
+    is exact before the one cast to `result`."""
+
+    alpha: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "alpha")
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {"alpha": self.alpha}
+
+
+@dataclass(eq=False)
 class Pool2D(Layer):
-    """Max or average pooling over (ph, pw) windows. Max pooling ignores padded positions (Keras 'same');
-    average pooling supports no padding (Keras 'valid'): sum exactly, then multiply by 1/(ph*pw) quantized
-    to the `recip` type."""
+    """Max or average pooling over (ph, pw) windows. Max pooling ignores padded positions (Keras 'same').
+    Average pooling sums exactly, then multiplies by 1/n quantized to the `recip` type, n the window's taps
+    inside the unpadded input (Keras 'same' divides by those; n = ph*pw without padding)."""
 
     op: str = "max"  # "max" | "avg"
     pool: tuple[int, int] = (2, 2)
@@ -310,6 +384,11 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
     Conv2D,
     DepthwiseConv2D,
     ZeroPad2D,
+    Crop2D,
+    UpSample2D,
+    Transpose,
+    Embedding,
+    PReLU,
     Pool2D,
     GlobalPool2D,
     Add,
@@ -320,3 +399,8 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
 def reciprocal(layer: Pool2D | GlobalPool2D | Add, n: int) -> float:
     """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
     return float(layer.types["recip"].quantize(1.0 / n))
+
+
+def reciprocals(layer: Pool2D, counts: np.ndarray) -> np.ndarray:
+    """`reciprocal` of each count (a padded average pooling's divisors)."""
+    return layer.types["recip"].quantize(1.0 / counts)

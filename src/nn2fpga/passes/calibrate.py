@@ -40,7 +40,7 @@ from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
 
-CONSTANT_ROLES = ("weight", "bias", "scale")  # constant arrays calibrated from their own values
+CONSTANT_ROLES = ("weight", "bias", "scale", "alpha")  # constant arrays calibrated from their own values (PReLU alpha)
 BATCH = 32  # samples per float evaluation step (bounds the memory of im2col on large CNNs)
 
 

@@ -43,6 +43,7 @@ from nn2fpga.ir.layers import (
     Input,
     Layer,
     Linear,
+    Transpose,
 )
 
 STORAGE = ("auto", "bram", "lutram", "uram", "offchip")  # WeightStorage values
@@ -203,6 +204,8 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
         need = [channels(layer)] + [channels(p) for p in producers]
         if isinstance(layer, Activation) and layer.fn == "softmax":
             layer.lanes = channels(layer)
+        elif isinstance(layer, Transpose) and not layer.keeps_channels:
+            layer.lanes = 1  # values change places across words: one a word
         elif _given(settings, "Lanes"):
             layer.lanes = _lanes_given(layer, settings, need)
         elif isinstance(layer, Input):

@@ -25,7 +25,19 @@ import math
 from nn2fpga.config import Config
 from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, Concatenate, Conv2D, Dense, GlobalPool2D, Layer, Pool2D, Reshape
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    Concatenate,
+    Conv2D,
+    Dense,
+    Embedding,
+    GlobalPool2D,
+    Layer,
+    Pool2D,
+    Reshape,
+    Transpose,
+)
 from nn2fpga.ir.names import stream_names
 from nn2fpga.ir.tables import activation_tables
 
@@ -60,7 +72,7 @@ def _fill(layer: Layer, g: Graph) -> float:
         kh, kw = layer.kernel if isinstance(layer, Conv2D) else layer.pool
         width = g.producer(layer.name).shape[1] + layer.padding[2] + layer.padding[3]
         return (kh - 1) * width + kw
-    if isinstance(layer, (GlobalPool2D, Dense, Reshape)):
+    if isinstance(layer, (GlobalPool2D, Dense, Reshape, Transpose, Embedding)):
         return pixels(g.producer(layer.name))[0]
     return 1
 

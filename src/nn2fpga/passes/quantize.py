@@ -10,7 +10,7 @@ import numpy as np
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Layer, exact_accumulator
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Embedding, Layer, PReLU, exact_accumulator
 from nn2fpga.ir.rules import product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
@@ -77,6 +77,19 @@ def _(layer: Dense | Conv2D, types: dict, in_type: FixedType | None, settings: L
 def _(layer: BatchNorm, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
     for role in ("scale", "bias"):
         setattr(layer, role, _quantized(layer, role, getattr(layer, role), types[role]))
+
+
+@_quantize.register
+def _(layer: Embedding, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
+    if in_type is None or in_type.signed or in_type.integer != in_type.width or in_type.width > 24:
+        raise ConfigError(f"layer {layer.name!r} (Embedding) reads {in_type}; it needs unsigned integer indices")
+    layer.weight = _quantized(layer, "weight", layer.weight, types["weight"])
+    types["input"] = in_type  # the reference and codegen need it; not a configurable role
+
+
+@_quantize.register
+def _(layer: PReLU, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
+    layer.alpha = _quantized(layer, "alpha", layer.alpha, types["alpha"])
 
 
 @_quantize.register

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
-from nn2fpga.ir.interpret import ACTIVATIONS, MERGE, float_execute, windows
+from nn2fpga.ir.interpret import ACTIVATIONS, MERGE, float_execute, window_counts, windows
 from nn2fpga.ir.layers import (
     CENTRED_TABLE_FNS,
     TAIL_TABLE_FNS,
@@ -31,11 +31,14 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Dense,
     DepthwiseConv2D,
+    Embedding,
     GlobalPool2D,
     Input,
     Layer,
     Pool2D,
+    PReLU,
     reciprocal,
+    reciprocals,
 )
 from nn2fpga.ir.tables import TAIL_FROM, activation_tables
 from nn2fpga.sim import integer
@@ -166,7 +169,7 @@ def _(layer: Pool2D, x: np.ndarray) -> np.ndarray:
     if layer.op == "max":  # padded positions never win (Keras pads max pooling with -inf)
         return out_t.quantize(windows(x, layer.pool, layer.strides, layer.padding, -np.inf).max(axis=(3, 4)))
     sums = windows(x, layer.pool, layer.strides, layer.padding, 0.0).sum(axis=(3, 4))  # exact
-    return out_t.quantize(sums * reciprocal(layer, layer.pool[0] * layer.pool[1]))
+    return out_t.quantize(sums * reciprocals(layer, window_counts(layer, x.shape[1:3])))
 
 
 @execute.register
@@ -202,6 +205,17 @@ def _(layer: Concatenate, *xs: np.ndarray) -> np.ndarray:
 @execute.register
 def _(layer: BatchNorm, x: np.ndarray) -> np.ndarray:
     return layer.types["result"].quantize(x * layer.scale + layer.bias)
+
+
+@execute.register
+def _(layer: Embedding, x: np.ndarray) -> np.ndarray:
+    table = layer.padded(layer.types["input"].width)  # the C++ table, zero rows included
+    return layer.types["result"].quantize(table[x.astype(np.int64)])  # x: exact indices of the input's type
+
+
+@execute.register
+def _(layer: PReLU, x: np.ndarray) -> np.ndarray:
+    return layer.types["result"].quantize(np.where(x >= 0, x, x * layer.alpha))  # exact product, one cast
 
 
 @execute.register
