@@ -10,7 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nn2fpga.ir.layers import Conv2D, Dense, DepthwiseConv2D, exact_accumulator
+from nn2fpga.ir.layers import Conv2D, Dense, DepthwiseConv2D
+from nn2fpga.ir.rules import exact_accumulator
 from nn2fpga.ir.types import FixedType, Overflow, Rounding
 from nn2fpga.sim import integer, reference
 from nn2fpga.sim.exact import exact_int_matmul, finish_exact, fits_float, raw

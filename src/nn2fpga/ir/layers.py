@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from nn2fpga.ir.rules import product_type, sum_type, union_type
 from nn2fpga.ir.types import FixedType
 
 ACTIVATIONS = (
@@ -368,11 +367,6 @@ def describe(layer: Layer) -> str:
         return f"{layer.kind}({layer.op})" + ("" if layer.activation == "linear" else f"+{layer.activation}")
     fused = getattr(layer, "activation", "linear")
     return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
-
-
-def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n_in: int) -> FixedType:
-    """The accumulator of a Dense/Conv that never rounds or overflows: bias + n_in exact products."""
-    return sum_type(union_type(product_type(in_t, weight_t), bias_t), n_in + 1)
 
 
 LAYER_KINDS: tuple[type[Layer], ...] = (

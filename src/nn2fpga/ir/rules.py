@@ -37,3 +37,8 @@ def sum_type(t: FixedType, n_terms: int) -> FixedType:
         raise ValueError(f"sum_type needs at least one term, got {n_terms}")
     grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
     return FixedType(t.width + grow, t.integer + grow, t.signed, int_type=t.int_type)
+
+
+def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n_in: int) -> FixedType:
+    """The accumulator of a Dense/Conv that never rounds or overflows: bias + n_in exact products."""
+    return sum_type(union_type(product_type(in_t, weight_t), bias_t), n_in + 1)

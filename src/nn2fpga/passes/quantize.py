@@ -10,8 +10,8 @@ import numpy as np
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Embedding, Layer, PReLU, exact_accumulator
-from nn2fpga.ir.rules import product_type
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Embedding, Layer, PReLU
+from nn2fpga.ir.rules import exact_accumulator, product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
