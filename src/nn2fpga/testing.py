@@ -22,6 +22,7 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -138,6 +139,12 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 @_propagate.register
+def _(layer: Dot, xs: list, es: list) -> np.ndarray:
+    (a, b), (ea, eb) = np.abs(xs), es  # each product as Multiply's, summed
+    return (a * eb + b * ea + ea * eb).sum(axis=-1, keepdims=True) + quantization_step(layer.types["result"])
+
+
+@_propagate.register
 def _(layer: Embedding, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     # exact indices (an input of integers): the table's rounding and the cast
     step = quantization_step(layer.types["weight"]) + quantization_step(layer.types["result"])
@@ -201,7 +208,7 @@ def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
             raw = np.asarray(x, dtype=np.float64)
             at_limit = (raw > out_t.max) | (raw < out_t.min)
             err[layer.name] = np.full(y.shape, quantization_step(out_t))
-        elif isinstance(layer, (Add, Concatenate)):
+        elif isinstance(layer, (Add, Concatenate, Dot)):
             srcs = [p.name for p in graph.producers(layer.name)]
             err[layer.name] = _propagate(layer, [trace[s] for s in srcs], [err[s] for s in srcs])
         else:

@@ -206,6 +206,17 @@ void add(res_T y[CONFIG_T::n], const in_T *...xs) {
     }
 }
 
+// Dot of two vectors: the exact sum (sum_t) of the n exact products, then one cast.
+template <class res_T, typename CONFIG_T, class a_T, class b_T>
+void dot(res_T y[1], const a_T *a, const b_T *b) {
+    typename CONFIG_T::sum_t s = 0;
+    for (int i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        s += a[i] * b[i];
+    }
+    y[0] = s;
+}
+
 // Concatenation along channels: input k has C_k channels per pixel; each value is cast to res_T.
 template <int C, class res_T, class in_T>
 inline void concat_pixel(res_T *y, int &k, const in_T *x) {

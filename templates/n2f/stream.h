@@ -492,6 +492,23 @@ void add_stream(hls::stream<res_T> &out, hls::stream<in_T> &...ins) {
     }
 }
 
+// Dot of two vectors: a word of each per clock (lanes values), products summed exactly in sum_t; the one result
+// word after the last.
+template <class res_T, typename CONFIG_T, class a_T, class b_T>
+void dot_stream(hls::stream<res_T> &out, hls::stream<a_T> &a, hls::stream<b_T> &b) {
+    typename CONFIG_T::sum_t s = 0;
+    for (int w = 0; w < CONFIG_T::n_words; w++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        const a_T x = a.read();
+        const b_T z = b.read();
+        for (int l = 0; l < a_T::size; l++) s += x.v[l] * z.v[l];
+    }
+    res_T y;
+    y.v[0] = s;
+    out.write(y);
+}
+
 // Concatenation along channels: per pixel, each input's n_chan / lanes words in turn, cast to the result.
 template <class res_T, typename CONFIG_T, class in_T>
 inline void concat_words(hls::stream<res_T> &out, hls::stream<in_T> &in, int words) {

@@ -68,6 +68,16 @@ def test_embedding(io_type: str) -> None:
     assert str(project.graph["ids"].types["result"]) == "ap_uint<6>"
 
 
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_dot(io_type: str) -> None:
+    """Keras Dot of two 8-vectors (two Dense branches of one input), then a Dense."""
+    keras.utils.set_random_seed(5)
+    i = keras.Input((16,), name="x")
+    dot = L.Dot(axes=1, name="dot")([L.Dense(8, name="a")(i), L.Dense(8, name="b")(i)])
+    model = keras.Model(i, L.Dense(2, name="out")(dot))
+    _check(model, np.random.default_rng(0).normal(scale=0.5, size=(1000, 16)), "Dot", io_type)
+
+
 def _check(model, x: np.ndarray, kind: str, io_type: str) -> nn2fpga.Project:
     project = nn2fpga.convert(model, config={"Model": {"Precision": "ap_fixed<20,8>"}, "IOType": io_type})
     assert kind in [layer.kind for layer in project.graph.layers()]
@@ -95,6 +105,9 @@ def test_errors_name_the_layer_and_option() -> None:
     masked = keras.Model(ids, L.Embedding(10, 4, mask_zero=True, name="e")(ids))
     with pytest.raises(ModelError, match=r"'e' \(Embedding\): mask_zero=True is not supported"):
         nn2fpga.convert(masked)
+    normalized = keras.Model(i, L.Dot(axes=1, normalize=True, name="d")([L.Flatten()(i), L.Flatten()(i)]))
+    with pytest.raises(ModelError, match=r"'d' \(Dot\): normalize=True is not supported"):
+        nn2fpga.convert(normalized)
     bilinear = keras.Model(i, L.UpSampling2D(interpolation="bilinear", name="u")(i))
     with pytest.raises(ModelError, match=r"'u' \(UpSampling2D\): interpolation='bilinear' is not supported"):
         nn2fpga.convert(bilinear)

@@ -30,6 +30,7 @@ from nn2fpga.ir.layers import (
     Crop2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -206,6 +207,16 @@ def exact_merge_type(layer: Add, inputs: list[Layer]) -> str:
     total = sum_type(union, len(inputs))
     # a difference of unsigned values: the same bits read as signed hold (-2**I, 2**I)
     return (dataclasses.replace(total, signed=True) if layer.op == "subtract" else total).cpp()
+
+
+@layer_context.register
+def _(layer: Dot, base: LayerContext) -> LayerContext:
+    base.func = "dot"
+    n = base.inputs[0].shape[-1]
+    a, b = (p.types["result"] for p in base.inputs)
+    base.config.update(n=n)
+    base.typedefs["sum_t"] = sum_type(product_type(a, b), n).cpp()
+    return base
 
 
 @layer_context.register

@@ -34,6 +34,7 @@ from nn2fpga.ir.layers import (
     Crop2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -143,6 +144,14 @@ def _(layer: Add, base: LayerContext) -> LayerContext:
     base.config.update(n_words=layer.size // layer.lanes)
     merge_config(layer, base)
     return base
+
+
+@stream_layer.register(Dot)
+def _(layer: Dot, base: LayerContext) -> LayerContext:
+    ctx = layer_context(layer, base)
+    ctx.func = "dot_stream"
+    ctx.config["n_words"] = base.inputs[0].shape[-1] // in_lanes(layer)
+    return ctx
 
 
 @stream_layer.register(Concatenate)

@@ -34,6 +34,7 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Crop2D,
     Dense,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -168,6 +169,9 @@ def _layer(layer: Layer, g: Graph, producers: list[str]) -> Process:
             first_write=first,
             reads=[Read(producers[0], words_in, words_in, words_in)],
         )
+    if isinstance(layer, Dot):  # both inputs word by word, the one word after the last
+        return Process("", layer.kind, layer.name, total, first_write=total,
+                       reads=[Read(q, total, total, total) for q in producers])  # fmt: skip
     if isinstance(layer, Concatenate):  # per pixel, each input's words in turn
         words = [channels(p) // layer.lanes for p in g.producers(layer.name)]
         reads = [Read(q, 1, 1 + sum(words[:i]), total - sum(words[i + 1 :])) for i, q in enumerate(producers)]

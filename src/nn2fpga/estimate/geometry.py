@@ -19,6 +19,7 @@ from nn2fpga.ir.layers import (
     Crop2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -115,6 +116,8 @@ def trips(layer: Layer, g: Graph) -> int:
         return words_in
     if isinstance(layer, Transpose):  # the whole map read, then written
         return 2 * words_in
+    if isinstance(layer, Dot):  # a word of each input per iteration
+        return words_in
     if isinstance(layer, Embedding):  # the indices read, then the rows written
         return words_in + layer.size // layer.lanes
     return layer.size // layer.lanes

@@ -33,6 +33,7 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Crop2D,
     Dense,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -230,6 +231,10 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         return Cost(lut=per_clock * bits // 2, ff=per_clock * bits) + row
     if isinstance(layer, Crop2D):
         return Cost(ff=per_clock * bits)
+    if isinstance(layer, Dot):  # n products at once (io_parallel) or lanes a clock, and their adder tree
+        a, b = (p.types["result"].width for p in g.producers(layer.name))
+        n = layer.lanes if g.io_type == "io_stream" else g.producers(layer.name)[0].size
+        return rules.multipliers(n, a, b, "ultrascale+") + rules.adders(n, a + b + 4)
     if isinstance(layer, Embedding):  # the table read per_clock values a clock (io_stream: banks of lanes)
         rows, dim = 2 ** layer.types["input"].width, layer.weight.shape[1]
         width = layer.types["weight"].width

@@ -25,6 +25,7 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
     GlobalPool2D,
     Layer,
     Pool2D,
@@ -246,6 +247,15 @@ def _add_layer(call: Call) -> list[Layer]:
     return [Add(call.name, shape=call.shape, op=op)]
 
 
+def _dot(call: Call) -> list[Layer]:
+    cfg = call.layer.get_config()
+    if cfg.get("normalize"):
+        raise ModelError(f"{call.where}: normalize=True is not supported (an L2 norm per input)")
+    if len(call.in_shapes) != 2 or any(len(s) != 1 for s in call.in_shapes) or call.in_shapes[0] != call.in_shapes[1]:
+        raise ModelError(f"{call.where}: Dot of {call.in_shapes}; nn2fpga supports two vectors of one length")
+    return [Dot(call.name, shape=(1,))]
+
+
 def _concatenate(call: Call) -> list[Layer]:
     require_last_axis(call, call.layer.get_config().get("axis", -1), "concatenation")
     return [Concatenate(call.name, shape=call.shape)]
@@ -265,6 +275,7 @@ KERAS_CONVERTERS: dict[str, Converter] = {
     **dict.fromkeys(MERGES, _add_layer),
     "AveragePooling2D": pool,
     "Concatenate": _concatenate,
+    "Dot": _dot,
     "Conv2D": conv,
     "DepthwiseConv2D": conv,
     "GlobalAveragePooling2D": global_pool,

@@ -160,6 +160,10 @@ def _add(layer: Add, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
     return _activate(layer, MERGE[getattr(layer, "op", "add")](xs), preact)
 
 
+def _dot(layer: Layer, a: np.ndarray, b: np.ndarray, preact: bool = False) -> np.ndarray:
+    return (a * b).sum(axis=-1, keepdims=True)
+
+
 def _concatenate(layer: Concatenate, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
     return np.concatenate(xs, axis=-1)
 
@@ -184,6 +188,7 @@ FLOAT_OPS: dict[str, Callable[..., np.ndarray]] = {
     "GlobalPool2D": _global_pool,
     "Add": _add,
     "Concatenate": _concatenate,
+    "Dot": _dot,
     "BatchNorm": lambda layer, x, preact=False: x * layer.scale + layer.bias,
     "Activation": _activation,
 }

@@ -17,23 +17,8 @@ import numpy as np
 
 from nn2fpga.ir.types import FixedType
 
-ACTIVATIONS = (
-    "linear",
-    "relu",
-    "leaky_relu",
-    "sigmoid",
-    "tanh",
-    "softmax",
-    "hard_sigmoid",
-    "relu_clip",
-    "elu",
-    "selu",
-    "softplus",
-    "swish",
-    "gelu",
-    "hard_swish",
-    "softsign",
-)
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_sigmoid", "relu_clip", "elu",
+               "selu", "softplus", "swish", "gelu", "hard_swish", "softsign")  # fmt: skip
 # a table below `tail_from`, x (selu: slope x) above
 TAIL_TABLE_FNS = ("elu", "selu", "softplus", "swish", "gelu", "hard_swish")
 CENTRED_TABLE_FNS = ("sigmoid", "tanh", "softsign")  # a table centred on 0, clipped at both ends
@@ -351,6 +336,12 @@ class Add(Layer):
 
 
 @dataclass(eq=False)
+class Dot(Layer):
+    """Keras Dot of two vectors (n,): y = (sum_i a_i b_i,), the products and their sum exact (at most 53 bits,
+    checked by the quantize pass), then one cast."""
+
+
+@dataclass(eq=False)
 class Concatenate(Layer):
     """Concatenation along the channel (last) axis; each input is cast to the result type."""
 
@@ -386,6 +377,7 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
     Pool2D,
     GlobalPool2D,
     Add,
+    Dot,
     Concatenate,
 )
 

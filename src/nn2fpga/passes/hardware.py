@@ -31,6 +31,7 @@ from nn2fpga.ir.layers import (
     Concatenate,
     Conv2D,
     Dense,
+    Dot,
     Embedding,
     GlobalPool2D,
     Layer,
@@ -83,7 +84,7 @@ def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
     lags: dict[str, float] = {}
     for user in g.users(fork.name):
         lag, layer = 0.0, user
-        while not isinstance(layer, (Add, Concatenate)):
+        while not isinstance(layer, (Add, Concatenate, Dot)):
             lag += _fill(layer, g) * fork_pixels / max(pixels(g.producer(layer.name))[0], 1)
             nxt = g.users(layer.name)
             if len(nxt) != 1:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 
 import numpy as np
 
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Embedding, Layer, PReLU
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Dot, Embedding, Layer, PReLU
 from nn2fpga.ir.rules import exact_accumulator, product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
@@ -41,14 +42,19 @@ def infer_precision(g: Graph, cfg: Config) -> bool:
         layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
         if isinstance(layer, Add) and layer.op == "multiply":
             _check_product(layer, [p.types["result"] for p in producers])
+        if isinstance(layer, Dot):
+            _check_product(layer, [p.types["result"] for p in producers], producers[0].shape[-1])
     return False
 
 
-def _check_product(layer: Add, types: list[FixedType]) -> None:
-    """A Multiply's exact product must fit float64's 53 bits: the reference multiplies in float64."""
-    if sum(t.width + (not t.signed) for t in types) > 53:
-        raise ConfigError(f"LayerName.{layer.name}.Precision: Multiply {layer.name!r} of inputs of "
-                          f"{' + '.join(str(t.width) for t in types)} bits; their product may take at most 53 "
+def _check_product(layer: Add | Dot, types: list[FixedType], terms: int = 1) -> None:
+    """A Multiply's exact product (a Dot's sum of `terms` products) must fit float64's 53 bits: the reference
+    computes them in float64."""
+    bits = sum(t.width + (not t.signed) for t in types) + math.ceil(math.log2(terms))
+    if bits > 53:
+        what = "Multiply" if isinstance(layer, Add) else f"Dot (a sum of {terms} products)"
+        raise ConfigError(f"LayerName.{layer.name}.Precision: {what} {layer.name!r} of inputs of "
+                          f"{' + '.join(str(t.width) for t in types)} bits needs {bits}; at most 53 "
                           "(narrow the inputs' result types)")  # fmt: skip
 
 

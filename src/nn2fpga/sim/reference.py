@@ -31,6 +31,7 @@ from nn2fpga.ir.layers import (
     Conv2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
     Embedding,
     GlobalPool2D,
     Input,
@@ -194,6 +195,11 @@ def _(layer: Add, *xs: np.ndarray) -> np.ndarray:
     if layer.activation == "relu":
         np.maximum(total, 0.0, out=total)
     return layer.types["result"].quantize(total)  # one cast
+
+
+@execute.register
+def _(layer: Dot, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return layer.types["result"].quantize((a * b).sum(axis=-1, keepdims=True))  # exact: <= 53 bits (quantize)
 
 
 @execute.register
