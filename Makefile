@@ -37,8 +37,8 @@ serve-bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(PY) -m ruff check src tests bench examples
-	$(PY) -m ruff format --check src tests bench examples
+	$(PY) -m ruff check src tests bench examples scripts
+	$(PY) -m ruff format --check src tests bench examples scripts
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

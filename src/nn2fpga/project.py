@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nn2fpga.config import Config
-from nn2fpga.ir.errors import ConfigError, UserError, closest
+from nn2fpga.ir.errors import ConfigError, ModelError, UserError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
@@ -60,6 +60,9 @@ def convert(
 
     cfg = Config.from_yaml(config)
     graph, head = from_keras(model), None
+    if len(graph.inputs()) != 1 or len(graph.outputs) != 1:
+        raise ModelError(f"model {graph.name!r} has {len(graph.inputs())} inputs and {len(graph.outputs)} outputs; "
+                         "projects take one input and one output (several are not supported yet)")  # fmt: skip
     if cfg.split is not None:
         graph, head_graph = split_graph(graph, cfg.split)
         cfg = _without_layers(cfg, {layer.name for layer in head_graph.layers()})

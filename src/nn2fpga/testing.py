@@ -29,10 +29,8 @@ from nn2fpga.ir.layers import (
     Layer,
     Pool2D,
     PReLU,
-    reciprocal,
-    reciprocals,
 )
-from nn2fpga.ir.rules import exact_accumulator
+from nn2fpga.ir.rules import exact_accumulator, reciprocal, reciprocals
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
 from nn2fpga.passes import fold

@@ -41,11 +41,9 @@ from nn2fpga.ir.layers import (
     Transpose,
     UpSample2D,
     ZeroPad2D,
-    reciprocal,
-    reciprocals,
 )
 from nn2fpga.ir.names import layer_idents
-from nn2fpga.ir.rules import product_type, sum_type, union_type
+from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type, union_type
 from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables
 from nn2fpga.ir.types import FixedType
 

@@ -45,8 +45,8 @@ from nn2fpga.config.schema import (
 )
 from nn2fpga.config.serving import SERVING_KEYS, serving_section
 from nn2fpga.ir.errors import ConfigError, closest
-from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Layer, describe
+from nn2fpga.ir.graph import Graph, describe
+from nn2fpga.ir.layers import Layer
 from nn2fpga.ir.names import cpp_name, stream_names
 from nn2fpga.ir.types import FixedType
 

@@ -13,7 +13,18 @@ from typing import Any
 
 import networkx as nx
 
-from nn2fpga.ir.layers import Input, Layer, describe
+from nn2fpga.ir.layers import Activation, Add, Input, Layer
+
+
+def describe(layer: Layer) -> str:
+    """`Dense`, `Dense+relu`, `Activation(tanh)`, `Add(maximum)`: the kind as messages, comments and summaries
+    name it."""
+    if isinstance(layer, Activation):
+        return f"{layer.kind}({layer.fn})"
+    if isinstance(layer, Add) and layer.op != "add":
+        return f"{layer.kind}({layer.op})" + ("" if layer.activation == "linear" else f"+{layer.activation}")
+    fused = getattr(layer, "activation", "linear")
+    return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
 
 
 class GraphError(ValueError):

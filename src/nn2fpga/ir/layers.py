@@ -349,17 +349,6 @@ class Concatenate(Layer):
 MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")  # Add.op; the C++ `op` code is the index
 
 
-def describe(layer: Layer) -> str:
-    """`Dense`, `Dense+relu`, `Activation(tanh)`, `Add(maximum)`: the kind as messages, comments and summaries
-    name it."""
-    if isinstance(layer, Activation):
-        return f"{layer.kind}({layer.fn})"
-    if isinstance(layer, Add) and layer.op != "add":
-        return f"{layer.kind}({layer.op})" + ("" if layer.activation == "linear" else f"+{layer.activation}")
-    fused = getattr(layer, "activation", "linear")
-    return layer.kind if fused == "linear" else f"{layer.kind}+{fused}"
-
-
 LAYER_KINDS: tuple[type[Layer], ...] = (
     Input,
     Dense,
@@ -380,13 +369,3 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
     Dot,
     Concatenate,
 )
-
-
-def reciprocal(layer: Pool2D | GlobalPool2D | Add, n: int) -> float:
-    """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
-    return float(layer.types["recip"].quantize(1.0 / n))
-
-
-def reciprocals(layer: Pool2D, counts: np.ndarray) -> np.ndarray:
-    """`reciprocal` of each count (a padded average pooling's divisors)."""
-    return layer.types["recip"].quantize(1.0 / counts)

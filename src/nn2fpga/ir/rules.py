@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
 
 from nn2fpga.ir.types import FixedType
 
@@ -42,3 +45,13 @@ def sum_type(t: FixedType, n_terms: int) -> FixedType:
 def exact_accumulator(in_t: FixedType, weight_t: FixedType, bias_t: FixedType, n_in: int) -> FixedType:
     """The accumulator of a Dense/Conv that never rounds or overflows: bias + n_in exact products."""
     return sum_type(union_type(product_type(in_t, weight_t), bias_t), n_in + 1)
+
+
+def reciprocal(layer: Any, n: int) -> float:
+    """1/n quantized to the layer's `recip` type (the constant the C++ multiplies by)."""
+    return float(layer.types["recip"].quantize(1.0 / n))
+
+
+def reciprocals(layer: Any, counts: np.ndarray) -> np.ndarray:
+    """`reciprocal` of each count (a padded average pooling's divisors)."""
+    return layer.types["recip"].quantize(1.0 / counts)

@@ -38,9 +38,8 @@ from nn2fpga.ir.layers import (
     Layer,
     Pool2D,
     PReLU,
-    reciprocal,
-    reciprocals,
 )
+from nn2fpga.ir.rules import reciprocal, reciprocals
 from nn2fpga.ir.tables import TAIL_FROM, activation_tables
 from nn2fpga.sim import integer
 from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish_exact, fits_float, raw
