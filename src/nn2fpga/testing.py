@@ -27,6 +27,7 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Input,
     Layer,
+    LayerNorm,
     Pool2D,
     PReLU,
 )
@@ -140,6 +141,21 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 def _(layer: Dot, xs: list, es: list) -> np.ndarray:
     (a, b), (ea, eb) = np.abs(xs), es  # each product as Multiply's, summed
     return (a * eb + b * ea + ea * eb).sum(axis=-1, keepdims=True) + quantization_step(layer.types["result"])
+
+
+@_propagate.register
+def _(layer: LayerNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """First order: the Jacobian's row sums of |dy_c/dx_j| are at most |scale_c| inv (2 + |z_c|) (inv =
+    1/sqrt(var + epsilon), z the normalized value), times the largest input error of the group; plus the measured
+    deviation of the reference at these inputs (mean, table, casts) and the rounding of scale and bias."""
+    t = layer.types
+    mean = x.mean(axis=-1, keepdims=True)
+    inv = 1.0 / np.sqrt(((x - mean) ** 2).mean(axis=-1, keepdims=True) + layer.epsilon)
+    z = (x - mean) * inv
+    lip = np.abs(layer.scale) * inv * (2.0 + np.abs(z))
+    deviation = np.abs(reference.execute(layer, x) - float_execute(layer, x))
+    return lip * e.max(axis=-1, keepdims=True) + deviation + quantization_step(t["scale"]) * np.abs(z) + (
+        quantization_step(t["bias"]) + quantization_step(t["result"]))  # fmt: skip
 
 
 @_propagate.register

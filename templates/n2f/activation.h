@@ -148,6 +148,41 @@ void batchnorm(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n],
     }
 }
 
+// LayerNorm over each group of n_chan values (docs/arithmetic.md): the exact sum, the mean rounded to mean_t,
+// the exact differences and sum of their squares, 1 / sqrt(var + epsilon) from the table at the sum of squares'
+// raw bits shifted right by `shift`, the normalized value rounded to norm_t, then scale and bias, one cast.
+template <class data_T, class res_T, typename CONFIG_T>
+void layernorm(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n],
+               const typename CONFIG_T::scale_t scale[CONFIG_T::n_chan],
+               const typename CONFIG_T::bias_t bias[CONFIG_T::n_chan],
+               const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
+    const int C = CONFIG_T::n_chan;
+    const typename CONFIG_T::recip_t recip = CONFIG_T::recip;
+    for (int p = 0; p < CONFIG_T::n / C; p++) {
+        typename CONFIG_T::sum_t s = 0;
+        for (int c = 0; c < C; c++) {
+#pragma HLS UNROLL
+            s += x[p * C + c];
+        }
+        const typename CONFIG_T::mean_t mean = s * recip;
+        typename CONFIG_T::diff_t d[CONFIG_T::n_chan];
+#pragma HLS ARRAY_PARTITION variable = d complete
+        typename CONFIG_T::sq_t q = 0;
+        for (int c = 0; c < C; c++) {
+#pragma HLS UNROLL
+            d[c] = x[p * C + c] - mean;
+            q += d[c] * d[c];
+        }
+        const auto index = raw_bits(q) >> CONFIG_T::shift;
+        const typename CONFIG_T::table_t inv = table[index > CONFIG_T::table_size - 1 ? CONFIG_T::table_size - 1 : (int)index.to_int64()];
+        for (int c = 0; c < C; c++) {
+#pragma HLS UNROLL
+            const typename CONFIG_T::norm_t z = d[c] * inv;
+            y[p * C + c] = z * scale[c] + bias[c];
+        }
+    }
+}
+
 // PReLU: x, or x * alpha[c] below zero (one slope per channel, alpha_t), exact before the cast.
 template <class data_T, class res_T, typename CONFIG_T>
 void prelu(const data_T x[CONFIG_T::n], res_T y[CONFIG_T::n], const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan]) {

@@ -662,6 +662,7 @@ N2F_PIXELWISE(tail_table_activation)
 N2F_PIXELWISE(softmax)
 N2F_PIXELWISE(batchnorm)
 N2F_PIXELWISE(prelu)
+N2F_PIXELWISE(layernorm)
 #undef N2F_PIXELWISE
 
 #endif

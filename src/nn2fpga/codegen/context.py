@@ -35,6 +35,7 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Input,
     Layer,
+    LayerNorm,
     Pool2D,
     PReLU,
     Reshape,
@@ -44,7 +45,7 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type, union_type
-from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables
+from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables, layernorm_parts
 from nn2fpga.ir.types import FixedType
 
 
@@ -164,6 +165,20 @@ def _(layer: Embedding, base: LayerContext) -> LayerContext:
     base.config.update(n_in=layer.shape[0], dim=dim, rows=rows)
     table = layer.padded(layer.types["input"].width)
     add_constant(base, "weight", "w", table.ravel(), layer.types["weight"])
+    return base
+
+
+@layer_context.register
+def _(layer: LayerNorm, base: LayerContext) -> LayerContext:
+    base.func = "layernorm"
+    t, table, shift = layernorm_parts(layer)
+    n = layer.shape[-1]
+    base.config.update(n=layer.size, n_chan=n, per_channel=False, recip=reciprocal(layer, n), shift=shift,
+                       table_size=table.size)  # fmt: skip
+    base.typedefs.update({f"{k}_t": v.cpp() for k, v in t.items()}, recip_t=layer.types["recip"].cpp())
+    add_constant(base, "scale", "s", layer.scale, layer.types["scale"], (layer.name, "scale"))
+    add_constant(base, "bias", "b", layer.bias, layer.types["bias"], (layer.name, "bias"))
+    add_constant(base, "table", "t", table.values, table.dtype)
     return base
 
 

@@ -39,6 +39,7 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Input,
     Layer,
+    LayerNorm,
     Linear,
     Pool2D,
     PReLU,
@@ -59,6 +60,7 @@ def stream_layer(layer: Layer, base: LayerContext) -> LayerContext:
 @stream_layer.register(Activation)
 @stream_layer.register(BatchNorm)
 @stream_layer.register(PReLU)
+@stream_layer.register(LayerNorm)
 @stream_layer.register(Dense)
 @stream_layer.register(Pool2D)
 @stream_layer.register(ZeroPad2D)
@@ -71,7 +73,7 @@ def _(layer: Layer, base: LayerContext) -> LayerContext:
     # vector, Pool2D and ZeroPad2D: the window geometry)
     ctx = layer_context(layer, base)
     ctx.func = f"{ctx.func}_stream"
-    if isinstance(layer, (Activation, BatchNorm, PReLU)):
+    if isinstance(layer, (Activation, BatchNorm, PReLU, LayerNorm)):
         n_pix, chan = pixels(layer)
         ctx.config.update(n=chan, n_chan=chan, n_pixels=n_pix)
     if isinstance(layer, Transpose):  # in words of its lanes

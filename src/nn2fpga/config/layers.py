@@ -10,7 +10,7 @@ from typing import Any
 
 from nn2fpga.config.schema import Key, choice, fail, got, join, mapping, positive_int, section
 from nn2fpga.ir.errors import ConfigError
-from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer, PReLU
+from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer, LayerNorm, PReLU
 from nn2fpga.ir.types import FixedType
 
 EXACT = "exact"  # accumulator value: the pass computes a width where no product or sum is rounded
@@ -56,6 +56,7 @@ FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
     (Activation, "hard_swish", "table"): "ap_fixed<18,3,AP_RND>",  # in [-0.375, 3)
     (Activation, "softsign", "table"): "ap_fixed<18,2,AP_RND>",  # in (-1, 1)
     (PReLU, "", "alpha"): "ap_fixed<18,3,AP_RND>",  # learned slopes, either sign, |alpha| < 4
+    (LayerNorm, "", "table"): "ap_ufixed<18,6,AP_RND>",  # 1 / sqrt(var + epsilon) <= 1 / sqrt(epsilon) ~ 31.6
 }
 DATA_ROLES = tuple(r for r, spec in ROLES.items() if spec.data)
 KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in LAYER_KINDS}

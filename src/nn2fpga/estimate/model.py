@@ -38,6 +38,7 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Input,
     Layer,
+    LayerNorm,
     Linear,
     Pool2D,
     PReLU,
@@ -223,6 +224,15 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         return Cost(lut=per_clock * bits, ff=per_clock * bits if g.io_type == "io_stream" else 0)
     if isinstance(layer, BatchNorm):
         return rules.multipliers(per_clock, _in_bits(layer, g), layer.types["scale"].width, "ultrascale+")
+    if isinstance(layer, LayerNorm):  # per value: a square, the normalizing and the scaling product; one table
+        in_bits, t = _in_bits(layer, g), layer.types
+        cost = rules.multipliers(per_clock, in_bits + 4, in_bits + 4, "ultrascale+")
+        cost = cost + rules.multipliers(per_clock, in_bits + 4, t["table"].width, "ultrascale+")
+        cost = cost + rules.multipliers(per_clock, 22, t["scale"].width, "ultrascale+")
+        groups = 1 if g.io_type == "io_stream" else layer.size // layer.shape[-1]
+        return (
+            cost + rules.adders(2 * per_clock, 2 * in_bits + 8) + rules.table(TABLE_SIZE, t["table"].width, groups, ii)
+        )
     if isinstance(layer, PReLU):  # a multiplier and a select per value
         cost = rules.multipliers(per_clock, _in_bits(layer, g), layer.types["alpha"].width, "ultrascale+")
         return cost + Cost(lut=per_clock * bits)

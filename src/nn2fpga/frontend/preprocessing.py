@@ -2,7 +2,7 @@
 Normalization ((x - mean) / max(sqrt(variance), epsilon), Keras's definition) become a BatchNorm layer of
 their own, a per-channel multiply-add in the `scale` and `bias` types. They are not folded into the next
 layer: a following convolution's zero padding would then pad with -offset / scale instead of 0, which is
-not what Keras computes.
+not what Keras computes. LayerNormalization (over the last axis) is a LayerNorm layer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from nn2fpga.frontend.converters import Call, Converter, require_last_axis, to_array
 from nn2fpga.ir.errors import ModelError
-from nn2fpga.ir.layers import BatchNorm, Layer
+from nn2fpga.ir.layers import BatchNorm, Layer, LayerNorm
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), the floor of Normalization's standard deviation
 
@@ -45,4 +45,20 @@ def _normalization(call: Call) -> list[Layer]:
     return [BatchNorm(call.name, shape=call.shape, scale=scale, bias=-mean * scale)]
 
 
-PREPROCESSING_CONVERTERS: dict[str, Converter] = {"Rescaling": _rescaling, "Normalization": _normalization}
+def _layernorm(call: Call) -> list[Layer]:
+    cfg, layer = call.layer.get_config(), call.layer
+    axis = cfg.get("axis", -1)
+    require_last_axis(call, axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis, "normalization")
+    if cfg.get("rms_scaling"):
+        raise ModelError(f"{call.where}: rms_scaling=True is not supported")
+    channels = call.shape[-1]
+    scale = to_array(layer.gamma) if cfg.get("scale", True) else np.ones(channels)
+    bias = to_array(layer.beta) if cfg.get("center", True) else np.zeros(channels)
+    return [LayerNorm(call.name, shape=call.shape, scale=scale, bias=bias, epsilon=float(cfg.get("epsilon", 1e-3)))]
+
+
+PREPROCESSING_CONVERTERS: dict[str, Converter] = {
+    "Rescaling": _rescaling,
+    "Normalization": _normalization,
+    "LayerNormalization": _layernorm,
+}

@@ -142,6 +142,12 @@ def _embedding(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return layer.weight[np.floor(x).astype(np.int64)]
 
 
+def _layernorm(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + layer.epsilon) * layer.scale + layer.bias
+
+
 def _prelu(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return np.where(x >= 0, x, x * layer.alpha)
 
@@ -184,6 +190,7 @@ FLOAT_OPS: dict[str, Callable[..., np.ndarray]] = {
     "PReLU": _prelu,
     "Transpose": _transpose,
     "Embedding": _embedding,
+    "LayerNorm": _layernorm,
     "Pool2D": _pool,
     "GlobalPool2D": _global_pool,
     "Add": _add,

@@ -162,6 +162,21 @@ class BatchNorm(Layer):
 
 
 @dataclass(eq=False)
+class LayerNorm(Layer):
+    """Keras LayerNormalization over the last axis: y = (x - mean) / sqrt(var + epsilon) * scale + bias, by the
+    fixed-point algorithm of `nn2fpga.ir.rules.layernorm_types` (docs/arithmetic.md)."""
+
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    epsilon: float = 1e-3
+
+    TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "scale", "bias", "table", "recip")
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {"scale": self.scale, "bias": self.bias}
+
+
+@dataclass(eq=False)
 class Reshape(Layer):
     """Flatten / Reshape: values unchanged (row-major order), only the shape changes.
 
@@ -354,6 +369,7 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
     Dense,
     Activation,
     BatchNorm,
+    LayerNorm,
     Reshape,
     Conv2D,
     DepthwiseConv2D,

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nn2fpga.ir.types import FixedType
+from nn2fpga.ir.types import FixedType, Overflow, Rounding
 
 
 def _plus_integer(a: FixedType, b: FixedType) -> int:
@@ -55,3 +55,18 @@ def reciprocal(layer: Any, n: int) -> float:
 def reciprocals(layer: Any, counts: np.ndarray) -> np.ndarray:
     """`reciprocal` of each count (a padded average pooling's divisors)."""
     return layer.types["recip"].quantize(1.0 / counts)
+
+
+def layernorm_types(in_t: FixedType, n: int) -> dict[str, FixedType]:
+    """The fixed types of LayerNorm over n values of `in_t` (F fraction bits, I integer bits), all derived:
+    sum (exact), mean (F + 2 fraction bits, round to nearest, saturating), diff = x - mean (exact), sq = the sum
+    of the n squared differences (exact), norm = diff / sqrt(var + epsilon) (22 bits, 7 integer, rounded)."""
+    mean = FixedType(in_t.width + 3, in_t.integer + 1, True, Rounding.RND, Overflow.SAT)
+    diff = FixedType(in_t.width + 4, in_t.integer + 2, True)
+    return {
+        "sum": sum_type(in_t, n),
+        "mean": mean,
+        "diff": diff,
+        "sq": sum_type(product_type(diff, diff), n),
+        "norm": FixedType(22, 7, True, Rounding.RND, Overflow.SAT),
+    }

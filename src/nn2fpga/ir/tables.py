@@ -12,6 +12,7 @@ floor(x * 2**K) is exact in fixed point (a product with a power of two, then AP_
 - elu, selu, softplus, swish, gelu, hard_swish (TAIL_TABLES): N entries over [lo, TAIL_FROM[fn]) at the bin centres,
   OFFSET = -lo * 2**K; at x >= TAIL_FROM the function is x (selu: slope * x, computed, not looked up), below
   lo the first entry (the clip).
+- LayerNorm: 1 / sqrt(var + epsilon) indexed by the exact sum of squares q (`layernorm_table`), OFFSET 0.
 - softmax: d = max(x) - x_i >= 0; exp entry i = exp(-i / 2**K_EXP) (bin's left edge, so the
   maximum maps to exactly 1), OFFSET 0; s = sum of exp entries (exact), in [1, n];
   inv entry j = 1 / (1 + (j + 0.5) / 2**K_INV), indexed by s with OFFSET -2**K_INV (that is,
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from nn2fpga.ir.interpret import SELU_ALPHA, SELU_SCALE
+from nn2fpga.ir.rules import layernorm_types
 from nn2fpga.ir.types import FixedType
 
 TABLE_SIZE = 1024
@@ -89,6 +92,18 @@ def inv_table(t: FixedType, n_inputs: int, n: int = TABLE_SIZE) -> Table:
     return Table(t.quantize(1.0 / (1.0 + (np.arange(n) + 0.5) / 2.0**k)), t, k, -(2**k))
 
 
+VARIANCE_RANGE = 16.0  # LayerNorm's table covers variances in [0, 16)
+
+
+def layernorm_table(t: FixedType, n_values: int, epsilon: float, n: int = TABLE_SIZE) -> Table:
+    """1 / sqrt(var + epsilon), indexed by the exact sum of squared differences q = n_values * var: index
+    floor(q * 2**k), entry j at the bin centre q = (j + 0.5) / 2**k, so the table covers var in
+    [0, VARIANCE_RANGE) (beyond, its last entry)."""
+    k = _k_for_range(n, n_values * VARIANCE_RANGE)
+    var = (np.arange(n) + 0.5) / 2.0**k / n_values
+    return Table(t.quantize(1.0 / np.sqrt(var + epsilon)), t, k, 0)
+
+
 def _gelu(v: np.ndarray) -> np.ndarray:
     return 0.5 * v * (1.0 + np.vectorize(math.erf)(v / math.sqrt(2.0)))
 
@@ -126,3 +141,12 @@ def activation_tables(fn: str, types: dict[str, FixedType], n_inputs: int, alpha
     if fn == "softmax":
         return {"exp_table": exp_table(types["exp_table"]), "inv_table": inv_table(types["inv_table"], n_inputs)}
     return {}
+
+
+def layernorm_parts(layer: Any) -> tuple[dict[str, FixedType], Table, int]:
+    """A quantized LayerNorm's derived types (`layernorm_types`), its table, and the right shift that takes the
+    raw bits of the sum of squares to the table index (floor(q * 2**k))."""
+    n = int(layer.shape[-1])
+    types = layernorm_types(layer.types["input"], n)
+    table = layernorm_table(layer.types["table"], n, layer.epsilon)
+    return types, table, types["sq"].frac - table.k

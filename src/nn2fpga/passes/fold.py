@@ -42,6 +42,7 @@ from nn2fpga.ir.layers import (
     DepthwiseConv2D,
     Input,
     Layer,
+    LayerNorm,
     Linear,
     Transpose,
 )
@@ -202,8 +203,8 @@ def fold_layers(g: Graph, cfg: Config) -> bool:
             layer.lanes = layer.pe
             continue
         need = [channels(layer)] + [channels(p) for p in producers]
-        if isinstance(layer, Activation) and layer.fn == "softmax":
-            layer.lanes = channels(layer)
+        if (isinstance(layer, Activation) and layer.fn == "softmax") or isinstance(layer, LayerNorm):
+            layer.lanes = channels(layer)  # a word holds the whole group it normalizes
         elif isinstance(layer, Transpose) and not layer.keeps_channels:
             layer.lanes = 1  # values change places across words: one a word
         elif _given(settings, "Lanes"):

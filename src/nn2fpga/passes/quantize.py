@@ -11,8 +11,8 @@ import numpy as np
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Dot, Embedding, Layer, PReLU
-from nn2fpga.ir.rules import exact_accumulator, product_type
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Dot, Embedding, Layer, LayerNorm, PReLU
+from nn2fpga.ir.rules import exact_accumulator, layernorm_types, product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,24 @@ def _(layer: Embedding, types: dict, in_type: FixedType | None, settings: LayerS
         raise ConfigError(f"layer {layer.name!r} (Embedding) reads {in_type}; it needs unsigned integer indices")
     layer.weight = _quantized(layer, "weight", layer.weight, types["weight"])
     types["input"] = in_type  # the reference and codegen need it; not a configurable role
+
+
+@_quantize.register
+def _(layer: LayerNorm, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
+    for role in ("scale", "bias"):
+        setattr(layer, role, _quantized(layer, role, getattr(layer, role), types[role]))
+    types["input"] = in_type  # the reference and codegen need it; not a configurable role
+    t = layernorm_types(in_type, layer.shape[-1])
+    widths = {  # what float64 (53 bits) and int64 (62) must hold exactly in the reference
+        "the mean's product": (t["sum"].width + types["recip"].width, 53),
+        "the sum of squares": (t["sq"].width, 62),
+        "the normalized product": (t["diff"].width + types["table"].width, 53),
+        "the scaled result": (t["norm"].width + types["scale"].width + 1, 53),
+    }
+    for what, (bits, most) in widths.items():
+        if bits > most:
+            raise ConfigError(f"LayerName.{layer.name}.Precision: LayerNorm {layer.name!r}: {what} takes {bits} bits, "
+                              f"at most {most} (narrow its input's result type)")  # fmt: skip
 
 
 @_quantize.register

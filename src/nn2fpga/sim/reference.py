@@ -36,11 +36,12 @@ from nn2fpga.ir.layers import (
     GlobalPool2D,
     Input,
     Layer,
+    LayerNorm,
     Pool2D,
     PReLU,
 )
 from nn2fpga.ir.rules import reciprocal, reciprocals
-from nn2fpga.ir.tables import TAIL_FROM, activation_tables
+from nn2fpga.ir.tables import TAIL_FROM, activation_tables, layernorm_parts
 from nn2fpga.sim import integer
 from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish_exact, fits_float, raw
 from nn2fpga.sim.integer import finish
@@ -216,6 +217,19 @@ def _(layer: BatchNorm, x: np.ndarray) -> np.ndarray:
 def _(layer: Embedding, x: np.ndarray) -> np.ndarray:
     table = layer.padded(layer.types["input"].width)  # the C++ table, zero rows included
     return layer.types["result"].quantize(table[x.astype(np.int64)])  # x: exact indices of the input's type
+
+
+@execute.register
+def _(layer: LayerNorm, x: np.ndarray) -> np.ndarray:
+    """docs/arithmetic.md: the sum and the mean in float64 (exact: the quantize pass checks the widths), the
+    squared differences in int64 raw units, the table by a shift of their sum, then two casts."""
+    t, table, shift = layernorm_parts(layer)
+    mean = t["mean"].quantize(x.sum(axis=-1, keepdims=True) * reciprocal(layer, layer.shape[-1]))
+    d = np.rint(np.ldexp(x - mean, t["diff"].frac)).astype(np.int64)  # x - mean on the diff grid, exact
+    q = (d * d).sum(axis=-1, keepdims=True)
+    inv = table.values[np.minimum(q >> shift if shift >= 0 else q << -shift, table.size - 1)]
+    z = t["norm"].quantize(np.ldexp(d.astype(np.float64), -t["diff"].frac) * inv)
+    return layer.types["result"].quantize(z * layer.scale + layer.bias)
 
 
 @execute.register
