@@ -20,12 +20,19 @@ from nn2fpga.ir.layers import (
     BatchNorm,
     Concatenate,
     Conv2D,
+    Crop2D,
     Dense,
     DepthwiseConv2D,
+    Dot,
+    Embedding,
     GlobalPool2D,
     Input,
+    LayerNorm,
     Pool2D,
+    PReLU,
     Reshape,
+    Transpose,
+    UpSample2D,
     ZeroPad2D,
 )
 from nn2fpga.project import Project, compile_graph
@@ -42,7 +49,10 @@ def head_graph() -> Graph:
     layers = [
         (Input("d", shape=(12,)), []),
         (Reshape("r", shape=(2, 2, 3)), ["d"]),
-        (ZeroPad2D("zp", shape=(4, 3, 3), padding=(1, 1, 0, 1)), ["r"]),
+        (UpSample2D("up", shape=(4, 4, 3), factor=(2, 2)), ["r"]),
+        (Crop2D("cr", shape=(3, 2, 3), cropping=(1, 0, 0, 2)), ["up"]),
+        (Transpose("tp", shape=(2, 3, 3), perm=(1, 0, 2)), ["cr"]),
+        (ZeroPad2D("zp", shape=(4, 3, 3), padding=(1, 1, 0, 0)), ["tp"]),
         (
             Conv2D(
                 "c",
@@ -62,10 +72,16 @@ def head_graph() -> Graph:
         (Concatenate("cat", shape=(2, 2, 8)), ["add", "mp"]),
         (Pool2D("ap", shape=(1, 1, 8), op="avg", pool=(2, 2), strides=(2, 2)), ["cat"]),
         (GlobalPool2D("gp", shape=(8,), op="avg"), ["ap"]),
-        (Dense("fc1", shape=(5,), weight=rng.normal(size=(8, 5))), ["gp"]),  # no bias: stored as null
+        (PReLU("pr", shape=(8,), alpha=rng.normal(size=8)), ["gp"]),
+        (LayerNorm("ln", shape=(8,), scale=rng.normal(size=8), bias=rng.normal(size=8)), ["pr"]),
+        (Dot("dot", shape=(1,)), ["gp", "ln"]),
+        (Concatenate("cat2", shape=(9,)), ["ln", "dot"]),
+        (Dense("fc1", shape=(5,), weight=rng.normal(size=(9, 5))), ["cat2"]),  # no bias: stored as null
         (Activation("lr", shape=(5,), fn="leaky_relu", alpha=0.1), ["fc1"]),
         (Activation("hs", shape=(5,), fn="hard_sigmoid", slope=1 / 6, offset=0.5), ["lr"]),
-        (Dense("fc2", shape=(3,), weight=rng.normal(size=(5, 3)), bias=rng.normal(size=3)), ["hs"]),
+        (Embedding("emb", shape=(5, 2), weight=rng.normal(size=(2, 2))), ["hs"]),  # floor(hard_sigmoid): 0 or 1
+        (Reshape("flat", shape=(10,)), ["emb"]),
+        (Dense("fc2", shape=(3,), weight=rng.normal(size=(10, 3)), bias=rng.normal(size=3)), ["flat"]),
         (Activation("out", shape=(3,), fn="softmax"), ["fc2"]),
     ]
     for layer, inputs in layers:
@@ -86,7 +102,7 @@ def test_head_runs_the_float_interpreter() -> None:
     for layer in g.layers():  # the declared shapes are the interpreter's
         assert values[layer.name].shape[1:] == layer.shape, layer.name
     head = head_from_graph(g)
-    assert [layer.name for layer in head.layers][:2] == ["r", "zp"] and head.shape == (3,)
+    assert [layer.name for layer in head.layers][:2] == ["r", "up"] and head.shape == (3,)
     assert np.array_equal(head.run(x), values["out"])
 
 

@@ -1,9 +1,10 @@
-"""The `auto` weight storage plan (flow "hardware") that keeps a model's weights within its part (the device
-database and the primitive counts are `nn2fpga.estimate.devices` and `nn2fpga.estimate.memory`). `WeightStorage:
-auto` plans per layer (`plan_storage`): LUTRAM for a bank of at most LUTRAM_BITS bits, else BRAM; while the
-part's RAMB18 are exceeded, the layer using most RAMB18 moves to URAM (loaded from DDR at start-up:
-UltraScale+ cannot initialize URAM from the bitstream), and once URAM is full too, to off-chip (streamed
-from DDR every image). Explicit settings are never moved.
+"""The `auto` weight storage plan (flow "hardware") that keeps a model's weights within its part (the device database
+and the primitive counts are `nn2fpga.estimate.devices` and `nn2fpga.estimate.memory`). `WeightStorage: auto` plans
+per layer (`plan_storage`): LUTRAM for a bank of at most LUTRAM_BITS bits, else BRAM; while the part's LUTs as
+memory are exceeded, the layer using most of them moves to BRAM; while the part's RAMB18 are exceeded, the layer
+using most RAMB18 moves to URAM (loaded from DDR at start-up: UltraScale+ cannot initialize URAM from the
+bitstream), and once URAM is full too, to off-chip (streamed from DDR every image). Explicit settings are never
+moved.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def plan_storage(g: Graph, cfg) -> bool:
         min(onchip, key=lambda lay: (pixels[lay.name], -sum(use[lay.name]))).weight_storage = "offchip"
         return True
 
+    def lutram_total() -> int:
+        return sum(u[2] for u in memory_use(g).values())
+
+    while lutram_total() > part.lutram:  # the banks using most LUTs as memory go to BRAM first
+        use = memory_use(g)
+        small = [lay for lay in movable if lay.weight_storage == "lutram"]
+        if not small:
+            break
+        max(small, key=lambda lay: use[lay.name][2]).weight_storage = "bram"
     bram, uram = totals()
     while bram > part.bram18:
         use = memory_use(g)
