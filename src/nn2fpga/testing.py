@@ -18,6 +18,7 @@ from nn2fpga.ir.layers import (
     Activation,
     Add,
     BatchNorm,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Dense,
@@ -138,6 +139,13 @@ def _(layer: BatchNorm, x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 @_propagate.register
+def _(layer: ChannelScale, xs: list, es: list) -> np.ndarray:
+    (x, v), (ex, ev) = [np.abs(a) for a in xs], es  # as Multiply's, the vector broadcast over the pixels
+    return float_execute(layer, x, ev) + float_execute(layer, ex, v) + float_execute(layer, ex, ev) + (
+        quantization_step(layer.types["result"]))  # fmt: skip
+
+
+@_propagate.register
 def _(layer: Dot, xs: list, es: list) -> np.ndarray:
     (a, b), (ea, eb) = np.abs(xs), es  # each product as Multiply's, summed
     return (a * eb + b * ea + ea * eb).sum(axis=-1, keepdims=True) + quantization_step(layer.types["result"])
@@ -222,7 +230,7 @@ def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
             raw = np.asarray(x, dtype=np.float64)
             at_limit = (raw > out_t.max) | (raw < out_t.min)
             err[layer.name] = np.full(y.shape, quantization_step(out_t))
-        elif isinstance(layer, (Add, Concatenate, Dot)):
+        elif isinstance(layer, (Add, Concatenate, Dot, ChannelScale)):
             srcs = [p.name for p in graph.producers(layer.name)]
             err[layer.name] = _propagate(layer, [trace[s] for s in srcs], [err[s] for s in srcs])
         else:

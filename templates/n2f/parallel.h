@@ -206,6 +206,15 @@ void add(res_T y[CONFIG_T::n], const in_T *...xs) {
     }
 }
 
+// A feature map times a per-channel vector (squeeze-and-excitation): exact products, one cast.
+template <class res_T, typename CONFIG_T, class x_T, class v_T>
+void channel_scale(res_T y[CONFIG_T::n], const x_T *x, const v_T *v) {
+    for (int i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        y[i] = x[i] * v[i % CONFIG_T::n_chan];
+    }
+}
+
 // Dot of two vectors: the exact sum (sum_t) of the n exact products, then one cast.
 template <class res_T, typename CONFIG_T, class a_T, class b_T>
 void dot(res_T y[1], const a_T *a, const b_T *b) {

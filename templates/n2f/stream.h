@@ -492,6 +492,30 @@ void add_stream(hls::stream<res_T> &out, hls::stream<in_T> &...ins) {
     }
 }
 
+// A feature map times a per-channel vector (squeeze-and-excitation): the vector's n_chan / lanes words first
+// (its producer needs the whole map before it has them: the map's stream buffers it, FIFO depth), then a word
+// of the map per clock, times the vector's word of its channel group.
+template <class res_T, typename CONFIG_T, class x_T, class v_T>
+void channel_scale_stream(hls::stream<res_T> &out, hls::stream<x_T> &x, hls::stream<v_T> &v) {
+    const int L = x_T::size, CF = CONFIG_T::n_chan / L;
+    v_T scale[CF];
+Vector:
+    for (int ci = 0; ci < CF; ci++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        scale[ci] = v.read();
+    }
+Map:
+    for (int w = 0; w < CONFIG_T::n_pixels * CF; w++) {
+#pragma HLS PIPELINE II = 1
+        N2F_COUNT(CONFIG_T)
+        const x_T px = x.read();
+        res_T y;
+        for (int l = 0; l < L; l++) y.v[l] = px.v[l] * scale[w % CF].v[l];
+        out.write(y);
+    }
+}
+
 // Dot of two vectors: a word of each per clock (lanes values), products summed exactly in sum_t; the one result
 // word after the last.
 template <class res_T, typename CONFIG_T, class a_T, class b_T>

@@ -78,6 +78,33 @@ def test_dot(io_type: str) -> None:
     _check(model, np.random.default_rng(0).normal(scale=0.5, size=(1000, 16)), "Dot", io_type)
 
 
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_squeeze_excite(io_type: str) -> None:
+    """A feature map times the per-channel vector its squeeze-and-excitation branch computes (Keras Multiply
+    broadcasting (1, 1, C) over the map, as MobileNetV3 and EfficientNet do): ChannelScale; in io_stream the
+    map's stream holds the whole map while the branch pools it (deadlock-free, the bounded simulation says)."""
+    keras.utils.set_random_seed(6)
+    i = keras.Input((6, 6, 3), name="x")
+    fmap = L.Conv2D(8, 3, padding="same", name="c")(i)
+    se = L.Conv2D(8, 1, activation="sigmoid", name="e")(L.Conv2D(4, 1, activation="relu")(
+        L.GlobalAveragePooling2D(keepdims=True)(fmap)))  # fmt: skip
+    model = keras.Model(i, L.Flatten()(L.Multiply(name="m")([fmap, se])))
+    _check(model, np.random.default_rng(0).normal(size=(1000, 6, 6, 3)), "ChannelScale", io_type)
+
+
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_keras_ops_calls(io_type: str) -> None:
+    """MobileNetV3's hard_sigmoid written with operators (relu6(x + 3) * (1 / 6)) and a tensor product x * y:
+    BatchNorm layers of their own (or folded into the Dense) and a Multiply."""
+    keras.utils.set_random_seed(7)
+    i = keras.Input((16,), name="x")
+    d = L.Dense(8, name="d")(i)
+    gate = L.ReLU(6.0)(d + 3.0) * (1.0 / 6.0)
+    model = keras.Model(i, L.Dense(3, name="out")(d * gate - 0.5))
+    project = _check(model, np.random.default_rng(0).normal(size=(1000, 16)), "BatchNorm", io_type)
+    assert "Add" in [layer.kind for layer in project.graph.layers()]
+
+
 def _check(model, x: np.ndarray, kind: str, io_type: str) -> nn2fpga.Project:
     project = nn2fpga.convert(model, config={"Model": {"Precision": "ap_fixed<20,8>"}, "IOType": io_type})
     assert kind in [layer.kind for layer in project.graph.layers()]

@@ -25,6 +25,7 @@ from nn2fpga.ir.layers import (
     Activation,
     Add,
     BatchNorm,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Crop2D,
@@ -220,6 +221,13 @@ def exact_merge_type(layer: Add, inputs: list[Layer]) -> str:
     total = sum_type(union, len(inputs))
     # a difference of unsigned values: the same bits read as signed hold (-2**I, 2**I)
     return (dataclasses.replace(total, signed=True) if layer.op == "subtract" else total).cpp()
+
+
+@layer_context.register
+def _(layer: ChannelScale, base: LayerContext) -> LayerContext:
+    base.func = "channel_scale"
+    base.config.update(n=layer.size, n_chan=layer.shape[-1], n_pixels=layer.size // layer.shape[-1])
+    return base
 
 
 @layer_context.register

@@ -29,6 +29,7 @@ from nn2fpga.ir.layers import (
     Activation,
     Add,
     BatchNorm,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Crop2D,
@@ -146,6 +147,13 @@ def _(layer: Add, base: LayerContext) -> LayerContext:
     base.config.update(n_words=layer.size // layer.lanes)
     merge_config(layer, base)
     return base
+
+
+@stream_layer.register(ChannelScale)
+def _(layer: ChannelScale, base: LayerContext) -> LayerContext:
+    ctx = layer_context(layer, base)
+    ctx.func = "channel_scale_stream"
+    return ctx
 
 
 @stream_layer.register(Dot)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from nn2fpga.estimate.geometry import STREAMED, channels, converter_trips, in_lanes, matrix, trips
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
+    ChannelScale,
     Concatenate,
     Conv2D,
     Crop2D,
@@ -169,6 +170,10 @@ def _layer(layer: Layer, g: Graph, producers: list[str]) -> Process:
             first_write=first,
             reads=[Read(producers[0], words_in, words_in, words_in)],
         )
+    if isinstance(layer, ChannelScale):  # the vector's words, then a map word per iteration
+        cf = channels(layer) // layer.lanes
+        reads = [Read(producers[0], 1, cf + 1, total), Read(producers[1], cf, cf, cf)]
+        return Process("", layer.kind, layer.name, total, first_write=cf + 1, reads=reads)
     if isinstance(layer, Dot):  # both inputs word by word, the one word after the last
         return Process("", layer.kind, layer.name, total, first_write=total,
                        reads=[Read(q, total, total, total) for q in producers])  # fmt: skip

@@ -15,6 +15,7 @@ import math
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     Add,
+    ChannelScale,
     Conv2D,
     Crop2D,
     Dense,
@@ -116,6 +117,8 @@ def trips(layer: Layer, g: Graph) -> int:
         return words_in
     if isinstance(layer, Transpose):  # the whole map read, then written
         return 2 * words_in
+    if isinstance(layer, ChannelScale):  # the vector's words, then the map's
+        return (channels(layer) + layer.size) // layer.lanes
     if isinstance(layer, Dot):  # a word of each input per iteration
         return words_in
     if isinstance(layer, Embedding):  # the indices read, then the rows written

@@ -29,6 +29,7 @@ from nn2fpga.ir.layers import (
     Activation,
     Add,
     BatchNorm,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Crop2D,
@@ -241,6 +242,9 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         return Cost(lut=per_clock * bits // 2, ff=per_clock * bits) + row
     if isinstance(layer, Crop2D):
         return Cost(ff=per_clock * bits)
+    if isinstance(layer, ChannelScale):  # a product per value handled
+        a, b = (p.types["result"].width for p in g.producers(layer.name))
+        return rules.multipliers(per_clock, a, b, "ultrascale+")
     if isinstance(layer, Dot):  # n products at once (io_parallel) or lanes a clock, and their adder tree
         a, b = (p.types["result"].width for p in g.producers(layer.name))
         n = layer.lanes if g.io_type == "io_stream" else g.producers(layer.name)[0].size

@@ -19,13 +19,10 @@ from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.interpret import SELU_SCALE
 from nn2fpga.ir.layers import (
     Activation,
-    Add,
     BatchNorm,
-    Concatenate,
     Conv2D,
     Dense,
     DepthwiseConv2D,
-    Dot,
     GlobalPool2D,
     Layer,
     Pool2D,
@@ -47,6 +44,7 @@ class Call:
     shape: tuple[int, ...]  # output shape without batch
     flavor: str  # KERAS3 or TF_KERAS
     origin: str = ""  # the Keras class a 2-D view (nn2fpga.frontend.spatial) was made of, for messages
+    args: tuple[Any, ...] = ()  # a keras.ops call's positional arguments: numbers, None for tensors (frontend.ops)
 
     @property
     def name(self) -> str:
@@ -232,35 +230,6 @@ def zero_pad(call: Call) -> list[Layer]:
     return [ZeroPad2D(call.name, shape=call.shape, padding=(top, bottom, left, right))]
 
 
-MERGES = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average", "Maximum": "maximum",
-          "Minimum": "minimum"}  # fmt: skip
-
-
-def _add_layer(call: Call) -> list[Layer]:
-    """Add, Subtract, Multiply, Average, Maximum, Minimum: one Add layer with its `op`."""
-    if len({tuple(s) for s in call.in_shapes}) != 1:
-        raise ModelError(f"{call.where}: inputs of different shapes {call.in_shapes} (broadcasting is not supported)")
-    op = MERGES[call.cls]
-    if op == "multiply" and len(call.in_shapes) != 2:
-        raise ModelError(f"{call.where}: Multiply of {len(call.in_shapes)} inputs; nn2fpga multiplies two exactly "
-                         "(chain two-input Multiply layers)")  # fmt: skip
-    return [Add(call.name, shape=call.shape, op=op)]
-
-
-def _dot(call: Call) -> list[Layer]:
-    cfg = call.layer.get_config()
-    if cfg.get("normalize"):
-        raise ModelError(f"{call.where}: normalize=True is not supported (an L2 norm per input)")
-    if len(call.in_shapes) != 2 or any(len(s) != 1 for s in call.in_shapes) or call.in_shapes[0] != call.in_shapes[1]:
-        raise ModelError(f"{call.where}: Dot of {call.in_shapes}; nn2fpga supports two vectors of one length")
-    return [Dot(call.name, shape=(1,))]
-
-
-def _concatenate(call: Call) -> list[Layer]:
-    require_last_axis(call, call.layer.get_config().get("axis", -1), "concatenation")
-    return [Concatenate(call.name, shape=call.shape)]
-
-
 def require_last_axis(call: Call, axis: Any, what: str) -> None:
     """ModelError unless `axis` (an int or a one-element list, batch axis counted) is the last axis of the
     call's output (of its input too: the layers that take an axis keep the rank)."""
@@ -272,10 +241,7 @@ def require_last_axis(call: Call, axis: Any, what: str) -> None:
 
 KERAS_CONVERTERS: dict[str, Converter] = {
     "Activation": _activation_layer,
-    **dict.fromkeys(MERGES, _add_layer),
     "AveragePooling2D": pool,
-    "Concatenate": _concatenate,
-    "Dot": _dot,
     "Conv2D": conv,
     "DepthwiseConv2D": conv,
     "GlobalAveragePooling2D": global_pool,

@@ -23,6 +23,8 @@ from nn2fpga.frontend.converters import KERAS_CONVERTERS, Call, Converter
 from nn2fpga.frontend.embedding import embedding, index_inputs
 from nn2fpga.frontend.keras_file import Key, LayerCall, ModelCalls, post_order
 from nn2fpga.frontend.loading import KERAS3, file_config, flavor_of, load_model, refuse_lambdas
+from nn2fpga.frontend.merges import MERGE_CONVERTERS
+from nn2fpga.frontend.ops import OP_CONVERTERS, scalar_args
 from nn2fpga.frontend.preprocessing import PREPROCESSING_CONVERTERS
 from nn2fpga.frontend.qkeras import QKERAS_CONVERTERS, fold_quantizers
 from nn2fpga.frontend.spatial import SPATIAL_CONVERTERS
@@ -33,6 +35,7 @@ from nn2fpga.ir.layers import Input, Layer
 CONVERTERS: dict[str, Converter] = {
     **KERAS_CONVERTERS,
     **SPATIAL_CONVERTERS,
+    **MERGE_CONVERTERS,
     "Embedding": embedding,
     **PREPROCESSING_CONVERTERS,
     **QKERAS_CONVERTERS,
@@ -59,7 +62,7 @@ def from_keras(source: Any, name: str | None = None, custom_objects: dict[str, A
         produced[(input_name, 0, 0)] = input_name
     for c in model.calls:  # 2. every other layer call, producers first
         in_shapes, shape = [model.shapes[k] for k in c.in_keys], model.shapes[c.out_keys[0]]
-        call = Call(c.layer, [produced[k] for k in c.in_keys], in_shapes, shape, flavor)
+        call = Call(c.layer, [produced[k] for k in c.in_keys], in_shapes, shape, flavor, args=c.args)
         last = _add(graph, call, _converter(call)(call))
         produced.update((k, last) for k in c.out_keys)
     graph.outputs = [produced[k] for k in model.outputs]  # 3. the outputs, by the IR layer now holding each value
@@ -101,7 +104,7 @@ def _model_calls(model: Any) -> ModelCalls:
             raise ModelError(f"layer {layer.name!r} is applied more than once; shared layers are not supported")
         seen_layers.add(id(layer))
         ins, outs = _node_inputs(node), _flat(node.output_tensors)
-        walked.calls.append(LayerCall(layer, [_key(t) for t in ins], [_key(t) for t in outs]))
+        walked.calls.append(LayerCall(layer, [_key(t) for t in ins], [_key(t) for t in outs], scalar_args(node)))
         walked.shapes.update((_key(t), _shape(t, layer.name)) for t in ins)
         walked.shapes[_key(outs[0])] = _shape(outs[0], layer.name)
     walked.inputs = [(t._keras_history[0].name, _shape(t, t._keras_history[0].name)) for t in inputs]
@@ -167,6 +170,8 @@ def _converter(call: Call) -> Converter:
     supported = ", ".join(sorted(CONVERTERS))
     if cls == "Lambda":
         raise ModelError(f"{call.where} runs arbitrary Python code and is not supported; supported: {supported}")
+    if not is_layer and cls in OP_CONVERTERS:
+        return OP_CONVERTERS[cls]
     if not is_layer:  # Keras 3 ops on Keras tensors (x * 2, keras.ops.add) are not layers
         raise ModelError(f"operation {layer.name!r} ({cls}, a keras.ops call) is not supported; supported: {supported}")
     raise ModelError(f"{call.where} is not supported; supported: {supported}")

@@ -107,6 +107,7 @@ class LayerCall:
     layer: Any
     in_keys: list[Key]
     out_keys: list[Key]
+    args: tuple[Any, ...] = ()  # a keras.ops call's positional arguments (nn2fpga.frontend.ops.scalar_args)
 
 
 @dataclass

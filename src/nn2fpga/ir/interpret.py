@@ -166,6 +166,10 @@ def _add(layer: Add, *xs: np.ndarray, preact: bool = False) -> np.ndarray:
     return _activate(layer, MERGE[getattr(layer, "op", "add")](xs), preact)
 
 
+def _channel_scale(layer: Layer, x: np.ndarray, v: np.ndarray, preact: bool = False) -> np.ndarray:
+    return x * v.reshape((v.shape[0],) + (1,) * (x.ndim - 2) + (v.shape[-1],))
+
+
 def _dot(layer: Layer, a: np.ndarray, b: np.ndarray, preact: bool = False) -> np.ndarray:
     return (a * b).sum(axis=-1, keepdims=True)
 
@@ -196,6 +200,7 @@ FLOAT_OPS: dict[str, Callable[..., np.ndarray]] = {
     "Add": _add,
     "Concatenate": _concatenate,
     "Dot": _dot,
+    "ChannelScale": _channel_scale,
     "BatchNorm": lambda layer, x, preact=False: x * layer.scale + layer.bias,
     "Activation": _activation,
 }

@@ -351,6 +351,12 @@ class Add(Layer):
 
 
 @dataclass(eq=False)
+class ChannelScale(Layer):
+    """A feature map (first input) times a per-channel vector the graph computes (second input, shape (C,) or
+    (1, 1, C): Keras Multiply broadcasting it, as squeeze-and-excitation does); exact product, one cast."""
+
+
+@dataclass(eq=False)
 class Dot(Layer):
     """Keras Dot of two vectors (n,): y = (sum_i a_i b_i,), the products and their sum exact (at most 53 bits,
     checked by the quantize pass), then one cast."""
@@ -382,6 +388,7 @@ LAYER_KINDS: tuple[type[Layer], ...] = (
     Pool2D,
     GlobalPool2D,
     Add,
+    ChannelScale,
     Dot,
     Concatenate,
 )

@@ -28,6 +28,7 @@ from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     Activation,
     Add,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Dense,
@@ -84,7 +85,7 @@ def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
     lags: dict[str, float] = {}
     for user in g.users(fork.name):
         lag, layer = 0.0, user
-        while not isinstance(layer, (Add, Concatenate, Dot)):
+        while not isinstance(layer, (Add, Concatenate, Dot, ChannelScale)):
             lag += _fill(layer, g) * fork_pixels / max(pixels(g.producer(layer.name))[0], 1)
             nxt = g.users(layer.name)
             if len(nxt) != 1:

@@ -11,7 +11,19 @@ import numpy as np
 from nn2fpga.config import EXACT, Config, LayerSettings
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, Dense, Dot, Embedding, Layer, LayerNorm, PReLU
+from nn2fpga.ir.layers import (
+    Activation,
+    Add,
+    BatchNorm,
+    ChannelScale,
+    Conv2D,
+    Dense,
+    Dot,
+    Embedding,
+    Layer,
+    LayerNorm,
+    PReLU,
+)
 from nn2fpga.ir.rules import exact_accumulator, layernorm_types, product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
@@ -40,19 +52,19 @@ def infer_precision(g: Graph, cfg: Config) -> bool:
         if "weight" in layer.fixed and result_source == "default":
             _keep_float_output(layer, types)
         layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
-        if isinstance(layer, Add) and layer.op == "multiply":
+        if (isinstance(layer, Add) and layer.op == "multiply") or isinstance(layer, ChannelScale):
             _check_product(layer, [p.types["result"] for p in producers])
         if isinstance(layer, Dot):
             _check_product(layer, [p.types["result"] for p in producers], producers[0].shape[-1])
     return False
 
 
-def _check_product(layer: Add | Dot, types: list[FixedType], terms: int = 1) -> None:
+def _check_product(layer: Add | Dot | ChannelScale, types: list[FixedType], terms: int = 1) -> None:
     """A Multiply's exact product (a Dot's sum of `terms` products) must fit float64's 53 bits: the reference
     computes them in float64."""
     bits = sum(t.width + (not t.signed) for t in types) + math.ceil(math.log2(terms))
     if bits > 53:
-        what = "Multiply" if isinstance(layer, Add) else f"Dot (a sum of {terms} products)"
+        what = "Multiply" if not isinstance(layer, Dot) else f"Dot (a sum of {terms} products)"
         raise ConfigError(f"LayerName.{layer.name}.Precision: {what} {layer.name!r} of inputs of "
                           f"{' + '.join(str(t.width) for t in types)} bits needs {bits}; at most 53 "
                           "(narrow the inputs' result types)")  # fmt: skip

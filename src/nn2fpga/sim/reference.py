@@ -27,6 +27,7 @@ from nn2fpga.ir.layers import (
     Activation,
     Add,
     BatchNorm,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Dense,
@@ -195,6 +196,11 @@ def _(layer: Add, *xs: np.ndarray) -> np.ndarray:
     if layer.activation == "relu":
         np.maximum(total, 0.0, out=total)
     return layer.types["result"].quantize(total)  # one cast
+
+
+@execute.register
+def _(layer: ChannelScale, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return layer.types["result"].quantize(float_execute(layer, x, v))  # exact products (<= 53 bits: quantize)
 
 
 @execute.register
