@@ -53,6 +53,13 @@ FAMILIES = {
 }
 
 
+# why a family does not convert (docs/models.md)
+REASONS = {
+    "ConvNeXtTiny": "its stem is a nested Sequential model and its blocks use LayerScale, a custom layer class "
+    "(a learned per-channel multiplier); neither is read yet",
+}
+
+
 def build(family: str) -> Any:
     import keras
 
@@ -125,7 +132,8 @@ def render(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         size = FAMILIES[r["family"]]
         if r["converts"] != "yes":
-            lines.append(f"| {r['family']} | {size}×{size} | {r['converts']} | | | | | |")
+            why = f" {REASONS[r['family']]}." if r["family"] in REASONS else ""
+            lines.append(f"| {r['family']} | {size}×{size} | {r['converts']}.{why} | | | | | |")
             continue
         lines.append(f"| {r['family']} | {size}×{size} | yes | {r['io_type']} | {r['layers']} | {r['cosine']:.6f} | "
                      f"{r['csim']} | {r['seconds']:.1f} |")  # fmt: skip
