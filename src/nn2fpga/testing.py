@@ -32,6 +32,7 @@ from nn2fpga.ir.layers import (
     Pool2D,
     PReLU,
 )
+from nn2fpga.ir.recurrent import Recurrent
 from nn2fpga.ir.rules import exact_accumulator, reciprocal, reciprocals
 from nn2fpga.ir.tables import activation_tables
 from nn2fpga.ir.types import FixedType, Rounding
@@ -149,6 +150,48 @@ def _(layer: ChannelScale, xs: list, es: list) -> np.ndarray:
 def _(layer: Dot, xs: list, es: list) -> np.ndarray:
     (a, b), (ea, eb) = np.abs(xs), es  # each product as Multiply's, summed
     return (a * eb + b * ea + ea * eb).sum(axis=-1, keepdims=True) + quantization_step(layer.types["result"])
+
+
+@_propagate.register
+def _(layer: Recurrent, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """First order: the input error carried through the cell's linearization at the float values (slopes of
+    sigmoid and tanh at most 1/4 and 1, products by the other factor's size), step by step; plus the measured
+    deviation of the reference at these inputs (tables, casts, rounded weights as the reference has them) and
+    the weights' rounding times the inputs' size."""
+    u, t = layer.units, layer.types
+    w, rw = np.abs(layer.weight), np.abs(layer.recurrent)
+    q_w = quantization_step(t["weight"])
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    h, c = np.zeros((x.shape[0], u)), np.zeros((x.shape[0], u))
+    eh, ec, out = np.zeros_like(h), np.zeros_like(h), []
+    for step in range(x.shape[1]):
+        a = x[:, step] @ layer.weight + layer.bias + h @ layer.recurrent + layer.recurrent_bias
+        ea = (
+            e[:, step] @ w
+            + eh @ rw
+            + q_w * (np.abs(x[:, step]).sum(-1, keepdims=True) + np.abs(h).sum(-1, keepdims=True))
+        )
+        ea += quantization_step(t["bias"])
+        if layer.cell == "simple":
+            h, eh = np.tanh(a), ea
+        elif layer.cell == "lstm":
+            (i, f, g, o), (ei, ef, eg, eo) = ([v[:, k * u : (k + 1) * u] for k in range(4)] for v in (a, ea))
+            i, f, g, o = sig(i), sig(f), np.tanh(g), sig(o)
+            ec = np.abs(c) * ef / 4 + f * ec + np.abs(g) * ei / 4 + i * eg
+            c = f * c + i * g
+            h, eh = o * np.tanh(c), np.abs(np.tanh(c)) * eo / 4 + o * ec
+        else:
+            ah = h @ layer.recurrent + layer.recurrent_bias
+            eah = eh @ rw + q_w * np.abs(h).sum(-1, keepdims=True) + quantization_step(t["bias"])
+            z, r = sig(a[:, :u]), sig(a[:, u : 2 * u])
+            ez, er = ea[:, :u] / 4, ea[:, u : 2 * u] / 4
+            hh = np.tanh(a[:, 2 * u :] - ah[:, 2 * u :] + r * ah[:, 2 * u :])
+            ehh = ea[:, 2 * u :] - eah[:, 2 * u :] + r * eah[:, 2 * u :] + np.abs(ah[:, 2 * u :]) * er
+            h, eh = z * h + (1 - z) * hh, ez * np.abs(h - hh) + z * eh + (1 - z) * ehh
+        out.append(eh)
+    carried = np.stack(out, axis=1) if layer.return_sequences else eh
+    deviation = np.abs(reference.execute(layer, x) - float_execute(layer, x))
+    return carried + deviation + quantization_step(t["result"])
 
 
 @_propagate.register

@@ -12,7 +12,8 @@ import yaml
 from nn2fpga.config import EXACT, LAYER_KEYS, ROLES, TOP_LEVEL, Config, LayerSettings, default_precision
 from nn2fpga.ir.errors import ConfigError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import LAYER_KINDS, Activation, BatchNorm, Dense, Input, Layer, Reshape
+from nn2fpga.ir.kinds import LAYER_KINDS
+from nn2fpga.ir.layers import Activation, BatchNorm, Dense, Input, Layer, Reshape
 from nn2fpga.ir.types import FixedType
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "config.md"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nn2fpga.ir.interpret import FLOAT_OPS, float_execute
-from nn2fpga.ir.layers import LAYER_KINDS, Activation, Add, Conv2D, Dense, DepthwiseConv2D, Pool2D
+from nn2fpga.ir.kinds import LAYER_KINDS
+from nn2fpga.ir.layers import Activation, Add, Conv2D, Dense, DepthwiseConv2D, Pool2D
 
 
 def test_every_layer_kind_has_a_float_meaning() -> None:

@@ -4,12 +4,15 @@ the pragmas that put a folded layer's weights into PE banks of SIMD-wide words i
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nn2fpga.estimate.geometry import STREAMED, matrix, weight_memory
-from nn2fpga.ir.layers import Conv2D, Dense, Layer, Linear
+from nn2fpga.ir.layers import MERGE_OPS, Add, Conv2D, Dense, GlobalPool2D, Layer, Linear, Pool2D
+from nn2fpga.ir.rules import product_type, reciprocal, sum_type, union_type
 from nn2fpga.ir.types import FixedType
 
 
@@ -160,3 +163,33 @@ def weight_words(layer: Linear) -> np.ndarray:
     padded = np.zeros((words.shape[0], lines * line_values), dtype=container.newbyteorder("<"))
     padded[:, : pe * simd] = words
     return padded.view(np.uint8).reshape(words.shape[0], -1)
+
+
+def pool_types(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType, n: int) -> None:
+    """is_max, the quantized reciprocal 1/n (average), and the exact sum type of n inputs."""
+    avg = layer.op == "avg"
+    base.config.update(is_max=not avg, recip=reciprocal(layer, n) if avg else 0.0)
+    base.typedefs.update(sum_t=sum_type(in_t, n).cpp(), recip_t=layer.types.get("recip", FixedType(2, 1)).cpp())
+
+
+def merge_config(layer: Add, base: LayerContext) -> None:
+    """relu, op (MERGE_OPS index), sum_t (the exact merge) and for average recip_t / recip of an Add."""
+    base.config.update(relu=layer.activation == "relu", op=MERGE_OPS.index(layer.op))
+    base.typedefs["sum_t"] = exact_merge_type(layer, base.inputs)
+    average = layer.op == "average"  # the template names recip_t and recip; only average multiplies by them
+    base.typedefs["recip_t"] = layer.types["recip"].cpp() if average else "ap_uint<1>"
+    base.config["recip"] = reciprocal(layer, len(base.inputs)) if average else 1.0
+
+
+def exact_merge_type(layer: Add, inputs: list[Layer]) -> str:
+    """The C++ type that holds the merge of the inputs' results exactly: the sum (add, average, subtract: signed),
+    the product (multiply), their union (maximum, minimum)."""
+    types = [p.types["result"] for p in inputs]
+    union = functools.reduce(union_type, types)
+    if layer.op == "multiply":
+        return functools.reduce(product_type, types).cpp()  # at most 53 bits (the quantize pass checks)
+    if layer.op in ("maximum", "minimum"):
+        return union.cpp()
+    total = sum_type(union, len(inputs))
+    # a difference of unsigned values: the same bits read as signed hold (-2**I, 2**I)
+    return (dataclasses.replace(total, signed=True) if layer.op == "subtract" else total).cpp()

@@ -7,20 +7,25 @@ which makes them legal, unique and stable.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 
 import numpy as np
 
-from nn2fpga.codegen.constants import LayerContext, add_constant, linear_constants, raw_container
+from nn2fpga.codegen.constants import (
+    LayerContext,
+    add_constant,
+    linear_constants,
+    merge_config,
+    pool_types,
+    raw_container,
+)
 from nn2fpga.codegen.shapes import spatial_config, transpose_config, window_config
 from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     CENTRED_TABLE_FNS,
-    MERGE_OPS,
     TAIL_TABLE_FNS,
     Activation,
     Add,
@@ -45,9 +50,9 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import layer_idents
-from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type, union_type
+from nn2fpga.ir.recurrent import GATES, Recurrent, gru_inner, recurrent_accum
+from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type
 from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables, layernorm_parts
-from nn2fpga.ir.types import FixedType
 
 
 @functools.singledispatch
@@ -79,13 +84,6 @@ def _(layer: Dense, base: LayerContext) -> LayerContext:
         packed=layer.multipliers == "packed",
     )
     return linear_constants(layer, base)
-
-
-def pool_types(layer: Pool2D | GlobalPool2D, base: LayerContext, in_t: FixedType, n: int) -> None:
-    """is_max, the quantized reciprocal 1/n (average), and the exact sum type of n inputs."""
-    avg = layer.op == "avg"
-    base.config.update(is_max=not avg, recip=reciprocal(layer, n) if avg else 0.0)
-    base.typedefs.update(sum_t=sum_type(in_t, n).cpp(), recip_t=layer.types.get("recip", FixedType(2, 1)).cpp())
 
 
 @layer_context.register
@@ -184,6 +182,28 @@ def _(layer: LayerNorm, base: LayerContext) -> LayerContext:
 
 
 @layer_context.register
+def _(layer: Recurrent, base: LayerContext) -> LayerContext:
+    base.func = "recurrent"
+    t = layer.types
+    tanh = activation_tables("tanh", {"table": t["table"]}, 1)["table"]
+    sig = activation_tables("sigmoid", {"table": t["rec_table"]}, 1)["table"] if "rec_table" in t else tanh
+    steps = base.inputs[0].shape[0]
+    base.config.update(n_in=layer.n_in, units=layer.units, steps=steps, gates=GATES[layer.cell], n_out=layer.size,
+                       cell=list(GATES).index(layer.cell), return_sequences=layer.return_sequences,
+                       table_size=tanh.size, tanh_k=tanh.k, tanh_offset=tanh.offset, sig_k=sig.k,
+                       sig_offset=sig.offset)  # fmt: skip
+    base.typedefs["accum_t"] = recurrent_accum(layer).cpp()
+    base.typedefs["cell_t"] = t.get("cell", t["result"]).cpp()
+    base.typedefs["inner_t"] = gru_inner(layer).cpp()
+    for var, name, role in (("w", "weight", "weight"), ("u", "recurrent", "weight"), ("b", "bias", "bias"),
+                            ("rb", "recurrent_bias", "bias")):  # fmt: skip
+        add_constant(base, role, var, getattr(layer, name), t[role], (layer.name, name))
+    add_constant(base, "table", "tanh", tanh.values, tanh.dtype)
+    add_constant(base, "rec_table", "sig", sig.values, sig.dtype)
+    return base
+
+
+@layer_context.register
 def _(layer: PReLU, base: LayerContext) -> LayerContext:
     base.func = "prelu"
     base.config.update(n=layer.size, n_chan=layer.shape[-1], per_channel=True)
@@ -198,29 +218,6 @@ def _(layer: Add, base: LayerContext) -> LayerContext:
     base.config.update(n=layer.size)
     merge_config(layer, base)
     return base
-
-
-def merge_config(layer: Add, base: LayerContext) -> None:
-    """relu, op (MERGE_OPS index), sum_t (the exact merge) and for average recip_t / recip of an Add."""
-    base.config.update(relu=layer.activation == "relu", op=MERGE_OPS.index(layer.op))
-    base.typedefs["sum_t"] = exact_merge_type(layer, base.inputs)
-    average = layer.op == "average"  # the template names recip_t and recip; only average multiplies by them
-    base.typedefs["recip_t"] = layer.types["recip"].cpp() if average else "ap_uint<1>"
-    base.config["recip"] = reciprocal(layer, len(base.inputs)) if average else 1.0
-
-
-def exact_merge_type(layer: Add, inputs: list[Layer]) -> str:
-    """The C++ type that holds the merge of the inputs' results exactly: the sum (add, average, subtract: signed),
-    the product (multiply), their union (maximum, minimum)."""
-    types = [p.types["result"] for p in inputs]
-    union = functools.reduce(union_type, types)
-    if layer.op == "multiply":
-        return functools.reduce(product_type, types).cpp()  # at most 53 bits (the quantize pass checks)
-    if layer.op in ("maximum", "minimum"):
-        return union.cpp()
-    total = sum_type(union, len(inputs))
-    # a difference of unsigned values: the same bits read as signed hold (-2**I, 2**I)
-    return (dataclasses.replace(total, signed=True) if layer.op == "subtract" else total).cpp()
 
 
 @layer_context.register

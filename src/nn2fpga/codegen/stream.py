@@ -12,14 +12,12 @@ from __future__ import annotations
 import functools
 import math
 
-from nn2fpga.codegen.constants import LINE_BITS, LayerContext, linear_constants, weight_words
+from nn2fpga.codegen.constants import LINE_BITS, LayerContext, linear_constants, merge_config, pool_types, weight_words
 from nn2fpga.codegen.context import (
     base_context,
     io_context,
     layer_context,
     layer_names,
-    merge_config,
-    pool_types,
 )
 from nn2fpga.codegen.shapes import transpose_config, window_config
 from nn2fpga.estimate.geometry import STREAMED, in_lanes, matrix
@@ -50,6 +48,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import stream_names
+from nn2fpga.ir.recurrent import Recurrent
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
 
@@ -69,6 +68,7 @@ def stream_layer(layer: Layer, base: LayerContext) -> LayerContext:
 @stream_layer.register(UpSample2D)
 @stream_layer.register(Transpose)
 @stream_layer.register(Embedding)
+@stream_layer.register(Recurrent)
 def _(layer: Layer, base: LayerContext) -> LayerContext:
     # the array function's configuration; its _stream variant applies it to each pixel (Dense: the whole
     # vector, Pool2D and ZeroPad2D: the window geometry)

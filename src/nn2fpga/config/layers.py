@@ -10,7 +10,9 @@ from typing import Any
 
 from nn2fpga.config.schema import Key, choice, fail, got, join, mapping, positive_int, section
 from nn2fpga.ir.errors import ConfigError
-from nn2fpga.ir.layers import LAYER_KINDS, Activation, Layer, LayerNorm, PReLU
+from nn2fpga.ir.kinds import LAYER_KINDS
+from nn2fpga.ir.layers import Activation, Layer, LayerNorm, PReLU
+from nn2fpga.ir.recurrent import Recurrent
 from nn2fpga.ir.types import FixedType
 
 EXACT = "exact"  # accumulator value: the pass computes a width where no product or sum is rounded
@@ -35,6 +37,8 @@ ROLES: dict[str, Role] = {
         "ap_ufixed<18,1,AP_RND>",
         "table entries of sigmoid, tanh, softsign and the tail tables (elu, selu, softplus, swish, gelu, hard_swish)",
     ),
+    "rec_table": Role("ap_ufixed<18,1,AP_RND>", "LSTM / GRU recurrent activation (sigmoid) table entries"),
+    "cell": Role(DEFAULT_DATA, "LSTM cell state c", data=True),
     "exp_table": Role("ap_ufixed<18,1,AP_RND>", "softmax exp(x - max) table entries"),
     "inv_table": Role("ap_ufixed<18,1,AP_RND>", "softmax 1 / sum table entries"),
     "alpha": Role("ap_ufixed<18,0,AP_RND>", "leaky_relu negative slope; PReLU's per-channel slopes"),
@@ -56,6 +60,7 @@ FN_ROLE_DEFAULTS: dict[tuple[type[Layer], str, str], str] = {
     (Activation, "hard_swish", "table"): "ap_fixed<18,3,AP_RND>",  # in [-0.375, 3)
     (Activation, "softsign", "table"): "ap_fixed<18,2,AP_RND>",  # in (-1, 1)
     (PReLU, "", "alpha"): "ap_fixed<18,3,AP_RND>",  # learned slopes, either sign, |alpha| < 4
+    (Recurrent, "", "table"): "ap_fixed<18,2,AP_RND>",  # tanh, in (-1, 1)
     (LayerNorm, "", "table"): "ap_ufixed<18,6,AP_RND>",  # 1 / sqrt(var + epsilon) <= 1 / sqrt(epsilon) ~ 31.6
 }
 DATA_ROLES = tuple(r for r, spec in ROLES.items() if spec.data)

@@ -47,6 +47,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import layer_idents, stream_names
+from nn2fpga.ir.recurrent import Recurrent
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,12 @@ def _layer(layer: Layer, g: Graph, producers: list[str]) -> Process:
             first_write=first,
             reads=[Read(producers[0], words_in, words_in, words_in)],
         )
+    if isinstance(layer, Recurrent):  # x_t's words, the cell, h's words (return_sequences) per step
+        per_step = layer.n_in // layer.lanes + 1
+        first = per_step + (0 if layer.return_sequences else (src.shape[0] - 1) * per_step)
+        last_read = total - layer.units // layer.lanes - 1
+        return Process("", layer.kind, layer.name, total, first_write=first + 1,
+                       reads=[Read(producers[0], layer.n_in // layer.lanes, first - 1, last_read)])  # fmt: skip
     if isinstance(layer, ChannelScale):  # the vector's words, then a map word per iteration
         cf = channels(layer) // layer.lanes
         reads = [Read(producers[0], 1, cf + 1, total), Read(producers[1], cf, cf, cf)]

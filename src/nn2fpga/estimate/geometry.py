@@ -30,6 +30,7 @@ from nn2fpga.ir.layers import (
     Transpose,
     ZeroPad2D,
 )
+from nn2fpga.ir.recurrent import Recurrent
 
 MAX_UNROLL = 4096  # operations unrolled in one pipelined loop body (docs/synthesis.md)
 MAX_WORD_BITS = 4096  # widest ap_uint Vitis HLS accepts: one stream or memory word
@@ -119,6 +120,9 @@ def trips(layer: Layer, g: Graph) -> int:
         return 2 * words_in
     if isinstance(layer, ChannelScale):  # the vector's words, then the map's
         return (channels(layer) + layer.size) // layer.lanes
+    if isinstance(layer, Recurrent):  # per step its input words and the cell; h's words each step or at the end
+        steps, words_out = src.shape[0], layer.units // layer.lanes
+        return steps * (layer.n_in // layer.lanes + 1) + words_out * (steps if layer.return_sequences else 1)
     if isinstance(layer, Dot):  # a word of each input per iteration
         return words_in
     if isinstance(layer, Embedding):  # the indices read, then the rows written

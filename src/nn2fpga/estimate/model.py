@@ -48,6 +48,7 @@ from nn2fpga.ir.layers import (
     ZeroPad2D,
 )
 from nn2fpga.ir.names import layer_idents
+from nn2fpga.ir.recurrent import Recurrent
 from nn2fpga.ir.tables import TABLE_SIZE
 
 FF_PIPELINE = 0.4  # Latency Dense: adder-tree pipeline registers per product bit (fitted, docs/estimates.md)
@@ -242,6 +243,12 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         return Cost(lut=per_clock * bits // 2, ff=per_clock * bits) + row
     if isinstance(layer, Crop2D):
         return Cost(ff=per_clock * bits)
+    if isinstance(layer, Recurrent):  # the unrolled cell: (n_in + units) x gates x units products, its tables
+        n = (layer.n_in + layer.units) * layer.weight.shape[1]
+        t = layer.types
+        cost = rules.multipliers(n, max(_in_bits(layer, g), t["result"].width), t["weight"].width, "ultrascale+")
+        tables = rules.table(TABLE_SIZE, t["table"].width, 2 * layer.units, 1)
+        return cost + tables + rules.adders(n, 32)
     if isinstance(layer, ChannelScale):  # a product per value handled
         a, b = (p.types["result"].width for p in g.producers(layer.name))
         return rules.multipliers(per_clock, a, b, "ultrascale+")

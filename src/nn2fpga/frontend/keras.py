@@ -27,6 +27,7 @@ from nn2fpga.frontend.merges import MERGE_CONVERTERS
 from nn2fpga.frontend.ops import OP_CONVERTERS, scalar_args
 from nn2fpga.frontend.preprocessing import PREPROCESSING_CONVERTERS
 from nn2fpga.frontend.qkeras import QKERAS_CONVERTERS, fold_quantizers
+from nn2fpga.frontend.recurrent import RECURRENT_CONVERTERS
 from nn2fpga.frontend.spatial import SPATIAL_CONVERTERS
 from nn2fpga.ir.errors import ModelError
 from nn2fpga.ir.graph import Graph, GraphError
@@ -36,6 +37,7 @@ CONVERTERS: dict[str, Converter] = {
     **KERAS_CONVERTERS,
     **SPATIAL_CONVERTERS,
     **MERGE_CONVERTERS,
+    **RECURRENT_CONVERTERS,
     "Embedding": embedding,
     **PREPROCESSING_CONVERTERS,
     **QKERAS_CONVERTERS,

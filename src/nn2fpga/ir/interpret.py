@@ -148,6 +148,37 @@ def _layernorm(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return (x - mean) / np.sqrt(var + layer.epsilon) * layer.scale + layer.bias
 
 
+def recurrent_steps(layer: Layer, x: np.ndarray, sigmoid, tanh, cast=lambda role, v: v, dot=None) -> np.ndarray:
+    """The time loop of a Recurrent layer (nn2fpga.ir.recurrent), shared by the float interpreter (the exact
+    functions) and the bit-exact reference (tables, casts to `role`'s type, an exact `dot`)."""
+    dot = dot or (lambda a, w: a @ w)
+    u, cell = layer.units, layer.cell
+    h = np.zeros((x.shape[0], u))
+    c = np.zeros_like(h)
+    out = []
+    for t in range(x.shape[1]):
+        ax = dot(x[:, t], layer.weight) + layer.bias
+        ah = dot(h, layer.recurrent) + layer.recurrent_bias
+        if cell == "simple":
+            h = cast("result", tanh(ax + ah))
+        elif cell == "lstm":
+            a = ax + ah
+            i, f, g, o = (a[:, k * u : (k + 1) * u] for k in range(4))
+            c = cast("cell", sigmoid(f) * c + sigmoid(i) * tanh(g))
+            h = cast("result", sigmoid(o) * tanh(c))
+        else:  # gru, reset_after: z, r, h
+            z = sigmoid(ax[:, :u] + ah[:, :u])
+            r = sigmoid(ax[:, u : 2 * u] + ah[:, u : 2 * u])
+            hh = tanh(ax[:, 2 * u :] + r * cast("inner", ah[:, 2 * u :]))
+            h = cast("result", z * h + (1.0 - z) * hh)
+        out.append(h)
+    return np.stack(out, axis=1) if layer.return_sequences else h
+
+
+def _recurrent(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
+    return recurrent_steps(layer, x, lambda v: 1.0 / (1.0 + np.exp(-v)), np.tanh)
+
+
 def _prelu(layer: Layer, x: np.ndarray, preact: bool = False) -> np.ndarray:
     return np.where(x >= 0, x, x * layer.alpha)
 
@@ -195,6 +226,7 @@ FLOAT_OPS: dict[str, Callable[..., np.ndarray]] = {
     "Transpose": _transpose,
     "Embedding": _embedding,
     "LayerNorm": _layernorm,
+    "Recurrent": _recurrent,
     "Pool2D": _pool,
     "GlobalPool2D": _global_pool,
     "Add": _add,

@@ -368,27 +368,3 @@ class Concatenate(Layer):
 
 
 MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")  # Add.op; the C++ `op` code is the index
-
-
-LAYER_KINDS: tuple[type[Layer], ...] = (
-    Input,
-    Dense,
-    Activation,
-    BatchNorm,
-    LayerNorm,
-    Reshape,
-    Conv2D,
-    DepthwiseConv2D,
-    ZeroPad2D,
-    Crop2D,
-    UpSample2D,
-    Transpose,
-    Embedding,
-    PReLU,
-    Pool2D,
-    GlobalPool2D,
-    Add,
-    ChannelScale,
-    Dot,
-    Concatenate,
-)

@@ -10,7 +10,8 @@ import numpy as np
 
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import LAYER_KINDS, Layer
+from nn2fpga.ir.kinds import LAYER_KINDS
+from nn2fpga.ir.layers import Layer
 from nn2fpga.ir.types import FixedType
 
 FORMAT = 3  # 2: calibrated types, multiplier limits, FIFO depths, IOType and WeightLiterals; 3: folding

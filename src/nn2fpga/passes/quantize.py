@@ -24,6 +24,7 @@ from nn2fpga.ir.layers import (
     LayerNorm,
     PReLU,
 )
+from nn2fpga.ir.recurrent import Recurrent, float64_widths
 from nn2fpga.ir.rules import exact_accumulator, layernorm_types, product_type
 from nn2fpga.ir.types import MAX_WIDTH, FixedType, Overflow, Rounding
 
@@ -121,6 +122,19 @@ def _(layer: LayerNorm, types: dict, in_type: FixedType | None, settings: LayerS
         if bits > most:
             raise ConfigError(f"LayerName.{layer.name}.Precision: LayerNorm {layer.name!r}: {what} takes {bits} bits, "
                               f"at most {most} (narrow its input's result type)")  # fmt: skip
+
+
+@_quantize.register
+def _(layer: Recurrent, types: dict, in_type: FixedType | None, settings: LayerSettings) -> None:
+    for role, names in (("weight", ("weight", "recurrent")), ("bias", ("bias", "recurrent_bias"))):
+        for name in names:
+            setattr(layer, name, _quantized(layer, role, getattr(layer, name), types[role]))
+    types["input"] = in_type  # the reference and codegen need it; not a configurable role
+    layer.types = {k: v for k, v in types.items() if isinstance(v, FixedType)}
+    for what, bits in float64_widths(layer).items():
+        if bits > 53:
+            raise ConfigError(f"LayerName.{layer.name}.Precision: {layer.cell.upper()} {layer.name!r}: {what} takes "
+                              f"{bits} bits, at most 53 (narrow its types)")  # fmt: skip
 
 
 @_quantize.register

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from nn2fpga.ir.errors import UserError
 from nn2fpga.ir.graph import Graph, walk
-from nn2fpga.ir.interpret import ACTIVATIONS, MERGE, float_execute, window_counts, windows
+from nn2fpga.ir.interpret import ACTIVATIONS, MERGE, float_execute, recurrent_steps, window_counts, windows
 from nn2fpga.ir.layers import (
     CENTRED_TABLE_FNS,
     TAIL_TABLE_FNS,
@@ -41,6 +41,7 @@ from nn2fpga.ir.layers import (
     Pool2D,
     PReLU,
 )
+from nn2fpga.ir.recurrent import Recurrent, gru_inner
 from nn2fpga.ir.rules import reciprocal, reciprocals
 from nn2fpga.ir.tables import TAIL_FROM, activation_tables, layernorm_parts
 from nn2fpga.sim import integer
@@ -236,6 +237,17 @@ def _(layer: LayerNorm, x: np.ndarray) -> np.ndarray:
     inv = table.values[np.minimum(q >> shift if shift >= 0 else q << -shift, table.size - 1)]
     z = t["norm"].quantize(np.ldexp(d.astype(np.float64), -t["diff"].frac) * inv)
     return layer.types["result"].quantize(z * layer.scale + layer.bias)
+
+
+@execute.register
+def _(layer: Recurrent, x: np.ndarray) -> np.ndarray:
+    """nn2fpga.ir.recurrent: float64 sums and products are exact (the quantize pass checks every width <= 53)."""
+    t = layer.types
+    sig = tanh = activation_tables("tanh", {"table": t["table"]}, 1)["table"]
+    if "rec_table" in t:
+        sig = activation_tables("sigmoid", {"table": t["rec_table"]}, 1)["table"]
+    types = {**t, "inner": gru_inner(layer)} if layer.cell == "gru" else t
+    return recurrent_steps(layer, x, sig.lookup, tanh.lookup, lambda role, v: types[role].quantize(v))
 
 
 @execute.register
