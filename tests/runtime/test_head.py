@@ -18,6 +18,7 @@ from nn2fpga.ir.layers import (
     Activation,
     Add,
     BatchNorm,
+    ChannelScale,
     Concatenate,
     Conv2D,
     Crop2D,
@@ -35,6 +36,7 @@ from nn2fpga.ir.layers import (
     UpSample2D,
     ZeroPad2D,
 )
+from nn2fpga.ir.recurrent import Recurrent
 from nn2fpga.project import Project, compile_graph
 from nn2fpga.runtime.head import Head
 from nn2fpga.runtime.host import head_from_graph
@@ -70,7 +72,9 @@ def head_graph() -> Graph:
         (Pool2D("mp", shape=(2, 2, 4), op="max", pool=(2, 2), strides=(2, 1)), ["t"]),
         (Add("add", shape=(2, 2, 4), activation="relu"), ["dw", "mp"]),
         (Concatenate("cat", shape=(2, 2, 8)), ["add", "mp"]),
-        (Pool2D("ap", shape=(1, 1, 8), op="avg", pool=(2, 2), strides=(2, 2)), ["cat"]),
+        (GlobalPool2D("gv", shape=(8,), op="avg"), ["cat"]),
+        (ChannelScale("cs", shape=(2, 2, 8)), ["cat", "gv"]),
+        (Pool2D("ap", shape=(1, 1, 8), op="avg", pool=(2, 2), strides=(2, 2)), ["cs"]),
         (GlobalPool2D("gp", shape=(8,), op="avg"), ["ap"]),
         (PReLU("pr", shape=(8,), alpha=rng.normal(size=8)), ["gp"]),
         (LayerNorm("ln", shape=(8,), scale=rng.normal(size=8), bias=rng.normal(size=8)), ["pr"]),
@@ -80,8 +84,20 @@ def head_graph() -> Graph:
         (Activation("lr", shape=(5,), fn="leaky_relu", alpha=0.1), ["fc1"]),
         (Activation("hs", shape=(5,), fn="hard_sigmoid", slope=1 / 6, offset=0.5), ["lr"]),
         (Embedding("emb", shape=(5, 2), weight=rng.normal(size=(2, 2))), ["hs"]),  # floor(hard_sigmoid): 0 or 1
-        (Reshape("flat", shape=(10,)), ["emb"]),
-        (Dense("fc2", shape=(3,), weight=rng.normal(size=(10, 3)), bias=rng.normal(size=3)), ["flat"]),
+        (Reshape("seq", shape=(5, 2)), ["emb"]),
+        (
+            Recurrent(
+                "lstm",
+                shape=(3,),
+                cell="lstm",
+                weight=rng.normal(size=(2, 12)),
+                recurrent=rng.normal(size=(3, 12)),
+                bias=rng.normal(size=12),
+                recurrent_bias=np.zeros(12),
+            ),
+            ["seq"],
+        ),  # fmt: skip
+        (Dense("fc2", shape=(3,), weight=rng.normal(size=(3, 3)), bias=rng.normal(size=3)), ["lstm"]),
         (Activation("out", shape=(3,), fn="softmax"), ["fc2"]),
     ]
     for layer, inputs in layers:

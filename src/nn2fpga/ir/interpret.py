@@ -152,7 +152,7 @@ def recurrent_steps(layer: Layer, x: np.ndarray, sigmoid, tanh, cast=lambda role
     """The time loop of a Recurrent layer (nn2fpga.ir.recurrent), shared by the float interpreter (the exact
     functions) and the bit-exact reference (tables, casts to `role`'s type, an exact `dot`)."""
     dot = dot or (lambda a, w: a @ w)
-    u, cell = layer.units, layer.cell
+    u, cell = layer.recurrent.shape[0], layer.cell  # fields only: the head runs records, not layers
     h = np.zeros((x.shape[0], u))
     c = np.zeros_like(h)
     out = []
