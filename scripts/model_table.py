@@ -16,6 +16,7 @@ images, csim == reference bit for bit on 2 of them, and the seconds convert took
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import sys
@@ -55,7 +56,7 @@ FAMILIES = {
 
 # why a family does not convert (docs/models.md)
 REASONS = {
-    "ConvNeXtTiny": "its stem is a nested Sequential model and its blocks use LayerScale, a custom layer class "
+    "ConvNeXtTiny": "Its stem is a nested Sequential model and its blocks use LayerScale, a custom layer class "
     "(a learned per-channel multiplier); neither is read yet",
 }
 
@@ -144,13 +145,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-csim", action="store_true", help="reference and Keras only")
     parser.add_argument("-f", "--family", action="append", choices=sorted(FAMILIES), help="only these families")
+    parser.add_argument("--rows", type=Path, help="the rows a run printed (its log): write docs/models.md from them, "
+                        "the families given with -f measured again")  # fmt: skip
     args = parser.parse_args(argv)
-    rows = []
-    for family in args.family or FAMILIES:
-        rows.append(row(family, csim=not args.no_csim))
-        print(rows[-1], flush=True)
-    if not args.family:
-        DOC.write_text(render(rows))
+    old = {}
+    if args.rows:
+        lines = [line for line in args.rows.read_text().splitlines() if line.startswith("{'family'")]
+        old = {r["family"]: r for r in map(ast.literal_eval, lines)}
+    rows = {}
+    for family in args.family or ([] if args.rows else FAMILIES):
+        rows[family] = row(family, csim=not args.no_csim)
+        print(rows[family], flush=True)
+    if args.rows or not args.family:
+        merged = [rows.get(f) or old.get(f) for f in FAMILIES]
+        if None in merged:
+            raise SystemExit(f"no row for {[f for f, r in zip(FAMILIES, merged) if r is None]}")
+        DOC.write_text(render(merged))
         print(f"wrote {DOC}")
     return 0
 
