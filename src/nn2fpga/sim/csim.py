@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 
 CXX = os.environ.get("CXX", "g++")
 # -march=native: 4x faster dense loops (bench/dense_csim.py); the cache key includes the CPU's flags.
-OPT_FLAGS = "-O2 -march=native -ffp-contract=off -fPIC -shared -pthread -DN2F_WEIGHTS_FROM_FILES -w".split()
+# -fno-gnu-unique: a template's static storage (the URAM banks and off-chip decode of n2f/stream.h) is otherwise a
+# STB_GNU_UNIQUE symbol, one per process: two projects with a layer of the same name (config_conv_2 in
+# MobileNetV3Small and Large) loaded in one process would share it, whatever dlopen's flags (seen: wrong csim outputs).
+OPT_FLAGS = (
+    "-O2 -march=native -ffp-contract=off -fPIC -shared -pthread -DN2F_WEIGHTS_FROM_FILES -w -fno-gnu-unique".split()
+)
 
 
 def cache_dir() -> Path:
