@@ -273,7 +273,7 @@ def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
             raw = np.asarray(x, dtype=np.float64)
             at_limit = (raw > out_t.max) | (raw < out_t.min)
             err[layer.name] = np.full(y.shape, quantization_step(out_t))
-        elif isinstance(layer, (Add, Concatenate, Dot, ChannelScale)):
+        elif layer.MERGES:
             srcs = [p.name for p in graph.producers(layer.name)]
             err[layer.name] = _propagate(layer, [trace[s] for s in srcs], [err[s] for s in srcs])
         else:

@@ -82,6 +82,7 @@ class LayerContext:
     constants: list[Constant] = field(default_factory=list)
     alias: bool = False  # no code: out_var is the input's buffer (reshape)
     inputs: list[Layer] = field(default_factory=list)  # the producers, in input order
+    merges: bool = False  # the C++ function takes the output first, then every input (Layer.MERGES)
     template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
     pragmas: list[str] = field(default_factory=list)  # for the top function: the layer's weight memories
     port: dict | None = None  # WeightStorage uram / offchip: the DDR port of its weights (codegen.stream)

@@ -52,7 +52,7 @@ from nn2fpga.ir.layers import (
 from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.recurrent import GATES, Recurrent, gru_inner, recurrent_accum
 from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type
-from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables, layernorm_parts
+from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables, layernorm_parts, recurrent_tables
 
 
 @functools.singledispatch
@@ -185,8 +185,7 @@ def _(layer: LayerNorm, base: LayerContext) -> LayerContext:
 def _(layer: Recurrent, base: LayerContext) -> LayerContext:
     base.func = "recurrent"
     t = layer.types
-    tanh = activation_tables("tanh", {"table": t["table"]}, 1)["table"]
-    sig = activation_tables("sigmoid", {"table": t["rec_table"]}, 1)["table"] if "rec_table" in t else tanh
+    tanh, sig = recurrent_tables(layer)
     steps = base.inputs[0].shape[0]
     base.config.update(n_in=layer.n_in, units=layer.units, steps=steps, gates=GATES[layer.cell], n_out=layer.size,
                        cell=list(GATES).index(layer.cell), return_sequences=layer.return_sequences,
@@ -320,6 +319,7 @@ def base_context(graph: Graph, names: dict[str, str], layer: Layer, in_vars: lis
         out_type=f"{ident}{suffix}",
         out_size=layer.size,
         inputs=prods,
+        merges=layer.MERGES,
     )
 
 

@@ -52,6 +52,7 @@ class Layer:
     # result type is the input's, their bit-exact reference is the float interpreter, their errors move
     # with the values (quantize, sim.reference and testing need no rule of their own)
     MOVES_VALUES: ClassVar[bool] = False
+    MERGES: ClassVar[bool] = False  # reads several inputs at once (the C++ takes the output first, then them)
 
     @property
     def kind(self) -> str:
@@ -340,6 +341,8 @@ class Add(Layer):
     multiply (two), average (the exact sum times `recip` = 1/n), maximum, minimum; computed exactly, then
     `activation` ("linear" or "relu", fused by a pass), then one cast to the result type."""
 
+    MERGES: ClassVar[bool] = True
+
     activation: str = "linear"
     fused: Layer | None = None  # the Activation merged into this layer (its result precision applies)
     op: str = "add"
@@ -355,16 +358,22 @@ class ChannelScale(Layer):
     """A feature map (first input) times a per-channel vector the graph computes (second input, shape (C,) or
     (1, 1, C): Keras Multiply broadcasting it, as squeeze-and-excitation does); exact product, one cast."""
 
+    MERGES: ClassVar[bool] = True
+
 
 @dataclass(eq=False)
 class Dot(Layer):
     """Keras Dot of two vectors (n,): y = (sum_i a_i b_i,), the products and their sum exact (at most 53 bits,
     checked by the quantize pass), then one cast."""
 
+    MERGES: ClassVar[bool] = True
+
 
 @dataclass(eq=False)
 class Concatenate(Layer):
     """Concatenation along the channel (last) axis; each input is cast to the result type."""
+
+    MERGES: ClassVar[bool] = True
 
 
 MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")  # Add.op; the C++ `op` code is the index

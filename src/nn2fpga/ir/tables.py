@@ -150,3 +150,10 @@ def layernorm_parts(layer: Any) -> tuple[dict[str, FixedType], Table, int]:
     types = layernorm_types(layer.types["input"], n)
     table = layernorm_table(layer.types["table"], n, layer.epsilon)
     return types, table, types["sq"].frac - table.k
+
+
+def recurrent_tables(layer: Any) -> tuple[Table, Table]:
+    """(tanh, sigmoid) tables of a quantized Recurrent layer; a SimpleRNN has no sigmoid: its tanh twice."""
+    t = layer.types
+    tanh = tanh_table(t["table"])
+    return tanh, sigmoid_table(t["rec_table"]) if "rec_table" in t else tanh

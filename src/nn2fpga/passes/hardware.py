@@ -27,12 +27,8 @@ from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import (
     Activation,
-    Add,
-    ChannelScale,
-    Concatenate,
     Conv2D,
     Dense,
-    Dot,
     Embedding,
     GlobalPool2D,
     Layer,
@@ -85,7 +81,7 @@ def branch_depths(g: Graph, fork: Layer) -> dict[str, int]:
     lags: dict[str, float] = {}
     for user in g.users(fork.name):
         lag, layer = 0.0, user
-        while not isinstance(layer, (Add, Concatenate, Dot, ChannelScale)):
+        while not layer.MERGES:
             lag += _fill(layer, g) * fork_pixels / max(pixels(g.producer(layer.name))[0], 1)
             nxt = g.users(layer.name)
             if len(nxt) != 1:

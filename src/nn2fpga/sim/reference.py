@@ -43,7 +43,7 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.recurrent import Recurrent, gru_inner
 from nn2fpga.ir.rules import reciprocal, reciprocals
-from nn2fpga.ir.tables import TAIL_FROM, activation_tables, layernorm_parts
+from nn2fpga.ir.tables import TAIL_FROM, activation_tables, layernorm_parts, recurrent_tables
 from nn2fpga.sim import integer
 from nn2fpga.sim.exact import abs_max, column_l1, exact_int_matmul, finish_exact, fits_float, raw
 from nn2fpga.sim.integer import finish
@@ -243,9 +243,7 @@ def _(layer: LayerNorm, x: np.ndarray) -> np.ndarray:
 def _(layer: Recurrent, x: np.ndarray) -> np.ndarray:
     """nn2fpga.ir.recurrent: float64 sums and products are exact (the quantize pass checks every width <= 53)."""
     t = layer.types
-    sig = tanh = activation_tables("tanh", {"table": t["table"]}, 1)["table"]
-    if "rec_table" in t:
-        sig = activation_tables("sigmoid", {"table": t["rec_table"]}, 1)["table"]
+    tanh, sig = recurrent_tables(layer)
     types = {**t, "inner": gru_inner(layer)} if layer.cell == "gru" else t
     return recurrent_steps(layer, x, sig.lookup, tanh.lookup, lambda role, v: types[role].quantize(v))
 
