@@ -108,33 +108,6 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_input(path: str):
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"{path}: not a readable .npy array ({e or type(e).__name__})") from e
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from nn2fpga.project import Project
-
-    project = Project.load(args.project)
-    x = _load_input(args.input)
-    if args.backend == "csim":
-        project.compile(progress=True)  # built once per source hash; shows elapsed time while g++ runs
-    y = project.predict(x, backend=args.backend)
-    if args.output:
-        np.save(args.output, y)
-        print(f"wrote {args.output}: {y.shape[0]} samples x {y.shape[1:]} ({args.backend})", file=sys.stderr)
-    else:
-        np.savetxt(sys.stdout, y.reshape(y.shape[0], -1), fmt="%.10g")
-    return 0
-
-
 def _cmd_lint(args: argparse.Namespace) -> int:
     from nn2fpga.lint import lint_graph, load, summary
 
@@ -156,7 +129,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     project = Project.load(args.project)
     smallest = args.smallest == "" or [name for name in (args.smallest or "").split(",") if name]
-    run = project.simulate(_load_input(args.input), progress=True, smallest=smallest)
+    run = project.simulate(commands.load_inputs(args.input), progress=True, smallest=smallest)
     model = cycles.cycle_model(project.graph, project.name, project.config.clock_period)
     print(run.table(), "", cycles.table(model, run.trips()), sep="\n")
     if args.json:
@@ -290,18 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser(
-        "predict",
-        help="run a converted project on inputs from a .npy file",
-        description="Run the project in DIR on X.npy (shape: batch x input shape) and write Y.npy. The csim "
-        "backend runs the g++-compiled firmware; reference runs the bit-exact NumPy interpreter.",
-    )
-    p.add_argument("project", help="project directory written by nn2fpga convert")
-    p.add_argument("-i", "--input", required=True, help="input .npy file")
-    p.add_argument("-o", "--output", help="output .npy file (default: print as text)")
-    p.add_argument("--backend", choices=("csim", "reference"), default="csim")
-    p.set_defaults(func=_cmd_predict)
-
-    p = sub.add_parser(
         "lint",
         help="check a project against the synthesis limits: unroll, word widths, partitions, firmware, memory",
         description="Check the project in DIR against the documented synthesis limits (docs/synthesis.md, Lint "
@@ -323,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         "streams if the dataflow deadlocks. Outputs equal csim's.",
     )
     p.add_argument("project", help="project directory written by nn2fpga convert (IOType io_stream)")
-    p.add_argument("-i", "--input", required=True, help="input .npy file")
+    commands.add_input_argument(p)
     p.add_argument("-o", "--output", help="output .npy file (written when the run completes)")
     p.add_argument("--json", metavar="FILE", help="write the streams, the processes' cycles and the summary as JSON")
     p.add_argument(

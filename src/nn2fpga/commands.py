@@ -121,7 +121,82 @@ def _cmd_jets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_input(path: str):
+    import numpy as np
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .npy or .npz array ({e or type(e).__name__})") from e
+    if isinstance(data, np.lib.npyio.NpzFile):  # several inputs by name
+        with data:
+            return {name: data[name] for name in data.files}
+    return data
+
+
+def load_inputs(specs: list[str]):
+    """The arrays of `-i`: one X.npy, or one NAME=X.npy per model input, or one .npz holding each input by name."""
+    if len(specs) == 1 and "=" not in specs[0]:
+        return _load_input(specs[0])
+    named = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"-i {spec}: give NAME=FILE.npy for each input of a model with several (or one .npz)")
+        if name in named:
+            raise UserError(f"-i {spec}: input {name!r} given twice")
+        named[name] = _load_input(path)
+        if isinstance(named[name], dict):
+            raise UserError(f"-i {spec}: a NAME=FILE pair takes a .npy array, not a .npz")
+    return named
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nn2fpga.project import Project
+
+    project = Project.load(args.project)
+    x = load_inputs(args.input)
+    if args.backend == "csim":
+        project.compile(progress=True)  # built once per source hash; shows elapsed time while g++ runs
+    y = project.predict(x, backend=args.backend)
+    if isinstance(y, list):  # several outputs: an .npz by output name
+        names = project.graph.outputs
+        if not args.output or not args.output.endswith(".npz"):
+            raise UserError(f"the model has {len(names)} outputs ({', '.join(names)}): give -o FILE.npz")
+        np.savez(args.output, **dict(zip(names, y)))
+        shapes = ", ".join(f"{n} {v.shape[1:]}" for n, v in zip(names, y))
+        print(f"wrote {args.output}: {y[0].shape[0]} samples of {shapes} ({args.backend})", file=sys.stderr)
+    elif args.output:
+        np.save(args.output, y)
+        print(f"wrote {args.output}: {y.shape[0]} samples x {y.shape[1:]} ({args.backend})", file=sys.stderr)
+    else:
+        np.savetxt(sys.stdout, y.reshape(y.shape[0], -1), fmt="%.10g")
+    return 0
+
+
+def add_input_argument(p: argparse.ArgumentParser) -> None:
+    """-i of predict and simulate: `load_inputs` reads what it gathers."""
+    p.add_argument("-i", "--input", required=True, action="append", metavar="[NAME=]FILE",
+                   help="input .npy file; NAME=FILE.npy per input of a model with several, or one .npz")  # fmt: skip
+
+
 def add_parsers(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="run a converted project on inputs from .npy files",
+        description="Run the project in DIR on X.npy (shape: batch x input shape) and write Y.npy. A model with "
+        "several inputs takes -i NAME=X.npy once per input (or one .npz holding each input by name); one with "
+        "several outputs writes an .npz by output name. The csim backend runs the g++-compiled firmware; "
+        "reference runs the bit-exact NumPy interpreter.",
+    )
+    p.add_argument("project", help="project directory written by nn2fpga convert")
+    add_input_argument(p)
+    p.add_argument("-o", "--output", help="output .npy file, .npz for several outputs (default: print as text)")
+    p.add_argument("--backend", choices=("csim", "reference"), default="csim")
+    p.set_defaults(func=_cmd_predict)
+
     p = sub.add_parser(
         "report",
         help="estimate resources, cycles and latency of a project against its part",

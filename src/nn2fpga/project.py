@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from nn2fpga.config import Config
-from nn2fpga.ir.errors import ConfigError, ModelError, UserError, closest
+from nn2fpga.ir.errors import ConfigError, UserError, closest
 from nn2fpga.ir.graph import Graph
 from nn2fpga.ir.layers import Activation, Input
 from nn2fpga.ir.serialize import load_graph
+from nn2fpga.ir.types import FixedType
 from nn2fpga.lint import check, lint_firmware, lint_graph
 from nn2fpga.passes.manager import DEFAULT_FLOWS, run_flows
 from nn2fpga.runtime.head import Head
@@ -55,14 +56,13 @@ def convert(
 
     With `lint` (the default) the compiled graph, then the rendered firmware, are checked against the synthesis
     limits (`nn2fpga.lint`) before anything is written: violations raise `nn2fpga.lint.LintError` listing them."""
+    from nn2fpga.codegen.ports import check_ports
     from nn2fpga.frontend.keras import from_keras
     from nn2fpga.runtime.host import head_from_graph
 
     cfg = Config.from_yaml(config)
     graph, head = from_keras(model), None
-    if len(graph.inputs()) != 1 or len(graph.outputs) != 1:
-        raise ModelError(f"model {graph.name!r} has {len(graph.inputs())} inputs and {len(graph.outputs)} outputs; "
-                         "projects take one input and one output (several are not supported yet)")  # fmt: skip
+    check_ports(graph)  # every output ends a branch: it is a top-function argument
     if cfg.split is not None:
         graph, head_graph = split_graph(graph, cfg.split)
         cfg = _without_layers(cfg, {layer.name for layer in head_graph.layers()})
@@ -189,12 +189,10 @@ class Project:
             self.write(Path(self._tmp.name) / self.name)
         return self.path
 
-    def _io(self) -> tuple[tuple, tuple[str, str]]:
-        """(input type, output type) of the kernel and their raw C word types."""
-        from nn2fpga.codegen.constants import raw_container
-
-        types = self.graph.inputs()[0].types["result"], self.graph[self.graph.outputs[0]].types["result"]
-        return types, (raw_container(types[0]), raw_container(types[1]))
+    def _io(self) -> tuple[list[tuple[int, FixedType]], list[tuple[int, FixedType]]]:
+        """The values per sample and type of each kernel input and output, in model order."""
+        outs = [self.graph[name] for name in self.graph.outputs]
+        return [[(lay.size, lay.types["result"]) for lay in layers] for layers in (self.graph.inputs(), outs)]
 
     def compile(self, progress: bool = False):
         """Build (or reuse) the C simulation library and load it; returns the CSim handle."""
@@ -202,9 +200,15 @@ class Project:
             from nn2fpga.sim.csim import CSim, build
 
             path = self._directory()
-            types, raws = self._io()
-            self._csim = CSim(build(path, self.name, progress=progress), path, *types, *raws)
+            self._csim = CSim(build(path, self.name, progress=progress), path, *self._io())
         return self._csim
+
+    def _shaped(self, out, batch: int):
+        """Kernel outputs (one (batch, n) array, or one per output) in the model's output shapes, through the
+        CPU head of a split model."""
+        outs = [out] if len(self.graph.outputs) == 1 else list(out)
+        shaped = [y.reshape((batch, *self.graph[n].shape)) for y, n in zip(outs, self.graph.outputs)]
+        return shaped[0] if len(shaped) == 1 else shaped
 
     def simulate(self, x, progress: bool = False, smallest=()):
         """Bounded-FIFO dataflow simulation of the batch `x` (io_stream only; `nn2fpga.sim.bounded`): a Run with
@@ -217,40 +221,67 @@ class Project:
             raise UserError(
                 f"project {self.name} is io_parallel: it has no streams to bound (convert with IOType: io_stream)"
             )
-        x = self._check(x)
-        run = bounded.simulate(self._directory(), self.name, x, *self._io(), progress=progress, smallest=smallest)
+        xs = self._check(x)
+        run = bounded.simulate(self._directory(), self.name, xs, self._io(), progress=progress, smallest=smallest)
         if run.outputs is not None:
-            run.outputs = run.outputs.reshape((x.shape[0], *self.graph[self.graph.outputs[0]].shape))
+            run.outputs = self._shaped(run.outputs, len(xs[0]))
             run.outputs = self.head.run(run.outputs) if self.head is not None else run.outputs
         return run
 
-    def _check(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind not in "fiub":
-            raise UserError(f"input data must be numeric, got dtype {x.dtype}")
-        x = x.astype(np.float64)
-        reference.check_input(self.graph, {self.graph.inputs()[0].name: x})
-        return x
+    def _check(self, x) -> list[np.ndarray]:
+        """The inputs as float64 arrays in model order: `x` is one array (a model with one input), a list in
+        model order, or a mapping by input name (`nn2fpga predict -i name=X.npy`). UserError for anything else."""
+        names = [layer.name for layer in self.graph.inputs()]
+        if isinstance(x, dict):
+            unknown = sorted(set(x) - set(names))
+            if unknown:
+                raise UserError(f"no input named {unknown[0]!r}; the model's inputs are {', '.join(names)}")
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise UserError(f"missing input {missing[0]!r}; the model's inputs are {', '.join(names)}")
+            xs = [x[n] for n in names]
+        elif isinstance(x, (list, tuple)) and len(names) > 1:
+            if len(x) != len(names):
+                raise UserError(f"{len(x)} input arrays for the {len(names)} inputs {', '.join(names)}")
+            xs = list(x)
+        elif len(names) > 1:
+            raise UserError(f"the model has {len(names)} inputs ({', '.join(names)}): give one array each, as a "
+                            "list in that order or by name")  # fmt: skip
+        else:
+            xs = [x]
+        out = []
+        for name, v in zip(names, xs):
+            v = np.asarray(v)
+            if v.dtype.kind not in "fiub":
+                raise UserError(f"input {name!r} must be numeric, got dtype {v.dtype}")
+            out.append(v.astype(np.float64))
+        reference.check_input(self.graph, dict(zip(names, out)))
+        if len({len(v) for v in out}) > 1:
+            raise UserError(f"the inputs have different batch sizes: {', '.join(str(len(v)) for v in out)}")
+        return out
 
-    def predict(self, x, backend: str = "csim", threads: int | None = None, head: bool = True) -> np.ndarray:
-        """Outputs for a batch `x` of shape (batch, *input_shape).
+    def _named(self, xs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return {layer.name: v for layer, v in zip(self.graph.inputs(), xs)}
+
+    def predict(self, x, backend: str = "csim", threads: int | None = None, head: bool = True):
+        """Outputs for a batch `x`: (batch, *output shape), or a list of those for a model with several outputs.
+        `x` is (batch, *input shape), or for several inputs a list in model order or a mapping by input name.
 
         For a split model, the accelerator's outputs go through the float CPU head, unless `head` is False.
         """
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        x = self._check(x)
+        xs = self._check(x)
         if backend == "reference":
-            out = reference.predict(self.graph, x)
+            out = reference.predict(self.graph, self._named(xs))
         else:
             threads = threads or min(os.cpu_count() or 1, 8)
-            out = self.compile().predict(x, threads=threads)
-            out = out.reshape((x.shape[0], *self.graph[self.graph.outputs[0]].shape))
+            out = self._shaped(self.compile().predict(xs, threads=threads), len(xs[0]))
         return self.head.run(out) if head and self.head is not None else out
 
     def trace(self, x) -> dict[str, np.ndarray]:
         """Every layer's output (reference backend), keyed by layer name."""
-        return reference.run(self.graph, self._check(x), trace=True)
+        return reference.run(self.graph, self._named(self._check(x)), trace=True)
 
     def estimate(self):
         """Resources, cycles and latency per layer and in total on the configured part and clock

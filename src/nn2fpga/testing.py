@@ -258,19 +258,21 @@ def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     return 0.5 * e.max(axis=-1, keepdims=True) + np.abs(table_out - float_execute(layer, x)) + q
 
 
-def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Elementwise bound on |reference - float model| for the output, from the types and the data.
+def error_bound(graph: Graph, x) -> np.ndarray | list[np.ndarray]:
+    """Elementwise bound on |reference - float model| for the output (a list for several), from the types and
+    the data `x` (one array, or one per input as `reference.run` takes them).
 
     Valid while no tensor saturates or wraps (checked: raises AssertionError naming the layer).
     """
     trace = reference.run(graph, x, trace=True)
+    feeds = reference.as_feeds(graph, x)
     err: dict[str, np.ndarray] = {}
     for layer in graph.layers():
         out_t = layer.types["result"]
         y = trace[layer.name]
         at_limit = (y >= out_t.max) | (y <= out_t.min)
         if isinstance(layer, Input):
-            raw = np.asarray(x, dtype=np.float64)
+            raw = feeds[layer.name]
             at_limit = (raw > out_t.max) | (raw < out_t.min)
             err[layer.name] = np.full(y.shape, quantization_step(out_t))
         elif layer.MERGES:
@@ -284,37 +286,47 @@ def error_bound(graph: Graph, x: np.ndarray) -> np.ndarray:
                 f"layer {layer.name!r} reaches the limits of {out_t} on {int(at_limit.sum())} values: the error bound "
                 "assumes no saturation; widen the integer bits"
             )
-    return err[graph.outputs[0]]
+    outs = [err[name] for name in graph.outputs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _each(out) -> list[np.ndarray]:
+    return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
 def assert_csim_matches_reference(project, x) -> None:
-    """csim output == reference output, bit for bit."""
-    csim = project.predict(x, backend="csim")
-    ref = project.predict(x, backend="reference")
-    mismatch = csim != ref
-    if mismatch.any():
-        idx = np.argwhere(mismatch)[0]
-        raise AssertionError(
-            f"csim != reference on {int(mismatch.sum())} of {mismatch.size} values; first at {tuple(idx)}: "
-            f"csim {csim[tuple(idx)]!r}, reference {ref[tuple(idx)]!r}"
-        )
+    """csim output == reference output, bit for bit (every output of a model with several)."""
+    for k, (csim, ref) in enumerate(zip(_each(project.predict(x, backend="csim")),
+                                        _each(project.predict(x, backend="reference")), strict=True)):  # fmt: skip
+        mismatch = csim != ref
+        if mismatch.any():
+            idx = np.argwhere(mismatch)[0]
+            raise AssertionError(
+                f"output {k}: csim != reference on {int(mismatch.sum())} of {mismatch.size} values; first at "
+                f"{tuple(idx)}: csim {csim[tuple(idx)]!r}, reference {ref[tuple(idx)]!r}"
+            )
 
 
-def assert_close_to_keras(project, model, x) -> np.ndarray:
-    """|reference - keras| <= error_bound (derived from types and data); returns the bound."""
-    x = np.asarray(x, dtype=np.float64)
-    keras_out = np.asarray(model.predict(x.astype(np.float32), verbose=0), dtype=np.float64)
-    ref = project.predict(x, backend="reference")
-    bound = error_bound(project.graph, x) + FLOAT32_REL * (1.0 + np.abs(keras_out))
-    diff = np.abs(ref - keras_out.reshape(ref.shape))
-    bad = diff > bound
-    if bad.any():
-        idx = tuple(np.argwhere(bad)[0])
-        raise AssertionError(
-            f"reference differs from Keras beyond the derived bound on {int(bad.sum())} of {bad.size} values; first at "
-            f"{idx}: |{ref[idx]!r} - {keras_out.reshape(ref.shape)[idx]!r}| = {diff[idx]:.3g} > {bound[idx]:.3g}"
-        )
-    return bound
+def assert_close_to_keras(project, model, x) -> np.ndarray | list[np.ndarray]:
+    """|reference - keras| <= error_bound (derived from types and data) on every output; returns the bound (one
+    per output for several). `x`: one array, or a list in the model's input order."""
+    xs = [np.asarray(v, dtype=np.float64) for v in _each(x)]
+    feed = xs[0] if len(xs) == 1 else xs
+    keras_outs = _each(model.predict([v.astype(np.float32) for v in xs] if len(xs) > 1 else xs[0], verbose=0))
+    refs, bounds = _each(project.predict(feed, backend="reference")), _each(error_bound(project.graph, feed))
+    for k, (ref, keras_out, bound) in enumerate(zip(refs, keras_outs, bounds, strict=True)):
+        keras_out = np.asarray(keras_out, dtype=np.float64).reshape(ref.shape)
+        bound = bound.reshape(ref.shape) + FLOAT32_REL * (1.0 + np.abs(keras_out))
+        bounds[k] = bound
+        diff = np.abs(ref - keras_out)
+        bad = diff > bound
+        if bad.any():
+            idx = tuple(np.argwhere(bad)[0])
+            raise AssertionError(
+                f"output {k}: reference differs from Keras beyond the derived bound on {int(bad.sum())} of {bad.size} "
+                f"values; first at {idx}: |{ref[idx]!r} - {keras_out[idx]!r}| = {diff[idx]:.3g} > {bound[idx]:.3g}"
+            )
+    return bounds[0] if len(bounds) == 1 else bounds
 
 
 def random_folds(graph: Graph, seed: int, io_type: str = "io_stream") -> dict:

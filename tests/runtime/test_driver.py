@@ -125,7 +125,7 @@ def test_driver_backends_match_project(tmp_path) -> None:
         assert np.array_equal(d.predict(x), expected)
         assert d.predict(np.zeros((0, 6))).shape == (0, 3)
     meta = json.loads((tmp_path / "tiny" / "host" / "model.json").read_text())
-    assert meta["kernel"] == "tiny_kernel" and meta["head"] is None and meta["input"]["shape"] == [6]
+    assert meta["kernel"] == "tiny_kernel" and meta["head"] is None and meta["inputs"][0]["shape"] == [6]
 
 
 @pytest.mark.csim

@@ -173,7 +173,7 @@ def test_cli_exit_codes(skip_project: Project, skip_graph, tmp_path: Path, capsy
     parallel.write(tmp_path / "parallel")
     bad = {
         "expected (batch, 8, 8, 4)": [prj, "-i", str(tmp_path / "wrong.npy")],
-        "not a readable .npy array": [prj, "-i", str(tmp_path / "junk.npy")],
+        "not a readable .npy or .npz array": [prj, "-i", str(tmp_path / "junk.npy")],
         "is not an nn2fpga project": [str(tmp_path / "nowhere"), "-i", str(x)],
         "is io_parallel: it has no streams to bound": [str(tmp_path / "parallel"), "-i", str(x)],
     }

@@ -3,8 +3,6 @@ on any number of threads, and refusing a truncated weight file."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -33,16 +31,8 @@ def test_csim_equals_reference_on_threads_and_refuses_bad_weights(tmp_path) -> N
     # threads: one kernel call, and the batch split unevenly across three
     for threads in (1, 3):
         assert np.array_equal(sim.predict(x, threads=threads), expected)
-    assert sim.predict_raw(np.zeros((0, 5))).shape == (0, 4)
+    assert sim.predict_ports([np.zeros((0, 5))])[0].shape == (0, 4)
     weights = sorted((path / "weights").glob("*.npy"))
     weights[0].write_bytes(weights[0].read_bytes()[:-1])
-    report = json.loads((path / "report.json").read_text())
     with pytest.raises(UserError, match="missing or truncated weight files"):
-        CSim(
-            build(path, project.name),
-            path,
-            sim.input_type,
-            sim.output_type,
-            report["input"]["raw"],
-            report["output"]["raw"],
-        )
+        CSim(build(path, project.name), path, [(5, sim.input_types[0])], [(4, sim.output_types[0])])

@@ -12,7 +12,7 @@ import numpy as np
 
 from nn2fpga.estimate.geometry import STREAMED, matrix, weight_memory
 from nn2fpga.ir.layers import MERGE_OPS, Add, Conv2D, Dense, GlobalPool2D, Layer, Linear, Pool2D
-from nn2fpga.ir.rules import product_type, reciprocal, sum_type, union_type
+from nn2fpga.ir.rules import product_type, raw_container, reciprocal, sum_type, union_type
 from nn2fpga.ir.types import FixedType
 
 
@@ -86,11 +86,7 @@ class LayerContext:
     template_args: list[str] = field(default_factory=list)  # after the config struct (concat: channels)
     pragmas: list[str] = field(default_factory=list)  # for the top function: the layer's weight memories
     port: dict | None = None  # WeightStorage uram / offchip: the DDR port of its weights (codegen.stream)
-
-
-def raw_container(t: FixedType) -> str:
-    """The C integer type that carries one raw value of `t` across the kernel interface."""
-    return f"{'' if t.signed else 'u'}int{t.container_bits}_t"
+    argument: bool = False  # out_var is a top-function argument (a model output), out_type its type
 
 
 def add_constant(

@@ -18,8 +18,8 @@ from nn2fpga.codegen.constants import (
     linear_constants,
     merge_config,
     pool_types,
-    raw_container,
 )
+from nn2fpga.codegen.ports import check_ports, load_order, ports, store_order
 from nn2fpga.codegen.shapes import spatial_config, transpose_config, window_config
 from nn2fpga.estimate.geometry import latency_kernel
 from nn2fpga.ir.errors import ModelError
@@ -49,7 +49,7 @@ from nn2fpga.ir.layers import (
     UpSample2D,
     ZeroPad2D,
 )
-from nn2fpga.ir.names import layer_idents
+from nn2fpga.ir.names import layer_idents, port_var
 from nn2fpga.ir.recurrent import GATES, Recurrent, gru_inner, recurrent_accum
 from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type
 from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables, layernorm_parts, recurrent_tables
@@ -295,13 +295,9 @@ def interval(layer: Layer) -> int:
     return layer.reuse_factor
 
 
-def layer_names(graph: Graph, project: str, io_type: str) -> dict[str, str]:
-    """C++ identifiers of the layers of a one-input, one-output graph (ModelError for any other)."""
-    inputs, outputs = graph.inputs(), graph.outputs
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(
-            f"{io_type} projects take one input and one output; this model has {len(inputs)} and {len(outputs)}"
-        )
+def layer_names(graph: Graph, project: str) -> dict[str, str]:
+    """C++ identifiers of the layers of a graph whose outputs end branches (ModelError for any other)."""
+    check_ports(graph)
     return layer_idents(graph, project)
 
 
@@ -324,23 +320,19 @@ def base_context(graph: Graph, names: dict[str, str], layer: Layer, in_vars: lis
 
 
 def io_context(graph: Graph, project: str, config, names: dict[str, str], layers: list[LayerContext]) -> dict:
-    """What the templates need in either IOType: the layers and their constants, the top function's
-    interface (sizes, types, raw containers), the target part and clock."""
-    in_layer, out_layer = graph.inputs()[0], graph[graph.outputs[0]]
-    in_t, out_t = in_layer.types["result"], out_layer.types["result"]
+    """What the templates need in either IOType: the layers and their constants, the kernel's ports
+    (`nn2fpga.codegen.ports`), the target part and clock."""
+    inputs, outputs = ports(graph)
     return {
         "project": project,
         "layers": layers,
         "result_types": {names[lay.name]: lay.types["result"].cpp() for lay in graph.layers()},
-        "n_in": in_layer.size,
-        "n_out": out_layer.size,
-        "input_type": in_t.cpp(),
-        "output_type": out_t.cpp(),
-        "input_width": in_t.width,
-        "output_width": out_t.width,
-        "output_signed": out_t.signed,
-        "in_raw": raw_container(in_t),
-        "out_raw": raw_container(out_t),
+        "inputs": inputs,
+        "outputs": outputs,
+        "load_order": load_order(inputs),
+        "store_order": store_order(outputs),
+        "in_words": sum(p.words for p in inputs),
+        "out_words": sum(p.words for p in outputs),
         "constants": [c for lay in layers for c in lay.constants if c.onchip],  # compiled into the firmware
         "all_constants": [c for lay in layers for c in lay.constants],  # saved in weights/*.npy
         "weight_ports": [],  # io_stream: uram / offchip layers (codegen.stream)
@@ -352,32 +344,36 @@ def io_context(graph: Graph, project: str, config, names: dict[str, str], layers
 
 def project_context(graph: Graph, project: str, config) -> dict:
     """Everything the templates need for an io_parallel project."""
-    names = layer_names(graph, project, "io_parallel")
+    names = layer_names(graph, project)
     layers: list[LayerContext] = []
-    var_of: dict[str, str] = {}
+    var_of = {layer.name: port_var(k, False) for k, layer in enumerate(graph.inputs())}
+    out_var = {name: port_var(k, True) for k, name in enumerate(graph.outputs)}
     for layer in graph.layers():
         if isinstance(layer, Input):
-            var_of[layer.name] = "in"
             continue
         in_vars = [var_of[p.name] for p in graph.producers(layer.name)]
         ctx = layer_context(layer, base_context(graph, names, layer, in_vars, "_result_t"))
+        if layer.name in out_var and not ctx.alias:  # an output no other layer reads (check_ports)
+            k = graph.outputs.index(layer.name)
+            ctx.out_var, ctx.out_type, ctx.argument = out_var[layer.name], f"result{k or ''}_t", True
         var_of[layer.name] = ctx.out_var
         layers.append(ctx)
-    out_layer = graph[graph.outputs[0]]
-    if layers and not layers[-1].alias:
-        layers[-1].out_var = "out"
-    else:  # the model ends in a reshape or is an input alone: copy into out
+    for k, name in enumerate(graph.outputs):  # an output a reshape gives: copy into its argument
+        if var_of[name] == out_var[name]:
+            continue
+        out_layer = graph[name]
         layers.append(
             LayerContext(
-                name="output_copy",
+                name=f"output{k or ''}_copy",
                 kind="Copy",
                 func="linear",
-                in_var=var_of[out_layer.name],
-                out_var="out",
-                in_type=f"{names[out_layer.name]}_result_t",
-                out_type="result_t",
+                in_var=var_of[name],
+                out_var=out_var[name],
+                in_type=f"{names[name]}_result_t",
+                out_type=f"result{k or ''}_t",
                 out_size=out_layer.size,
                 config={"n": out_layer.size},
+                argument=True,
             )
         )
     ii = max([interval(lay) for lay in graph.layers() if lay.HAS_MULTIPLIERS] or [1])

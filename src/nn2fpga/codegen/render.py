@@ -179,8 +179,8 @@ def _write_all(root: Path, graph: Graph, config, ctx: dict, progress: bool) -> N
         "clock_period_ns": config.clock_period,
         "io_type": ctx["io_type"],
         "weight_literals": literals,
-        "input": {"shape": list(graph.inputs()[0].shape), "type": ctx["input_type"], "raw": ctx["in_raw"]},
-        "output": {"shape": list(graph[graph.outputs[0]].shape), "type": ctx["output_type"], "raw": ctx["out_raw"]},
+        "inputs": [p.meta(p.layer) for p in ctx["inputs"]],
+        "outputs": [p.meta(p.layer) for p in ctx["outputs"]],
         "layers": [
             {
                 "name": lay.name,

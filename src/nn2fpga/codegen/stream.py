@@ -47,7 +47,7 @@ from nn2fpga.ir.layers import (
     UpSample2D,
     ZeroPad2D,
 )
-from nn2fpga.ir.names import stream_names
+from nn2fpga.ir.names import port_var, stream_names
 from nn2fpga.ir.recurrent import Recurrent
 from nn2fpga.passes.hardware import DEFAULT_DEPTH, pixels
 
@@ -201,9 +201,10 @@ def converter(name: str, src: str, src_type: str, dst_type: str, n_values: int, 
 
 def stream_context(graph: Graph, project: str, config) -> dict:
     """Everything `top_stream.cpp.j2` and the shared templates need for an io_stream project."""
-    names = layer_names(graph, project, "io_stream")
+    names = layer_names(graph, project)
     named = stream_names(graph, project)  # the stream on each edge (the names `Streams:` sets depths by)
-    out_name = graph.outputs[0]
+    args = {layer.name: port_var(k, False) for k, layer in enumerate(graph.inputs())}  # top-function arguments
+    args |= {name: port_var(k, True) for k, name in enumerate(graph.outputs)}
     edge: dict[tuple[str, str], str] = {}  # the stream of each (producer, consumer) edge
     streams: list[dict[str, object]] = []
     layers: list[LayerContext] = []
@@ -212,7 +213,7 @@ def stream_context(graph: Graph, project: str, config) -> dict:
         ident, users = names[layer.name], graph.users(layer.name)
         pix_t = f"{ident}_pix_t"
         word_types[pix_t] = (f"{ident}_result_t", layer.lanes, pixels(layer)[1])
-        main = "in" if isinstance(layer, Input) else ("out" if layer.name == out_name else f"{ident}_out")
+        main = args.get(layer.name, f"{ident}_out")
         if not isinstance(layer, Input):
             in_vars = []
             for p in graph.producers(layer.name):  # a width converter where the lanes differ
@@ -229,7 +230,7 @@ def stream_context(graph: Graph, project: str, config) -> dict:
                 base.in_type = f"{in_vars[0]}_pix_t"
             base.out_var = main
             layers.append(stream_layer(layer, base))
-        if main not in ("in", "out"):  # a fork's input stream, or the one edge to the only user
+        if layer.name not in args:  # a fork's input stream, or the one edge to the only user
             depth = DEFAULT_DEPTH if len(users) != 1 else depth_into(graph, layer, users[0])
             streams.append({"name": main, "type": pix_t, "depth": depth})
         edge.update({(layer.name, u.name): named[layer.name, u.name] for u in users})
@@ -264,16 +265,11 @@ def stream_context(graph: Graph, project: str, config) -> dict:
         ctx.config["id"] = i  # the trip counter of bounded C simulation
         if ctx.kind == "Reader":
             next(c for c in layers if c.name == ctx.config["of"]).config["reader_id"] = i
-    in_layer, out_layer = graph.inputs()[0], graph[out_name]
     return {
         **io_context(graph, project, config, names, layers),
         "io_type": "io_stream",
         "streams": streams,
         "word_types": word_types,
-        "in_chan": pixels(in_layer)[1],
-        "out_chan": pixels(out_layer)[1],
         "weight_ports": ports,  # uram / offchip layers: a kernel argument each, into weights/streamed.bin
         "load": any(p["uram"] for p in ports),
-        "in_lanes": in_layer.lanes,
-        "out_lanes": out_layer.lanes,
     }

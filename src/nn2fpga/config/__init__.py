@@ -47,7 +47,7 @@ from nn2fpga.config.serving import SERVING_KEYS, serving_section
 from nn2fpga.ir.errors import ConfigError, closest
 from nn2fpga.ir.graph import Graph, describe
 from nn2fpga.ir.layers import Layer
-from nn2fpga.ir.names import cpp_name, stream_names
+from nn2fpga.ir.names import cpp_name, input_vars, stream_names
 from nn2fpga.ir.types import FixedType
 
 __all__ = ["EXACT", "LAYER_KEYS", "ROLES", "SERVING_KEYS", "TOP_LEVEL", "Config", "LayerSettings", "default_precision",
@@ -291,12 +291,12 @@ class Config:
         """Every FIFO of an io_stream graph the hardware flow sized: name -> depth (None otherwise)."""
         if graph.io_type != "io_stream":
             return None
-        names = stream_names(graph, self.resolved_project_name(graph))
+        names, ports = stream_names(graph, self.resolved_project_name(graph)), input_vars(graph)
         return {
             names[(p.name, layer.name)]: depth
             for layer in graph.layers()
             for p, depth in zip(graph.producers(layer.name), layer.fifo_depths)
-            if names[(p.name, layer.name)] != "in"
+            if names[(p.name, layer.name)] not in ports
         }
 
     def _layer_yaml(self, graph: Graph, notes: Mapping[str, str]) -> list[str]:

@@ -210,25 +210,34 @@ def _reader(layer: Linear, ident: str) -> Process:
     return reader
 
 
-def _load(source: Layer) -> Process:
-    """kernel_load: per iteration at most one 512-bit word read and one stream word written."""
-    n, lanes = source.size, source.lanes
-    words = -(-n * source.types["result"].container_bits // 512)
-    return Process("kernel_load", "Load", source.name, max(n // lanes, words), counted=False, words=n // lanes)
+def _steps(layer: Layer, store: bool) -> int:
+    """Iterations of the Steps loop of one input's load (one output's store) in kernel.cpp.j2: at most one stream
+    word and one 512-bit word each."""
+    n, bits = layer.size, layer.types["result"].container_bits
+    return max(n // layer.lanes, n // (512 // bits) if store else -(-n * bits // 512))
 
 
-def _store(out: Layer, feed: str) -> Process:
-    """kernel_store: per iteration at most one stream word read and one 512-bit word written."""
-    n, lanes = out.size, out.lanes
-    cycles = max(n // lanes, n // (512 // out.types["result"].container_bits))
-    return Process("kernel_store", "Store", out.name, cycles, counted=False, reads=[Read(feed, 1, 1, cycles)])
+def _load(sources: list[Layer]) -> Process:
+    """kernel_load: per iteration at most one 512-bit word read and one stream word written, the model's inputs
+    one after another (a model with several: its first input names the process)."""
+    cycles = sum(_steps(s, store=False) for s in sources)
+    words = sum(s.size // s.lanes for s in sources)
+    return Process("kernel_load", "Load", sources[0].name, cycles, counted=False, words=words)
+
+
+def _store(outs: list[Layer], feeds: list[str]) -> Process:
+    """kernel_store: per iteration at most one stream word read and one 512-bit word written, the model's
+    outputs one after another."""
+    cycles = sum(_steps(out, store=True) for out in outs)
+    reads = [Read(feed, 1, 1, cycles) for feed in feeds]
+    return Process("kernel_store", "Store", outs[0].name, cycles, counted=False, reads=reads)
 
 
 def processes(g: Graph, project: str) -> list[Process]:
     """The processes of the io_stream kernel of `g` (project `project`): load, those of the top function in
     the order of the generated code (their `n2f::trip_count` ids), store."""
     ids, named = layer_idents(g, project), stream_names(g, project)
-    procs = [_load(g.inputs()[0])]
+    procs = [_load(g.inputs())]
     writer: dict[str, str] = {}  # layer -> the process writing the stream(s) out of it (its fork, if any)
     for layer in g.layers():
         if isinstance(layer, Input):
@@ -264,7 +273,7 @@ def processes(g: Graph, project: str) -> list[Process]:
                 Process(fork, "Fork", layer.name, words, words=words, reads=[Read(writer[layer.name], 1, 1, words)])
             )
             writer[layer.name] = fork
-    procs.append(_store(g[g.outputs[0]], writer[g.outputs[0]]))
+    procs.append(_store([g[name] for name in g.outputs], [writer[name] for name in g.outputs]))
     return procs
 
 

@@ -29,17 +29,30 @@ def cpp_name(name: str, taken: set[str] | None = None) -> str:
     return ident
 
 
+def port_var(index: int, output: bool) -> str:
+    """The top function's argument of the model's input (output) number `index`: in, in1, in2, ... (out, out1, ...)."""
+    return ("out" if output else "in") + (str(index) if index else "")
+
+
+def input_vars(graph: Graph) -> set[str]:
+    """The top function's input arguments: streams no FIFO depth applies to."""
+    return {port_var(k, False) for k in range(len(graph.inputs()))}
+
+
 def layer_idents(graph: Graph, project: str) -> dict[str, str]:
-    """The C++ identifier of every layer of `graph` in project `project` (unique; `in`, `out` are taken)."""
-    taken: set[str] = {project, "in", "out"}
+    """The C++ identifier of every layer of `graph` in project `project` (unique; the top function's arguments
+    `in`, `in1`, ..., `out`, `out1`, ... are taken)."""
+    ports = [port_var(k, False) for k in range(max(len(graph.inputs()), 1))]
+    taken: set[str] = {project, *ports, *(port_var(k, True) for k in range(max(len(graph.outputs), 1)))}
     return {layer.name: cpp_name(layer.name, taken) for layer in graph.layers()}
 
 
 def stream_names(graph: Graph, project: str) -> dict[tuple[str, str], str]:
-    """The io_stream FIFO on each edge (producer, consumer), as the top function declares it: `in` out of the
-    input, `<producer>_out` to a single user, `<producer>_to_<consumer>` out of a fork (which reads
-    `<producer>_out`)."""
+    """The io_stream FIFO on each edge (producer, consumer), as the top function declares it: `in` (`in1`, ...) out
+    of the model's inputs, `<producer>_out` to a single user, `<producer>_to_<consumer>` out of a fork (which reads
+    `<producer>_out`, or the input's own argument)."""
     ids = layer_idents(graph, project)
+    inputs = {layer.name: port_var(k, False) for k, layer in enumerate(graph.inputs())}
     names = {}
     for layer in graph.layers():
         users = graph.users(layer.name)
@@ -47,6 +60,6 @@ def stream_names(graph: Graph, project: str) -> dict[tuple[str, str], str]:
             if len(users) > 1:
                 name = f"{ids[layer.name]}_to_{ids[user.name]}"
             else:
-                name = "in" if isinstance(layer, Input) else f"{ids[layer.name]}_out"
+                name = inputs[layer.name] if isinstance(layer, Input) else f"{ids[layer.name]}_out"
             names[(layer.name, user.name)] = name
     return names

@@ -70,3 +70,8 @@ def layernorm_types(in_t: FixedType, n: int) -> dict[str, FixedType]:
         "sq": sum_type(product_type(diff, diff), n),
         "norm": FixedType(22, 7, True, Rounding.RND, Overflow.SAT),
     }
+
+
+def raw_container(t: FixedType) -> str:
+    """The C integer type that carries one raw value of `t` across the kernel interface."""
+    return f"{'' if t.signed else 'u'}int{t.container_bits}_t"

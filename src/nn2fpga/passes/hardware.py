@@ -36,7 +36,7 @@ from nn2fpga.ir.layers import (
     Reshape,
     Transpose,
 )
-from nn2fpga.ir.names import stream_names
+from nn2fpga.ir.names import input_vars, stream_names
 from nn2fpga.ir.tables import activation_tables
 
 PARALLEL_FEATURE_MAP_LIMIT = 4096  # values per sample: io_parallel partitions every feature map into registers
@@ -107,7 +107,7 @@ def size_fifos(g: Graph, cfg: Config) -> bool:
             layer.fifo_depths = ()
         return False
     names = stream_names(g, cfg.resolved_project_name(g))
-    sized = {name for name in names.values() if name != "in"}  # `in` is the top function's own input
+    sized = set(names.values()) - input_vars(g)  # the top function's own inputs have no FIFO
     for name in cfg.streams:
         if name not in sized:
             listed = sorted(sized)

@@ -10,15 +10,18 @@ types). It needs only NumPy and ctypes (`pyxrt` for a card), so it runs where nn
     driver = importlib.util.module_from_spec(spec); spec.loader.exec_module(driver)
     with driver.Driver("csim") as d:        # or "reference", or Driver("xrt", xclbin="prj.xclbin")
         y = d.predict(x)                    # x: (batch, *input shape) floats
+        y = d.predict({"a": xa, "b": xb})   # several inputs: by name (or a list in model order)
 
 The kernel is `extern "C" void <project>_kernel(const ap_uint<512> *in, ap_uint<512> *out, int n)`:
 each value travels as its raw W-bit two's-complement pattern in the smallest int{8,16,32,64}_t, a
 sample's values lie contiguously and little-endian, and each sample is padded to whole 64-byte words
-(`binding.pack_words`, docs/host.md). `pack` converts floats with the input type's rounding and
-overflow (`FixedType.to_raw`, the one NumPy model of the conversion) and lays them out so; every
-backend consumes and produces these bytes, the csim library included (the card's memory image), and
-`unpack` turns output bytes into exact float64 values. With a split model (`Split:` in the config), `predict`
-runs the CPU head (`host/head.py`) on the kernel's outputs; `accelerate` returns them as they are.
+(`binding.pack_words`, docs/host.md); a model with several inputs (outputs) has each one's words so, one
+after another in model order (`binding.pack_ports`), and `predict` returns a list of outputs in model order.
+`pack` converts floats with the input type's rounding and overflow (`FixedType.to_raw`, the one NumPy model
+of the conversion) and lays them out so; every backend consumes and produces these bytes, the csim library
+included (the card's memory image), and `unpack` turns output bytes into exact float64 values. With a split
+model (`Split:` in the config), `predict` runs the CPU head (`host/head.py`) on the kernel's outputs;
+`accelerate` returns them as they are.
 
 Backends (`BACKENDS`): `csim` calls the batch entry point of the project's g++-built shared
 library (the kernel on one or more threads); `reference` runs the bit-exact NumPy interpreter
@@ -63,7 +66,7 @@ class _CSim:
     when it is importable, else the newest csim/lib<project>-*.so."""
 
     def __init__(self, driver: Driver, threads: int = 1, **_: Any) -> None:
-        meta, project_dir, project = driver.meta, driver.project_dir, driver.meta["project"]
+        project_dir, project = driver.project_dir, driver.meta["project"]
         try:
             from nn2fpga.sim.csim import build
         except ImportError:
@@ -73,7 +76,7 @@ class _CSim:
             path = libs[-1]
         else:
             path = build(project_dir, project)
-        self.lib = binding.Library(path, project_dir / "weights", meta["input"]["raw"], meta["output"]["raw"])
+        self.lib = binding.Library(path, project_dir / "weights", driver.in_ports, driver.out_ports)
         self.threads = threads
 
     def run(self, packed: np.ndarray, out: np.ndarray) -> None:
@@ -94,10 +97,12 @@ class _Reference:
 
     def run(self, packed: np.ndarray, out: np.ndarray) -> None:
         d = self.driver
-        raw = binding.unpack_words(packed, d.n_in, d.in_dtype)
-        x = d.input_type.from_raw(raw).reshape((raw.shape[0], *d.kernel_input_shape))
-        y = d.output_type.to_raw(self.reference.predict(self.graph, x).reshape(raw.shape[0], d.n_out))
-        out[...] = binding.pack_words(y, d.n_out, d.out_dtype)
+        raws = binding.unpack_ports(packed, d.in_ports)
+        xs = [FixedType.parse(p["type"]).from_raw(r).reshape((len(r), *p["shape"])) for p, r in zip(d.inputs, raws)]
+        ys = self.reference.predict(self.graph, {p["name"]: x for p, x in zip(d.inputs, xs)})
+        ys = [ys] if len(d.outputs) == 1 else ys
+        raw_out = [FixedType.parse(p["type"]).to_raw(y.reshape(len(y), -1)) for p, y in zip(d.outputs, ys)]
+        out[...] = binding.pack_ports(raw_out, d.out_ports)
 
     def close(self) -> None:
         pass
@@ -178,38 +183,59 @@ class Driver:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.project_dir = Path(project_dir).resolve() if project_dir is not None else _HERE.parent
         self.meta = json.loads((self.project_dir / "host" / "model.json").read_text())
-        kin, kout = self.meta["input"], self.meta["output"]
-        self.input_name, self.kernel_input_shape = kin["name"], tuple(kin["shape"])
-        self.input_type, self.output_type = FixedType.parse(kin["type"]), FixedType.parse(kout["type"])
-        self.in_dtype, self.out_dtype = binding.RAW_DTYPES[kin["raw"]], binding.RAW_DTYPES[kout["raw"]]
-        self.kernel_output_shape = tuple(kout["shape"])
-        self.n_in, self.n_out = int(np.prod(self.kernel_input_shape)), int(np.prod(self.kernel_output_shape))
-        self.in_bytes = binding.sample_words(self.n_in, self.in_dtype) * binding.WORD_BYTES  # per sample
-        self.out_bytes = binding.sample_words(self.n_out, self.out_dtype) * binding.WORD_BYTES
+        self.inputs, self.outputs = self.meta["inputs"], self.meta["outputs"]  # the kernel's, in model order
+        self.input_types = [FixedType.parse(p["type"]) for p in self.inputs]
+        self.output_types = [FixedType.parse(p["type"]) for p in self.outputs]
+        self.in_ports = [(int(np.prod(p["shape"])), p["raw"]) for p in self.inputs]  # binding.Ports
+        self.out_ports = [(int(np.prod(p["shape"])), p["raw"]) for p in self.outputs]
+        self.input_type, self.output_type = self.input_types[0], self.output_types[0]  # the first of each
+        self.in_dtype, self.out_dtype = (binding.RAW_DTYPES[ports[0][1]] for ports in (self.in_ports, self.out_ports))
+        self.in_bytes = sum(binding.sample_words(n, binding.RAW_DTYPES[r]) for n, r in self.in_ports) * 64  # per sample
+        self.out_bytes = sum(binding.sample_words(n, binding.RAW_DTYPES[r]) for n, r in self.out_ports) * 64
         head = self.meta.get("head")
         self.head = _sibling("head").Head.load(self.project_dir / "host" / head) if head else None
-        self.output_name = self.meta["model_output"]["name"]
-        self.output_shape = tuple(self.meta["model_output"]["shape"])
+        self.model_outputs = self.meta["model_outputs"]  # after the CPU head of a split model
         self.backend = backend
         self._impl = BACKENDS[backend](self, **options)
 
     # ---- packing (shared by every backend) ------------------------------------------------------------
 
-    def pack(self, x: np.ndarray) -> np.ndarray:
-        """The kernel's input memory (batch, in_bytes) uint8 for floats `x` (batch, *input shape): each sample's
-        raw values, little-endian in their containers, zeros to a whole number of 64-byte words."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape[1:] != self.kernel_input_shape:
-            raise ValueError(
-                f"input has shape {x.shape}; expected (batch, {', '.join(map(str, self.kernel_input_shape))})"
-            )
-        raw = self.input_type.to_raw(x.reshape(x.shape[0], self.n_in))
-        return binding.pack_words(raw, self.n_in, self.in_dtype)
+    def inputs_of(self, x: Any) -> list[np.ndarray]:
+        """Float64 arrays in input order for `x`: one array (one input), a list in model order, or a dict by name;
+        ValueError naming the input that is missing, unknown or of the wrong shape."""
+        names = [p["name"] for p in self.inputs]
+        if isinstance(x, dict):
+            unknown = sorted(set(x) - set(names))
+            missing = [n for n in names if n not in x]
+            if unknown or missing:
+                what = f"no input {unknown[0]!r}" if unknown else f"missing input {missing[0]!r}"
+                raise ValueError(f"{what}; the inputs are {', '.join(names)}")
+            xs = [x[n] for n in names]
+        else:
+            xs = list(x) if isinstance(x, (list, tuple)) and len(names) > 1 else [x]
+            if len(xs) != len(names):
+                raise ValueError(f"{len(xs)} input arrays for the inputs {', '.join(names)}")
+        xs = [np.asarray(v, dtype=np.float64) for v in xs]
+        for p, v in zip(self.inputs, xs):
+            if v.ndim == 0 or v.shape[1:] != tuple(p["shape"]) or len(v) != len(xs[0]):
+                raise ValueError(f"input {p['name']!r} has shape {v.shape}; expected ({len(xs[0])}, "
+                                 f"{', '.join(map(str, p['shape']))})")  # fmt: skip
+        return xs
 
-    def unpack(self, packed: np.ndarray) -> np.ndarray:
-        """Exact float64 values (batch, *kernel output shape) of the kernel's output memory (batch, out_bytes)."""
-        raw = binding.unpack_words(packed, self.n_out, self.out_dtype)
-        return self.output_type.from_raw(raw).reshape((raw.shape[0], *self.kernel_output_shape))
+    def pack(self, x: Any) -> np.ndarray:
+        """The kernel's input memory (batch, in_bytes) uint8 for floats `x` (batch, *input shape; several inputs as
+        `inputs_of` takes them): each sample's raw values, little-endian in their containers, zeros to a whole
+        number of 64-byte words, input after input."""
+        xs = self.inputs_of(x)
+        raws = [t.to_raw(v.reshape(len(v), n)) for t, v, (n, _) in zip(self.input_types, xs, self.in_ports)]
+        return binding.pack_ports(raws, self.in_ports)
+
+    def unpack(self, packed: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """Exact float64 values (batch, *kernel output shape) of the kernel's output memory (batch, out_bytes);
+        a list of them, one per output, for several outputs."""
+        raws = binding.unpack_ports(packed, self.out_ports)
+        ys = [t.from_raw(r).reshape((len(r), *p["shape"])) for t, r, p in zip(self.output_types, raws, self.outputs)]
+        return ys[0] if len(ys) == 1 else ys
 
     # ---- running ------------------------------------------------------------------------------------
 
@@ -222,12 +248,13 @@ class Driver:
             self._impl.run(packed, out)
         return out
 
-    def accelerate(self, x: np.ndarray) -> np.ndarray:
+    def accelerate(self, x: Any) -> np.ndarray | list[np.ndarray]:
         """The kernel's outputs (the featurizer's, for a split model), float64, bit-exact."""
         return self.unpack(self.run_raw(self.pack(x)))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The model's outputs (batch, *output shape), float64: the kernel, then the CPU head if split."""
+    def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
+        """The model's outputs (batch, *output shape), float64 (a list of them for several outputs): the kernel,
+        then the CPU head if split."""
         y = self.accelerate(x)
         return self.head.run(y) if self.head is not None else y
 
@@ -245,5 +272,10 @@ if __name__ == "__main__":  # python host/driver.py X.npy Y.npy [backend]
     args = sys.argv[1:]
     if len(args) not in (2, 3):
         sys.exit("usage: python host/driver.py X.npy Y.npy [csim|reference|xrt]")
-    with Driver(args[2] if len(args) == 3 else "csim") as d:
-        np.save(args[1], d.predict(np.load(args[0], allow_pickle=False)))
+    with Driver(args[2] if len(args) == 3 else "csim") as d:  # several inputs or outputs: .npz by name
+        data = np.load(args[0], allow_pickle=False)
+        y = d.predict(dict(data) if args[0].endswith(".npz") else data)
+        if isinstance(y, list):
+            np.savez(args[1], **{p["name"]: v for p, v in zip(d.model_outputs, y)})
+        else:
+            np.save(args[1], y)

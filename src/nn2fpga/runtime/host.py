@@ -5,7 +5,7 @@
     host/head.py      verbatim copy of nn2fpga/runtime/head.py (float CPU head of a split model)
     host/interpret.py verbatim copy of nn2fpga/ir/interpret.py: the float interpreter the head runs
     host/binding.py   verbatim copy of nn2fpga/sim/binding.py: the ctypes binding of the csim library
-    host/model.json   the kernel's input/output names, shapes, types and raw word types
+    host/model.json   the kernel's inputs and outputs (names, shapes, types, raw word types), the model's outputs
     host/head.json, host/head.npz   the CPU head, when the config splits the model
     triton/<project>/config.pbtxt, triton/<project>/1/model.py   Python-backend model calling the driver
 
@@ -105,18 +105,17 @@ def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None
     _copy_module(nn2fpga.runtime.head, host / "head.py")
     _copy_module(nn2fpga.sim.binding, host / "binding.py")
     _copy_module(nn2fpga.ir.interpret, host / "interpret.py")
-    inp, out = graph.inputs()[0], graph[graph.outputs[0]]
-    kernel_output = {"name": out.name, "shape": list(out.shape), "type": ctx["output_type"]}
-    model_output = (
-        {"name": head.outputs[0], "shape": list(head.shape), "type": None} if head is not None else kernel_output
+    kernel_outputs = [p.meta(p.layer) for p in ctx["outputs"]]
+    model_outputs = (
+        [{"name": head.outputs[0], "shape": list(head.shape), "type": None}] if head is not None else kernel_outputs
     )
     meta = {
         "project": project,
         "kernel": f"{project}_kernel",
-        "input": {"name": inp.name, "shape": list(inp.shape), "type": ctx["input_type"], "raw": ctx["in_raw"]},
-        "output": {**kernel_output, "raw": ctx["out_raw"]},
+        "inputs": [p.meta(p.layer) for p in ctx["inputs"]],  # in model order, as the kernel's words hold them
+        "outputs": kernel_outputs,
         "head": head.save(host) if head is not None else None,
-        "model_output": model_output,
+        "model_outputs": model_outputs,
         # uram / offchip weights: kernel arguments after n, each `lines` 64-byte lines of weights/streamed.bin from
         # `offset`, then `reload` (1 fills the URAM banks) when `reload` is true
         "weights": {
@@ -131,9 +130,8 @@ def write_serving(root: Path, graph: Graph, config, ctx: dict, head: Head | None
         root / "triton" / project,
         render("triton_model.py.j2", project=project),
         serving=config.serving,
-        input=meta["input"],
-        output=model_output,
-        output_datatype=triton_datatype(model_output["type"]),
+        inputs=meta["inputs"],
+        outputs=[{**o, "datatype": triton_datatype(o["type"])} for o in model_outputs],
     )
 
 
@@ -148,8 +146,7 @@ def identity_repository(directory: Path, name: str, shape: tuple[int, ...], max_
         model_dir,
         render("triton_identity.py.j2"),
         serving=serving,
-        input={"name": "x", "shape": list(shape)},
-        output={"name": "y", "shape": list(shape)},
-        output_datatype="TYPE_FP32",
+        inputs=[{"name": "x", "shape": list(shape)}],
+        outputs=[{"name": "y", "shape": list(shape), "datatype": "TYPE_FP32"}],
     )
     return Path(directory)

@@ -65,6 +65,9 @@ def model_io(url: str, model: str, protocol: str = "grpc") -> tuple[str, list[in
         raise UserError(f"{url}: cannot read model {model!r}: {e}") from e
     finally:
         client.close()
+    if len(config["input"]) != 1 or len(config["output"]) != 1:
+        raise UserError(f"model {model!r} has {len(config['input'])} inputs and {len(config['output'])} outputs; "
+                        "the load test drives models with one of each")  # fmt: skip
     (inp,), (out,) = config["input"], config["output"]
     datatype = inp.get("data_type", "TYPE_FP32").removeprefix("TYPE_")
     return inp["name"], [int(d) for d in inp["dims"]], datatype, out["name"], int(config.get("max_batch_size", 0))

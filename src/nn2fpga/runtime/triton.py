@@ -11,6 +11,11 @@ and PATH starts with this interpreter's bin directory so the stub runs with this
 site-packages (the project's venv).
 
 Every endpoint binds `host` (127.0.0.1 by default: --http-address, --grpc-address, --metrics-address).
+
+A model's Python-backend stub that dies (killed, out of memory) leaves Triton answering "Stub process is not
+healthy" for ever while it reports the model ready. So the server runs with explicit model control (every
+model loaded at start), and a watchdog thread reloads the model of any stub that has died (`restarts` counts
+them): requests in the meantime get errors, never wrong answers (tests/runtime/test_serve_faults.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +42,26 @@ from nn2fpga.ir.errors import UserError
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "install the serve extra (pip install 'nn2fpga[serve]') or put tritonserver on PATH"
+WATCH_PERIOD_S = 0.5  # how often the watchdog looks at the Python-backend stubs
+
+
+def stub_processes(server_pid: int) -> dict[int, tuple[str, str]]:
+    """The Python-backend stubs under the tritonserver process `server_pid`: pid -> (state letter, model name of
+    a model instance's stub; "" for a zombie, whose command line is gone, and for the short-lived stub a model
+    load starts, named after the model, not an instance). Linux /proc; {} elsewhere."""
+    stubs = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            args = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == server_pid and comm.startswith("triton_python"):
+            model = Path(os.fsdecode(args[1])).parent.parent.name if len(args) > 8 and args[1] else ""
+            instance = os.fsdecode(args[8]) if len(args) > 8 else ""
+            stubs[int(stat.parent.name)] = (fields[0], model if instance != model else "")
+    return stubs
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,8 @@ class TritonServer:
         self.extra_env = dict(env or {})
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
+        self.restarts = 0  # models reloaded by the watchdog after their stub died
+        self._watching = threading.Event()
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._log = None
 
@@ -127,6 +155,7 @@ class TritonServer:
         cmd += [f"--{kind}-address={self.host}" for kind in ports]
         cmd += [f"--{kind}-port={port}" for kind, port in ports.items()]
         cmd += ["--allow-gpu-metrics=false", "--strict-readiness=true", "--exit-timeout-secs=5", "--log-verbose=0"]
+        cmd += ["--model-control-mode=explicit", "--load-model=*"]  # the watchdog may reload a model
         return cmd
 
     def environment(self, install: TritonInstall) -> dict[str, str]:
@@ -164,7 +193,30 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
+        self._watching.set()
+        threading.Thread(target=self._watch, args=(self.process,), name="nn2fpga-triton-watchdog", daemon=True).start()
         return self
+
+    def _watch(self, process: subprocess.Popen) -> None:
+        """Reload the model of every Python-backend stub that dies while the server runs."""
+        alive: dict[int, str] = {}  # stub pid -> its model
+        while self._watching.is_set() and process.poll() is None:
+            stubs = stub_processes(process.pid)
+            alive.update({pid: model for pid, (state, model) in stubs.items() if state != "Z" and model})
+            for pid in [pid for pid in alive if pid not in stubs or stubs[pid][0] == "Z"]:
+                model = alive.pop(pid)
+                if not self._watching.is_set():
+                    return
+                log.warning("the backend process of model %r died; reloading the model", model)
+                self.restarts += 1
+                try:  # a load of a loaded, unchanged model does nothing: unload first (unavailable till loaded)
+                    for action in ("unload", "load"):
+                        url = f"http://{self.http_url}/v2/repository/models/{model}/{action}"
+                        request = urllib.request.Request(url, data=b"{}", method="POST")
+                        urllib.request.urlopen(request, timeout=120).close()
+                except (urllib.error.URLError, OSError) as e:
+                    log.warning("reloading model %r failed: %s", model, e)
+            time.sleep(WATCH_PERIOD_S)
 
     def _wait_ready(self, models: list[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -211,6 +263,7 @@ class TritonServer:
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM (Triton unloads the models and exits), SIGKILL to its process group after `timeout`."""
         rc = None
+        self._watching.clear()
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
@@ -221,6 +274,10 @@ class TritonServer:
                     os.killpg(self.process.pid, signal.SIGKILL)  # its own session: the server and its stubs
                     self.process.wait()
             rc = self.process.returncode
+            try:  # what is left of its session (a stub outliving the server, e.g. after SIGTERM under load)
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             self.process = None
         if self._log is not None:
             self._log.close()

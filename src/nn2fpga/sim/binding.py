@@ -7,7 +7,8 @@ bounded-FIFO simulation (`nn2fpga.sim.bounded`), also text reports.
 
 Packing (the one definition on the Python side; firmware/kernel.h has the C++ one): the kernel reads and
 writes 512-bit (64-byte) words. A sample's raw values, each in its container (`RAW_DTYPES`), lie contiguously
-and little-endian from the sample's first byte, and zeros pad each sample to a whole number of words.
+and little-endian from the sample's first byte, and zeros pad each sample to a whole number of words. A model
+with several inputs (outputs) has each one's words so, one after another in model order (`pack_ports`).
 NumPy and ctypes only: a generated project's driver uses a verbatim copy, `host/binding.py`.
 """
 
@@ -47,27 +48,47 @@ def unpack_words(packed: np.ndarray, n_values: int, dtype: np.dtype) -> np.ndarr
     return values.astype(dtype)
 
 
+Ports = list[tuple[int, str]]  # (values per sample, raw C word type) of each input or output, in model order
+
+
+def pack_ports(raws: list[np.ndarray], ports: Ports) -> np.ndarray:
+    """The memory image (batch, bytes) of several ports' raw values: each port's `pack_words`, side by side."""
+    parts = [pack_words(r, n, RAW_DTYPES[raw]) for r, (n, raw) in zip(raws, ports, strict=True)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def unpack_ports(packed: np.ndarray, ports: Ports) -> list[np.ndarray]:
+    """The raw values of each port (batch, n_values) in a memory image made by `pack_ports`."""
+    widths = [sample_words(n, RAW_DTYPES[raw]) * WORD_BYTES for n, raw in ports]
+    rows = np.ascontiguousarray(packed, dtype=np.uint8).reshape(-1, sum(widths))
+    edges = np.cumsum([0, *widths])
+    return [unpack_words(rows[:, a:b], n, RAW_DTYPES[raw]) for (n, raw), a, b in zip(ports, edges, edges[1:])]
+
+
 class Library:
     """A loaded C simulation library with its weights: packed input words in, packed output words out."""
 
-    def __init__(self, path: str | os.PathLike, weights: str | os.PathLike, in_raw: str, out_raw: str) -> None:
-        """Load `path` and the weights directory `weights`; `in_raw` / `out_raw` name the raw C word types."""
+    def __init__(self, path: str | os.PathLike, weights: str | os.PathLike, inputs: Ports, outputs: Ports) -> None:
+        """Load `path` and the weights directory `weights`; `inputs` / `outputs`: each port's values per sample and
+        raw C word type."""
         self.lib = ctypes.CDLL(str(path))
         self.lib.n2f_load_weights.argtypes = [ctypes.c_char_p]
         self.lib.n2f_sizes.argtypes = [ctypes.POINTER(ctypes.c_int)] * 2
         self.lib.n2f_words.argtypes = [ctypes.POINTER(ctypes.c_int)] * 2
         self.lib.n2f_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
-        self.in_dtype, self.out_dtype = RAW_DTYPES[in_raw], RAW_DTYPES[out_raw]
+        self.inputs, self.outputs = list(inputs), list(outputs)
         n_in, n_out, in_words, out_words = (ctypes.c_int() for _ in range(4))
         self.lib.n2f_sizes(ctypes.byref(n_in), ctypes.byref(n_out))
         self.lib.n2f_words(ctypes.byref(in_words), ctypes.byref(out_words))
-        self.n_in, self.n_out = n_in.value, n_out.value
-        self.in_bytes = sample_words(self.n_in, self.in_dtype) * WORD_BYTES
-        self.out_bytes = sample_words(self.n_out, self.out_dtype) * WORD_BYTES
-        if (in_words.value, out_words.value) != (self.in_bytes // WORD_BYTES, self.out_bytes // WORD_BYTES):
+        self.in_bytes = sum(sample_words(n, RAW_DTYPES[raw]) for n, raw in self.inputs) * WORD_BYTES
+        self.out_bytes = sum(sample_words(n, RAW_DTYPES[raw]) for n, raw in self.outputs) * WORD_BYTES
+        ours = (sum(n for n, _ in self.inputs), sum(n for n, _ in self.outputs))
+        words = (self.in_bytes // WORD_BYTES, self.out_bytes // WORD_BYTES)
+        if (n_in.value, n_out.value, in_words.value, out_words.value) != (*ours, *words):
             raise ValueError(
-                f"{path}: the kernel takes {in_words.value} and {out_words.value} words per sample, the packing "
-                f"{self.in_bytes // WORD_BYTES} and {self.out_bytes // WORD_BYTES}: a library of another project?"
+                f"{path}: the kernel takes {n_in.value} and {n_out.value} values ({in_words.value} and "
+                f"{out_words.value} words) per sample, the packing {ours[0]} and {ours[1]} ({words[0]} and "
+                f"{words[1]}): a library of another project?"
             )
         if self.lib.n2f_load_weights(os.fsencode(weights)) != 0:
             raise ValueError(f"{weights}: missing or truncated weight files (see stderr)")
@@ -82,11 +103,9 @@ class Library:
             self.lib.n2f_predict(packed.ctypes.data, out.ctypes.data, packed.shape[0], threads)
         return out
 
-    def predict_raw(self, raw: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Raw output values (batch, n_out) for raw input values (any shape holding whole samples): packed,
-        run, unpacked."""
-        packed = pack_words(raw, self.n_in, self.in_dtype)
-        return unpack_words(self.predict_words(packed, threads), self.n_out, self.out_dtype)
+    def predict_ports(self, raws: list[np.ndarray], threads: int = 1) -> list[np.ndarray]:
+        """Raw output values of each output (batch, n) for the raw values of each input: packed, run, unpacked."""
+        return unpack_ports(self.predict_words(pack_ports(raws, self.inputs), threads), self.outputs)
 
     def text(self, entry: str) -> str:
         """The text an entry point without arguments returns (a library built for the bounded-FIFO simulation

@@ -130,20 +130,19 @@ def smallest_depth(sim: CSim, x: np.ndarray, stream: str, depth: int) -> int:
 def simulate(
     project_dir: Path,
     project: str,
-    x: np.ndarray,
-    types: tuple[FixedType, FixedType],
-    raws: tuple[str, str],
+    x,
+    ports: tuple[Sequence[tuple[int, FixedType]], Sequence[tuple[int, FixedType]]],
     progress: bool = False,
     smallest: Sequence[str] | bool = (),
 ) -> Run:
     """Build (or reuse) the bounded library of the project in `project_dir` and run the float batch `x`
-    through it in one kernel call (samples overlap); `types` and `raws` are the input and output types and their raw
-    C word types. Outputs are (batch, n_out) floats. After a run that completed, the streams named in `smallest`
-    (True: every stream deeper than 2) get their smallest depth (`smallest_depth`, on the first sample: each
-    sample runs a dataflow region of its own)."""
+    through it in one kernel call (samples overlap), one array per input (or one array); `ports`: the values per
+    sample and type of each input and of each output (`CSim`). Outputs are as `CSim.predict` gives them. After a
+    run that completed, the streams named in `smallest` (True: every stream deeper than 2) get their smallest depth
+    (`smallest_depth`, on the first sample: each sample runs a dataflow region of its own)."""
     start = time.perf_counter()
     lib = build(project_dir, project, progress=progress, flags=flags())
-    sim = CSim(lib, project_dir, *types, *raws)
+    sim = CSim(lib, project_dir, *ports)
     built = time.perf_counter()
     y = sim.predict(x, threads=1)
     elapsed = time.perf_counter() - built
@@ -151,7 +150,8 @@ def simulate(
     rows = (line.split() for line in sim.text("n2f_streams").splitlines())
     streams = [Stream(name, int(depth), int(high)) for name, depth, high in rows]
     counts = {name: int(n) for name, n in (line.split() for line in sim.text("n2f_trips").splitlines())}
-    run = Run(None if report else y, streams, report, built - start, elapsed, len(x), counts)
+    first = list(x) if isinstance(x, (list, tuple)) else [x]
+    run = Run(None if report else y, streams, report, built - start, elapsed, len(first[0]), counts)
     if smallest and not report:
         depths = {s.name: s.depth for s in streams}
         smallest = [s.name for s in streams if s.depth > 2] if smallest is True else smallest
@@ -159,5 +159,5 @@ def simulate(
         if unknown:
             raise UserError(f"no stream {unknown[0]!r} in project {project}; streams: {', '.join(depths)}")
         marks = {s.name: max(s.high_water, 1) for s in streams}  # depths shown to suffice: the search's upper end
-        run.smallest = {name: smallest_depth(sim, x[:1], name, marks[name]) for name in smallest}
+        run.smallest = {name: smallest_depth(sim, [v[:1] for v in first], name, marks[name]) for name in smallest}
     return run

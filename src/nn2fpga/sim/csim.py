@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from nn2fpga import toolchain
 from nn2fpga.ir.errors import CompileError, UserError
+from nn2fpga.ir.rules import raw_container
 from nn2fpga.ir.types import FixedType
 from nn2fpga.sim.binding import Library
 
@@ -117,19 +118,25 @@ def build(project_dir: Path, project: str, progress: bool = False, flags: Sequen
 
 
 class CSim(Library):
-    """A loaded C simulation library with its weights and the project's input and output types."""
+    """A loaded C simulation library with its weights and the types of the project's inputs and outputs."""
 
     def __init__(
-        self, library: Path, project_dir: Path, input_type: FixedType, output_type: FixedType, in_raw: str, out_raw: str
-    ) -> None:
+        self, library: Path, project_dir: Path, inputs: Sequence[tuple[int, FixedType]],
+        outputs: Sequence[tuple[int, FixedType]],
+    ) -> None:  # fmt: skip
+        """`inputs` / `outputs`: each port's values per sample and type, in model order."""
+        self.input_types, self.output_types = [t for _, t in inputs], [t for _, t in outputs]
         try:
-            super().__init__(library, Path(project_dir) / "weights", in_raw, out_raw)
+            super().__init__(library, Path(project_dir) / "weights", *(
+                [(n, raw_container(t)) for n, t in ports] for ports in (inputs, outputs)))  # fmt: skip
         except ValueError as e:
             raise UserError(str(e)) from e
-        self.input_type, self.output_type = input_type, output_type
 
-    def predict(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Float inputs (batch, ...) -> float outputs (batch, n_out), bit-exact with the kernel."""
-        x = np.asarray(x, dtype=np.float64)
-        raw = self.input_type.to_raw(x.reshape(x.shape[0], -1))
-        return self.output_type.from_raw(self.predict_raw(raw, threads))
+    def predict(self, x, threads: int = 1) -> np.ndarray | list[np.ndarray]:
+        """Float inputs (batch, ...), one array per input (or one array), -> float outputs (batch, n), one per
+        output (an array for one output), bit-exact with the kernel."""
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        raws = [t.to_raw(np.asarray(v, dtype=np.float64).reshape(len(v), n)) for t, v, (n, _) in zip(
+            self.input_types, xs, self.inputs)]  # fmt: skip
+        ys = [t.from_raw(r) for t, r in zip(self.output_types, self.predict_ports(raws, threads))]
+        return ys[0] if len(ys) == 1 else ys

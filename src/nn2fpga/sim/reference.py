@@ -50,9 +50,11 @@ from nn2fpga.sim.integer import finish
 from nn2fpga.sim.winograd import winograd_conv, winograd_fits
 
 
-def _as_inputs(graph: Graph, x) -> dict[str, np.ndarray]:
+def as_feeds(graph: Graph, x) -> dict[str, np.ndarray]:
+    """The inputs by name, float64: `x` is one array (one input), a list in model order or a mapping by name."""
     if not isinstance(x, dict):
-        x = dict(zip([i.name for i in graph.inputs()], x if isinstance(x, (list, tuple)) else [x]))
+        names = [i.name for i in graph.inputs()]
+        x = dict(zip(names, x if isinstance(x, (list, tuple)) and len(names) > 1 else [x]))
     return {k: np.asarray(v, dtype=np.float64) for k, v in x.items()}
 
 
@@ -79,7 +81,7 @@ def run(graph: Graph, x, trace: bool = False, threads: int | None = None) -> dic
     BLAS: NumPy and BLAS release the GIL, so the element-wise work runs in parallel too. The result
     does not depend on the chunking (every sample is computed on its own, exactly).
     """
-    feeds = _as_inputs(graph, x)
+    feeds = as_feeds(graph, x)
     check_input(graph, feeds)
     batch = next(iter(feeds.values())).shape[0]
     per_sample = sum(int(np.prod(v.shape[1:])) for v in feeds.values())
