@@ -10,9 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hostile_files import CASES, Run, keras3_config, keras_file, run_cli
+from hostile_files import CASES, DENSE, Run, dataset_bomb, keras3_config, keras_file, run_cli, weights_h5
 
 from nn2fpga.frontend import archive, screening
+from nn2fpga.frontend.loading import file_config
 from nn2fpga.ir.errors import ModelError
 
 MAX_PEAK_MB = 2000  # the acceptance bound: 2 GB resident
@@ -73,6 +74,16 @@ def test_a_member_is_read_up_to_its_limit_whatever_it_declares(tmp_path: Path) -
         assert json.loads(archive.read_member(z, "config.json", 1 << 20, path)) == keras3_config()
         with pytest.raises(ModelError, match=r"m\.keras: member 'config\.json' holds more than 10 bytes"):
             archive.read_member(z, "config.json", 10, path)
+
+
+def test_deflated_weights_are_checked_too(tmp_path: Path) -> None:
+    """Keras stores its members (read in place); a deflated weights member is decompressed, then checked alike."""
+    assert file_config(keras_file(tmp_path / "ok.keras", method=zipfile.ZIP_DEFLATED))[1] == keras3_config()
+    bomb = weights_h5(DENSE, dataset_bomb)
+    with pytest.raises(
+        ModelError, match=r"bomb\.keras: model\.weights\.h5: dataset /layers/d/vars/2 declares 4294967296"
+    ):
+        file_config(keras_file(tmp_path / "bomb.keras", weights=bomb, method=zipfile.ZIP_DEFLATED))
 
 
 def test_json_depth_is_bounded_below_the_recursion_limit(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ and before TensorFlow is imported, and refused with one line naming the file and
   numbers stored in the file itself (no external links, external storage or virtual datasets); their declared
   bytes total at most `MAX_MODEL_BYTES`, and a dataset above `RATIO_FLOOR` declares at most `MAX_RATIO` times the
   bytes the file stores for it (an unwritten or compressed-zeros dataset is a bomb); attributes read (the
-  `model_config`) at most `MAX_CONFIG_BYTES`. h5py reads metadata only: nothing is decompressed here.
+  `model_config`) at most `MAX_CONFIG_BYTES`. h5py reads metadata only (in place for a stored member, as Keras
+  writes them): no dataset is read here.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ from nn2fpga.ir.errors import ModelError
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 MEMBERS = (CONFIG, METADATA, WEIGHTS)  # the members of a .keras file nn2fpga reads; config.json is required
 MAX_MODEL_BYTES = 1 << 30  # 1 GiB: declared bytes of a .keras file's members, and of an HDF5 file's datasets
-MAX_CONFIG_BYTES = 16 << 20  # 16 MiB: config.json / model_config (ResNet152's is 0.3 MiB)
+MAX_CONFIG_BYTES = 16 << 20  # 16 MiB: config.json / model_config (ResNet152's is 0.5 MiB)
 MAX_METADATA_BYTES = 64 << 10
 MAX_RATIO = 100  # declared / stored bytes of a zip member or an HDF5 dataset ...
 RATIO_FLOOR = 1 << 20  # ... above 1 MiB declared
 MAX_DIRECTORY_BYTES = 1 << 20  # a zip's central directory (a .keras file's is about 200 bytes)
 MAX_CONFIG_DEPTH = 64  # nested JSON arrays and objects (a Keras config has about 10, 4 more per nested model)
-MAX_H5_OBJECTS = 100_000  # links walked in an HDF5 file (ResNet152's weights have about 3,000)
+MAX_H5_OBJECTS = 100_000  # links walked in an HDF5 file (ResNet152's weights have about 2,000)
 _EOCD = b"PK\x05\x06"  # end of central directory record: size of the directory at offset 12, 4 bytes
 
 
@@ -62,13 +63,61 @@ def keras_zip(path: Path) -> tuple[str, Any]:
             config = parse_json(read_member(z, CONFIG, MAX_CONFIG_BYTES, path), path, CONFIG)
             meta = parse_json(read_member(z, METADATA, MAX_METADATA_BYTES, path), path, METADATA)
             if WEIGHTS in names:
-                where = f"{path}: {WEIGHTS}"
-                with open_hdf5(io.BytesIO(read_member(z, WEIGHTS, MAX_MODEL_BYTES, path)), where) as h5:
-                    check_hdf5(h5, where)
+                _check_weights(z, path)
     except (OSError, EOFError, zipfile.BadZipFile) as e:  # zipfile on a damaged archive
         raise ModelError(f"{path}: not a valid .keras file ({one_line(e)})") from e
     version = meta.get("keras_version", "3") if isinstance(meta, dict) else "3"
     return str(version), config
+
+
+def _check_weights(z: zipfile.ZipFile, path: Path) -> None:
+    """The weights member's HDF5 structure: read in place if stored (as Keras writes it: h5py then reads only
+    the metadata), else decompressed first (within MAX_MODEL_BYTES; a deflated stream cannot seek)."""
+    where, info = f"{path}: {WEIGHTS}", z.getinfo(WEIGHTS)
+    with open(path, "rb") as raw:
+        if info.compress_type == zipfile.ZIP_STORED:
+            raw.seek(info.header_offset)
+            local = raw.read(30)  # the local header: name and extra field lengths at offsets 26 and 28
+            start = (
+                info.header_offset
+                + 30
+                + int.from_bytes(local[26:28], "little")
+                + int.from_bytes(local[28:30], "little")
+            )
+            source: Any = _Slice(raw, start, info.file_size)
+        else:
+            source = io.BytesIO(read_member(z, WEIGHTS, MAX_MODEL_BYTES, path))
+        with open_hdf5(source, where) as h5:
+            check_hdf5(h5, where)
+
+
+class _Slice(io.RawIOBase):
+    """Bytes [start, start + size) of an open binary file as a read-only file (a stored zip member: zipfile's own
+    seek reads from the member's start again each time it goes back)."""
+
+    def __init__(self, f: Any, start: int, size: int) -> None:
+        super().__init__()
+        self.f, self.start, self.size, self.pos = f, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = max(offset + (0, self.pos, self.size)[whence], 0)
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        self.f.seek(self.start + self.pos)
+        data = self.f.read(max(min(len(buffer), self.size - self.pos), 0))
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
 
 
 def _check_directory(path: Path) -> None:
