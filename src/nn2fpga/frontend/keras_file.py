@@ -6,8 +6,8 @@ such a file into the same layer calls `from_keras` gets from a loaded model: not
 deserialized by Keras, so nothing in it can run, and the TensorFlow import (about 5 s) is skipped.
 
 The reader is deliberately narrow. It takes Sequential and Functional models whose layers are all
-classes with a converter and a shape rule here, each applied once, with the expected number of
-variables and every recorded input shape equal to the one it computes. For anything else it returns
+classes with a converter and a shape rule here, each applied once, with every recorded input shape equal
+to the one it computes (stored variables that disagree with the config are an error). Else it returns
 None and `from_keras` loads the model with Keras as before, so an unknown file never converts
 differently, it only converts slower. Lambda layers are refused before either path runs.
 """
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from nn2fpga.frontend.screening import check_variables
 from nn2fpga.ir.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ def read(path: Path, config: dict[str, Any], supported: set[str]) -> ModelCalls 
             raise Unsupported(f"config: {type(e).__name__} {e}") from e
         try:
             _attach_weights(path, model)
+        except ModelError:
+            raise
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:  # h5py and zipfile on damaged files
             raise ModelError(f"{path}: the weights (model.weights.h5) cannot be read: {e}") from e
         return model
@@ -385,6 +388,5 @@ def _attach_weights(path: Path, model: ModelCalls) -> None:
     for call in model.calls:
         layer = call.layer
         names, arrays = _variables(layer.class_name, layer.config), stored.get(layer.name, [])
-        if len(arrays) != len(names):
-            raise Unsupported(f"{layer.name}: {len(arrays)} stored variables, expected {names}")
+        check_variables(f"{path}: layer {layer.name!r}", names, arrays, layer.config, model.shapes[call.in_keys[0]])
         layer.arrays = dict(zip(names, arrays))

@@ -11,10 +11,11 @@ import logging
 import os
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nn2fpga.frontend.archive import h5_config, keras_zip, one_line
+from nn2fpga.frontend.screening import QKERAS_LAYERS, QUANTIZERS, check_config, objects
 from nn2fpga.ir.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,7 @@ log = logging.getLogger(__name__)
 ACCEPTED = "expected a .keras or .h5 file or a SavedModel directory"
 KERAS3, TF_KERAS = "keras", "tf_keras"  # the two flavors, named by their top-level module
 # Class names QKeras serializes (layers and quantizers): a stored config naming one of them needs QKeras.
-QKERAS_CLASSES = frozenset({
-    "QActivation", "QAdaptiveActivation", "QAveragePooling2D", "QBatchNormalization", "QBidirectional", "QConv1D",
-    "QConv2D", "QConv2DBatchnorm", "QConv2DTranspose", "QDense", "QDenseBatchnorm", "QDepthwiseConv2D",
-    "QDepthwiseConv2DBatchnorm", "QGRU", "QGlobalAveragePooling2D", "QInitializer", "QLSTM", "QSeparableConv1D",
-    "QSeparableConv2D", "QSimpleRNN", "quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2",
-    "quantized_tanh", "quantized_sigmoid", "quantized_ulaw", "binary", "ternary", "stochastic_binary",
-    "stochastic_ternary", "bernoulli",
-})  # fmt: skip
+QKERAS_CLASSES = QKERAS_LAYERS | QUANTIZERS
 _LEGACY = "TF_USE_LEGACY_KERAS"
 
 # ---- loading ---------------------------------------------------------------------------------------------
@@ -50,7 +44,7 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
         raise ModelError(f"{path}: no such file or directory ({ACCEPTED})")
     flavor, config = (TF_KERAS, _saved_model_config(path)) if path.is_dir() else file_config(path)
     refuse_lambdas(config, path)
-    if flavor == TF_KERAS and QKERAS_CLASSES & {cls for _, cls in _classes(config, "the model")}:
+    if flavor == TF_KERAS and QKERAS_CLASSES & {cls for _, cls, _, _ in objects(config)}:
         custom_objects = qkeras_objects(str(path), custom_objects)  # sets TF_USE_LEGACY_KERAS first
     module = importlib.import_module(flavor)
     loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
@@ -58,7 +52,7 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
         # safe_mode: both loaders refuse serialized lambdas themselves too (it matters for .keras files)
         return loader(str(path), custom_objects=custom_objects, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises anything from ValueError to KeyError on bad files
-        raise ModelError(f"{path}: {flavor} could not load the model: {e}") from e
+        raise ModelError(f"{path}: {flavor} could not load the model: {one_line(e)}") from e
 
 
 def require_legacy_keras(what: str) -> None:
@@ -89,28 +83,20 @@ def qkeras_objects(what: str, extra: dict[str, Any] | None = None) -> dict[str, 
 
 
 def file_config(path: Path) -> tuple[str, Any]:
-    """(flavor, model config) of a `.keras` zip or an `.h5` file, sniffed by content."""
+    """(flavor, model config) of a `.keras` zip or an `.h5` file, sniffed by content; the containers are checked
+    (`nn2fpga.frontend.archive`) and the config screened (`nn2fpga.frontend.screening`) before anything else."""
     import h5py
 
     if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
-            raise ModelError(f"{path}: not a valid .keras file ({e}); {ACCEPTED}") from e
-        return _flavor_of_version(meta.get("keras_version", "3")), config
-    if h5py.is_hdf5(path):
-        try:
-            with h5py.File(path, "r") as f:
-                version, raw = f.attrs.get("keras_version", "2"), f.attrs.get("model_config")
-            config = None if raw is None else json.loads(raw)  # str or bytes
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{path}: not a readable Keras .h5 file ({e}); {ACCEPTED}") from e
+        version, config = keras_zip(path)
+    elif h5py.is_hdf5(path):
+        version, config = h5_config(path)
         if config is None:
             raise ModelError(f"{path}: the .h5 file holds no model_config (weights only?); save the whole model")
-        return _flavor_of_version(version.decode() if isinstance(version, bytes) else str(version)), config
-    raise ModelError(f"{path}: neither a .keras (zip) nor an .h5 (HDF5) file; {ACCEPTED}")
+    else:
+        raise ModelError(f"{path}: neither a .keras (zip) nor an .h5 (HDF5) file; {ACCEPTED}")
+    check_config(config, path)
+    return _flavor_of_version(version), config
 
 
 def _saved_model_config(path: Path) -> list[Any]:
@@ -131,25 +117,10 @@ def _saved_model_config(path: Path) -> list[Any]:
 
 def refuse_lambdas(config: Any, path: Path) -> None:
     """Raise ModelError if the stored config holds a Lambda layer or a serialized Python lambda."""
-    for owner, cls in _classes(config, owner="the model"):
+    for owner, cls, _, _ in objects(config):
         if cls in ("Lambda", "__lambda__"):
             what = f"layer {owner!r} (Lambda)" if cls == "Lambda" else f"layer {owner!r} (a Python lambda)"
             raise ModelError(f"{path}: {what} runs arbitrary Python code; nn2fpga refuses it without loading the file")
-
-
-def _classes(config: Any, owner: str) -> Iterator[tuple[str, str]]:
-    """(enclosing layer name, class_name) of every serialized object in a config tree."""
-    if isinstance(config, dict):
-        inner = config.get("config")
-        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
-            owner = inner["name"]
-        if isinstance(config.get("class_name"), str):
-            yield owner, config["class_name"]
-        for value in config.values():
-            yield from _classes(value, owner)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _classes(value, owner)
 
 
 def _flavor_of_version(version: str) -> str:
