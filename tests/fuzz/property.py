@@ -109,7 +109,7 @@ def check_case(case: Case) -> str:
         config = config_with_folds(case, model)
         project = nn2fpga.convert(model, config=config)
     except UserError as e:  # a refusal names what is out of reach (too wide a product, an option); counted
-        outcome = f"refused: {type(e).__name__}: {str(e).split(':')[0][:60]}"
+        outcome = f"refused: {type(e).__name__}: {str(e)[:160]}"
         COUNTS.update(["cases", outcome.split(":")[0] + ":" + type(e).__name__])
         _count(case, None)
         return outcome

@@ -31,7 +31,15 @@ SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck), "print
 
 def _property(case, cases_run: list) -> None:
     note(repro(case))
-    outcome = check_case(case)
+    try:
+        outcome = check_case(case)
+    except Exception as e:  # every failing example as it is found and shrunk, the smallest last
+        if os.environ.get("NN2FPGA_FUZZ_FAILURES"):
+            with open(os.environ["NN2FPGA_FUZZ_FAILURES"], "a") as f:
+                f.write(f"{repro(case)}\n# {type(e).__name__}: {str(e)[:400]}\n\n")
+        raise
+    if outcome.startswith("refused"):
+        print(outcome)
     cases_run.append(outcome)
     write_counts({"seed": SEED, "examples": len(cases_run)})
 

@@ -46,6 +46,8 @@ class Graph:
         """Add `layer` consuming the outputs of `inputs` (in order)."""
         if layer.name in self._g:
             raise GraphError(f"duplicate layer name {layer.name!r}")
+        if len(set(inputs)) != len(inputs):  # one edge per pair: a second would replace the first's index
+            raise GraphError(f"layer {layer.name!r}: an input appears twice in {list(inputs)}")
         self._g.add_node(layer.name, layer=layer)
         for i, src in enumerate(inputs):
             if src not in self._g:
