@@ -49,6 +49,14 @@ class Recipe:
     inputs: tuple[tuple[int, ...], ...]
     steps: tuple[Step, ...]
 
+    def live(self) -> set[int]:
+        """The tensors the output depends on (the model holds only their layers)."""
+        n, seen = len(self.inputs), {len(self.inputs) + len(self.steps) - 1}
+        for k in range(len(self.steps) - 1, -1, -1):
+            if k + n in seen:
+                seen.update(self.steps[k].inputs)
+        return seen
+
     def shapes(self) -> list[tuple[int, ...]]:
         out = list(self.inputs)
         for s in self.steps:
@@ -191,7 +199,9 @@ def _merge_step(draw, shapes: list[tuple[int, ...]], first: int) -> tuple[str, t
         other = draw(st.sampled_from(joinable))
         return ("Concatenate", (first, other), {}) if x[-1] + shapes[other][-1] <= 2 * MAX_C else None
     kind = draw(st.sampled_from(MERGES))
-    others = draw(st.lists(st.sampled_from(same), min_size=1, max_size=1 if kind in ("Subtract", "Multiply") else 2))
+    others = draw(
+        st.lists(st.sampled_from(same), min_size=1, max_size=1 if kind in ("Subtract", "Multiply") else 2, unique=True)
+    )
     return kind, (first, *others), {}
 
 
@@ -253,8 +263,9 @@ def configs(draw, recipe: Recipe) -> dict:
         "scale": draw(fixed_types((2, 16), (1, 4), unsigned=10)),
     }
     names = {"x": {"Precision": {"result": draw(fixed_types((2, 20), (-1, 8)))}}}
-    for name, step in zip(layer_names(recipe), recipe.steps):
-        if step.kind in RESULT_KINDS and draw(st.integers(0, 3)) == 0:
+    live = recipe.live()
+    for k, (name, step) in enumerate(zip(layer_names(recipe), recipe.steps)):
+        if k + len(recipe.inputs) in live and step.kind in RESULT_KINDS and draw(st.integers(0, 3)) == 0:
             names[name] = {"Precision": {"result": draw(fixed_types((2, 24), (-1, 10)))}}
     io_type = draw(st.sampled_from(("io_parallel", "io_stream")))
     return {"IOType": io_type, "Model": {"Precision": model}, "LayerName": names}
