@@ -255,18 +255,24 @@ RESULT_KINDS = ("Conv2D", "DepthwiseConv2D", "Conv1D", "Dense", "BatchNormalizat
 @st.composite
 def configs(draw, recipe: Recipe) -> dict:
     """Model types for every role, the input's type, some layers' own result types, and the IO type."""
+
+    # integer bits: one type in four from the whole range (overflows, then no bound of Keras), else enough for
+    # the values of unit-scale weights and inputs
+    def integers(low: int, high: int) -> tuple[int, int]:
+        return (low, high) if draw(st.integers(0, 3)) == 0 else (4, high)
+
     model = {
-        "result": draw(fixed_types((2, 24), (-1, 10))),
+        "result": draw(fixed_types((2, 24), integers(-1, 10))),
         # weights of Keras's initializers lie within +-1: mostly types that hold them (else no bound of Keras)
         "weight": draw(fixed_types((2, 16), (-1, 4) if draw(st.integers(0, 4)) == 0 else (1, 4), unsigned=10)),
         "bias": draw(fixed_types((2, 20), (0, 8), unsigned=10)),
         "scale": draw(fixed_types((2, 16), (1, 4), unsigned=10)),
     }
-    names = {"x": {"Precision": {"result": draw(fixed_types((2, 20), (-1, 8)))}}}
+    names = {"x": {"Precision": {"result": draw(fixed_types((2, 20), integers(-1, 8)))}}}
     live = recipe.live()
     for k, (name, step) in enumerate(zip(layer_names(recipe), recipe.steps)):
         if k + len(recipe.inputs) in live and step.kind in RESULT_KINDS and draw(st.integers(0, 3)) == 0:
-            names[name] = {"Precision": {"result": draw(fixed_types((2, 24), (-1, 10)))}}
+            names[name] = {"Precision": {"result": draw(fixed_types((2, 24), integers(-1, 10)))}}
     io_type = draw(st.sampled_from(("io_parallel", "io_stream")))
     return {"IOType": io_type, "Model": {"Precision": model}, "LayerName": names}
 
