@@ -31,6 +31,9 @@ SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck), "print
 
 def _property(case, cases_run: list) -> None:
     note(repro(case))
+    if os.environ.get("NN2FPGA_FUZZ_FAILURES"):  # the case in progress: what a crash (abort in csim) leaves behind
+        with open(os.environ["NN2FPGA_FUZZ_FAILURES"] + ".current", "w") as f:
+            f.write(repro(case) + "\n")
     try:
         outcome = check_case(case)
     except Exception as e:  # every failing example as it is found and shrunk, the smallest last
