@@ -47,3 +47,17 @@ def test_a_merge_of_a_tensor_and_its_no_op_copy_is_bit_exact(between: str, io_ty
     assert [layer.kind for layer in project.graph.layers()] == ["Input", between, "Add"]
     if io_type == "io_stream":
         assert project.simulate(x[:2]).deadlock == ""
+
+
+@pytest.mark.csim
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])  # IO types
+def test_a_model_of_one_linear_activation_runs(io_type: str) -> None:
+    """Shrunk from seed 101 of the slow run: Input -> Activation('linear'). remove_noops left the Input alone, and
+    the io_stream top function wrote nothing to its output stream: the C simulation aborted the whole process
+    ("hls::stream 'kernel_out' read while empty"). The pass now keeps the model's only layer (a cast)."""
+    i = keras.Input((15, 1), name="x")
+    model = keras.Model(i, L.Activation("linear", name="c")(i))
+    project = nn2fpga.convert(model, config={"IOType": io_type})
+    x = np.random.default_rng(0).normal(size=(20, 15, 1))
+    assert_csim_matches_reference(project, x)
+    assert_close_to_keras(project, model, x)

@@ -11,19 +11,24 @@ import numpy as np
 
 from nn2fpga.config import Config
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Linear, Reshape, ZeroPad2D
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Input, Linear, Reshape, ZeroPad2D
 
 
 def remove_noops(g: Graph, cfg: Config) -> bool:
     """Remove linear Activation layers (identity before quantization).
 
-    Post: no Activation(linear) remains unless a quantizer fixes its result type (then it is a cast), or a
-    layer reads both it and its input (Add(x, linear(x)): the graph has one edge per pair of layers).
+    Post: no Activation(linear) remains unless a quantizer fixes its result type (then it is a cast), it is the
+    model's only layer (Input -> linear), or a layer reads both it and its input (Add(x, linear(x)): the graph
+    has one edge per pair of layers).
     """
     changed = False
     for layer in g.layers():
+        if not isinstance(layer, Activation) or layer.fn != "linear":
+            continue
         keep = "result" in layer.fixed  # a quantizer: a cast
-        if isinstance(layer, Activation) and layer.fn == "linear" and not keep and g.removable(layer.name):
+        # the model's only layer: without it the io_stream top function would write no output (csim aborted)
+        keep = keep or (g.is_output(layer.name) and isinstance(g.producer(layer.name), Input))
+        if not keep and g.removable(layer.name):
             g.remove(layer.name)
             changed = True
     return changed
