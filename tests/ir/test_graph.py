@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nn2fpga.ir.graph import Graph, GraphError
-from nn2fpga.ir.layers import Activation, Dense, Input
+from nn2fpga.ir.layers import Activation, Add, Dense, Input
 
 
 def _mlp() -> Graph:
@@ -36,6 +36,12 @@ def test_lint_names_the_broken_layer() -> None:
         g.lint()
     with pytest.raises(GraphError, match="duplicate layer name 'fc'"):
         g.add(Dense("fc"), ["x"])
+    with pytest.raises(GraphError, match=r"'sum': an input appears twice in \['x', 'x'\]"):  # not one edge silently
+        g.add(Add("sum", shape=(4,)), ["x", "x"])
+    g.add(Add("sum", shape=(4,)), ["x", "fc"])
+    assert not g.removable("fc")  # x would feed sum twice
+    with pytest.raises(GraphError, match="cannot remove 'fc': a layer reads both it and its producer 'x'"):
+        g.remove("fc")
 
 
 def test_copy_is_deep() -> None:

@@ -120,6 +120,9 @@ def _add(graph: Graph, call: Call, converted: list[Layer]) -> str:
             raise ModelError(f"{call.where}: a no-op with {len(call.inputs)} inputs")
         return call.inputs[0]
     prev = call.inputs
+    if twice := sorted({src for src in prev if prev.count(src) > 1}):  # one edge per pair of layers in the graph
+        raise ModelError(f"{call.where}: reads {twice[0]!r} more than once (as {len(prev)} inputs); a layer "
+                         "reading one tensor twice is not supported")  # fmt: skip
     for ir_layer in converted:
         try:
             graph.add(ir_layer, prev)

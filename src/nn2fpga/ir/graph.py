@@ -46,6 +46,8 @@ class Graph:
         """Add `layer` consuming the outputs of `inputs` (in order)."""
         if layer.name in self._g:
             raise GraphError(f"duplicate layer name {layer.name!r}")
+        if len(set(inputs)) != len(inputs):  # one edge per pair: a second would replace the first's index
+            raise GraphError(f"layer {layer.name!r}: an input appears twice in {list(inputs)}")
         self._g.add_node(layer.name, layer=layer)
         for i, src in enumerate(inputs):
             if src not in self._g:
@@ -99,9 +101,17 @@ class Graph:
 
     # ---- rewriting ----------------------------------------------------------------------------------
 
+    def removable(self, name: str) -> bool:
+        """Whether `remove(name)` can connect its producer to its users: none of them reads the producer already
+        (one edge per pair of layers; Add(x, linear(x)) would become Add(x, x))."""
+        src = self.producer(name).name
+        return not any(self._g.has_edge(src, dst) for dst in self._g.successors(name))
+
     def remove(self, name: str) -> None:
         """Remove a single-input layer, connecting its producer to its users (and to the outputs)."""
         src = self.producer(name).name
+        if not self.removable(name):
+            raise GraphError(f"cannot remove {name!r}: a layer reads both it and its producer {src!r}")
         for dst in list(self._g.successors(name)):
             self._g.add_edge(src, dst, index=self._g.edges[name, dst]["index"])
         self.outputs = [src if o == name else o for o in self.outputs]

@@ -11,17 +11,24 @@ import numpy as np
 
 from nn2fpga.config import Config
 from nn2fpga.ir.graph import Graph
-from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Linear, Reshape, ZeroPad2D
+from nn2fpga.ir.layers import Activation, Add, BatchNorm, Conv2D, DepthwiseConv2D, Input, Linear, Reshape, ZeroPad2D
 
 
 def remove_noops(g: Graph, cfg: Config) -> bool:
     """Remove linear Activation layers (identity before quantization).
 
-    Post: no Activation(linear) remains unless a quantizer fixes its result type (then it is a cast).
+    Post: no Activation(linear) remains unless a quantizer fixes its result type (then it is a cast), it is the
+    model's only layer (Input -> linear), or a layer reads both it and its input (Add(x, linear(x)): the graph
+    has one edge per pair of layers).
     """
     changed = False
     for layer in g.layers():
-        if isinstance(layer, Activation) and layer.fn == "linear" and "result" not in layer.fixed:  # keep quantizers
+        if not isinstance(layer, Activation) or layer.fn != "linear":
+            continue
+        keep = "result" in layer.fixed  # a quantizer: a cast
+        # the model's only layer: without it the io_stream top function would write no output (csim aborted)
+        keep = keep or (g.is_output(layer.name) and isinstance(g.producer(layer.name), Input))
+        if not keep and g.removable(layer.name):
             g.remove(layer.name)
             changed = True
     return changed
@@ -31,7 +38,8 @@ def merge_reshapes(g: Graph, cfg: Config) -> bool:
     """Remove a Reshape feeding only another Reshape (row-major order is kept, so the second one's shape is
     all that counts), and a Reshape to its input's own shape (what 1-D layers leave between each other).
 
-    Post: no Reshape feeds only a Reshape; no Reshape other than a graph output keeps its input's shape.
+    Post: no Reshape feeds only a Reshape; no Reshape other than a graph output keeps its input's shape, unless
+    a layer reads both it and its input (as remove_noops).
     """
     changed = False
     for layer in g.layers():
@@ -39,7 +47,7 @@ def merge_reshapes(g: Graph, cfg: Config) -> bool:
             continue
         users = g.users(layer.name)
         same = layer.shape == g.producer(layer.name).shape
-        if same or (len(users) == 1 and isinstance(users[0], Reshape)):
+        if (same or (len(users) == 1 and isinstance(users[0], Reshape))) and g.removable(layer.name):
             g.remove(layer.name)
             changed = True
     return changed
