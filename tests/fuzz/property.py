@@ -47,15 +47,15 @@ def config_with_folds(case: Case, model) -> dict:
     return config
 
 
-def _float_trace(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
+def _float_trace(graph: Graph, x) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = dict(reference.as_feeds(graph, x))
     for layer in graph.layers():
-        ins = [out[p.name] for p in graph.producers(layer.name)]
-        out[layer.name] = x if isinstance(layer, Input) else float_execute(layer, *ins)
+        if not isinstance(layer, Input):
+            out[layer.name] = float_execute(layer, *[out[p.name] for p in graph.producers(layer.name)])
     return out
 
 
-def bound_skip(project, x: np.ndarray) -> str:
+def bound_skip(project, x) -> str:
     """Why the error bound of Keras does not apply to this project and data ("" when it does)."""
     float_graph, graph = project.float_graph, project.graph
     for layer in (lay for lay in graph.layers() if lay.name in float_graph):
@@ -80,7 +80,7 @@ def bound_skip(project, x: np.ndarray) -> str:
 
 def _count(case: Case, project) -> None:
     """Count the Keras kinds, IR kinds, modes, signedness and IO type this case exercised (once per case)."""
-    seen = {f"keras:{s.kind}" for s in case.recipe.steps}
+    seen = {f"keras:{s.kind}" for s in case.recipe.steps} | {f"model inputs:{len(case.recipe.inputs)}"}
     seen |= {f"activation:{v}" for s in case.recipe.steps for k, v in s.params if k == "activation"}
     if project is not None:
         seen |= {f"ir:{layer.kind}" for layer in project.graph.layers()}
@@ -116,7 +116,8 @@ def check_case(case: Case) -> str:
     COUNTS["cases"] += 1
     _count(case, project)
     rng = np.random.default_rng(case.weight_seed)
-    x = rng.normal(scale=case.input_scale, size=(SAMPLES, *case.recipe.inputs[0]))
+    xs = [rng.normal(scale=case.input_scale, size=(SAMPLES, *shape)) for shape in case.recipe.inputs]
+    x = xs[0] if len(xs) == 1 else xs
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         project.write(Path(tmp) / project.name)
         assert_csim_matches_reference(project, x)
@@ -129,9 +130,10 @@ def check_case(case: Case) -> str:
                     raise
                 skip = "value at a saturating limit"
         if project.graph.io_type == "io_stream":
-            run = project.simulate(x[:2])
+            first = xs[0][:2] if len(xs) == 1 else [v[:2] for v in xs]
+            run = project.simulate(first)
             assert run.deadlock == "", run.deadlock
-            assert np.array_equal(run.outputs, project.predict(x[:2])), "bounded simulation != csim"
+            assert np.array_equal(run.outputs, project.predict(first)), "bounded simulation != csim"
     outcome = f"checked, no bound: {skip}" if skip else "checked"
     event(outcome)
     COUNTS[f"keras bound: {skip or 'checked'}"] += 1

@@ -8,8 +8,8 @@ prints it; `build_model` turns it into a Keras model, `repro` into the code of a
 
 Graphs have one input and one output, with internal branches and skips (merges of earlier tensors: Add,
 Subtract, Multiply, Average, Maximum, Minimum, Concatenate, squeeze-and-excitation ChannelScale, Dot).
-`cases(inputs=2)` would draw a second model input as a tensor the merges can read: off until projects
-take several inputs.
+`cases(inputs=2)` draws a second model input (of the first one's shape) as a tensor the merges can read;
+the property draws it one time in three.
 """
 
 from __future__ import annotations
@@ -233,11 +233,24 @@ def recipes(draw, inputs: int = 1, max_steps: int = 6) -> Recipe:
         step = Step(kind, tuple(ins), tuple(sorted(params.items())))
         shapes.append(out_shape(step, [shapes[i] for i in ins]))
         steps.append(step)
-    if inputs > 1 and not any(i < inputs and i > 0 for s in steps for i in s.inputs):
-        first = len(shapes) - 1
-        steps.append(Step("Add", (first, 1)) if shapes[first] == shapes[1] else Step("Concatenate", (first, 1)))
+
+    def add(step: Step) -> None:
+        steps.append(step)
+        shapes.append(out_shape(step, [shapes[i] for i in step.inputs]))
+
+    if inputs > 1 and not any(0 < i < inputs for s in steps for i in s.inputs):  # the second input joins at the end
+        last = len(shapes) - 1
+        if shapes[last] == shapes[1]:
+            add(Step("Add", (last, 1)))
+        else:  # both as vectors, side by side
+            vectors = []
+            for k in (last, 1):
+                if len(shapes[k]) > 1:
+                    add(Step("Flatten", (k,)))
+                vectors.append(len(shapes) - 1 if len(shapes[k]) > 1 else k)
+            add(Step("Concatenate", tuple(vectors)))
     if draw(st.booleans()) and len(shapes[-1]) == 1 and shapes[-1][0] > 1:
-        steps.append(Step("Activation", (len(shapes) - 1,), (("activation", "softmax"),)))
+        add(Step("Activation", (len(shapes) - 1,), (("activation", "softmax"),)))
     return Recipe(in_shapes, tuple(steps))
 
 

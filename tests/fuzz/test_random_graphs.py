@@ -20,6 +20,7 @@ pytest.importorskip("keras")
 
 from build import repro  # noqa: E402
 from hypothesis import HealthCheck, given, note, seed, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from property import check_case, write_counts  # noqa: E402
 from strategies import cases  # noqa: E402
 
@@ -53,7 +54,7 @@ def _run(examples: int) -> None:
 
     @seed(SEED)
     @settings(max_examples=examples, **SETTINGS)
-    @given(cases())
+    @given(st.sampled_from([1, 1, 2]).flatmap(lambda n: cases(inputs=n)))  # a second model input one time in three
     def fuzz(case) -> None:
         _property(case, cases_run)
 
