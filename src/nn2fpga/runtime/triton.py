@@ -10,7 +10,9 @@ libpython: LD_LIBRARY_PATH starts with this interpreter's LIBDIR so it loads the
 and PATH starts with this interpreter's bin directory so the stub runs with this environment's
 site-packages (the project's venv).
 
-Every endpoint binds `host` (127.0.0.1 by default: --http-address, --grpc-address, --metrics-address).
+Every endpoint binds `host` (127.0.0.1 by default: --grpc-address, --metrics-address; HTTP is served by
+`nn2fpga.runtime.guard` on `host`, which forwards checked requests to Triton's HTTP endpoint on a private
+loopback port: some bodies crash Triton 2.51, docs/reliability.md).
 
 A model's Python-backend stub that dies (killed, out of memory) leaves Triton answering "Stub process is not
 healthy" for ever while it reports the model ready. So the server runs with explicit model control (every
@@ -38,11 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nn2fpga.ir.errors import UserError
+from nn2fpga.runtime.guard import HttpGuard
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "install the serve extra (pip install 'nn2fpga[serve]') or put tritonserver on PATH"
 WATCH_PERIOD_S = 0.5  # how often the watchdog looks at the Python-backend stubs
+MAX_BODY = 64 * 2**20  # HTTP request bodies through the guard (nn2fpga.runtime.guard)
+MAX_JSON = 2 * 2**20  # their JSON part: Triton 2.51 crashes on 4 MB that is not JSON
 
 
 def stub_processes(server_pid: int) -> dict[int, tuple[str, str]]:
@@ -113,11 +118,19 @@ class TritonServer:
         metrics_port: int = 8002,
         env: dict[str, str] | None = None,
         log_file: Path | None = None,
+        guard: bool = True,
+        max_body: int = MAX_BODY,
+        max_json: int = MAX_JSON,
     ) -> None:
+        """`guard`: HTTP through `nn2fpga.runtime.guard` (bodies of at most `max_body` bytes, their JSON part at
+        most `max_json`), Triton's own HTTP endpoint on a private loopback port."""
         self.repositories = [
             Path(r).resolve() for r in (repositories if isinstance(repositories, list) else [repositories])
         ]
         self.host, self.http_port, self.grpc_port, self.metrics_port = host, http_port, grpc_port, metrics_port
+        self.guard = HttpGuard(host, http_port, free_port(), max_body, max_json) if guard else None
+        # where Triton's HTTP endpoint is: behind the guard, a private loopback port
+        self._triton_http = f"127.0.0.1:{self.guard.upstream}" if self.guard else None
         self.extra_env = dict(env or {})
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
@@ -131,6 +144,10 @@ class TritonServer:
     @property
     def http_url(self) -> str:
         return f"{self._client_host}:{self.http_port}"
+
+    @property
+    def _admin(self) -> str:  # Triton's own HTTP endpoint (health, repository), not through the guard
+        return self._triton_http or self.http_url
 
     @property
     def grpc_url(self) -> str:
@@ -151,8 +168,9 @@ class TritonServer:
         cmd += [f"--model-repository={r}" for r in self.repositories]
         if backend_dir is not None:
             cmd.append(f"--backend-directory={backend_dir}")
-        ports = {"http": self.http_port, "grpc": self.grpc_port, "metrics": self.metrics_port}
-        cmd += [f"--{kind}-address={self.host}" for kind in ports]
+        ports = {"http": self.guard.upstream if self.guard else self.http_port, "grpc": self.grpc_port,
+                 "metrics": self.metrics_port}  # fmt: skip
+        cmd += [f"--{kind}-address={'127.0.0.1' if kind == 'http' and self.guard else self.host}" for kind in ports]
         cmd += [f"--{kind}-port={port}" for kind, port in ports.items()]
         cmd += ["--allow-gpu-metrics=false", "--strict-readiness=true", "--exit-timeout-secs=5", "--log-verbose=0"]
         cmd += ["--model-control-mode=explicit", "--load-model=*"]  # the watchdog may reload a model
@@ -170,6 +188,11 @@ class TritonServer:
     def start(self, timeout: float = 120.0, models: list[str] | None = None) -> TritonServer:
         """Start the server and wait until it and `models` (default: every model directory) are ready."""
         install = find_tritonserver()
+        if self.guard is not None:  # its port first: a port in use fails before the server starts
+            try:
+                self.guard.start()
+            except OSError as e:
+                raise UserError(f"HTTP: {e}") from e
         self._tmp = tempfile.TemporaryDirectory(prefix="nn2fpga-triton-")
         backend_dir = None
         if install.python_backend is not None:
@@ -211,7 +234,7 @@ class TritonServer:
                 self.restarts += 1
                 try:  # a load of a loaded, unchanged model does nothing: unload first (unavailable till loaded)
                     for action in ("unload", "load"):
-                        url = f"http://{self.http_url}/v2/repository/models/{model}/{action}"
+                        url = f"http://{self._admin}/v2/repository/models/{model}/{action}"
                         request = urllib.request.Request(url, data=b"{}", method="POST")
                         urllib.request.urlopen(request, timeout=120).close()
                 except (urllib.error.URLError, OSError) as e:
@@ -240,14 +263,14 @@ class TritonServer:
 
     def _get(self, path: str) -> int:
         try:
-            with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=2) as r:
+            with urllib.request.urlopen(f"http://{self._admin}{path}", timeout=2) as r:
                 return r.status
         except (urllib.error.URLError, OSError):
             return 0
 
     def _index(self) -> list[dict]:
         """The repository index (name, state, reason of every model), or [] while the server is not up."""
-        req = urllib.request.Request(f"http://{self.http_url}/v2/repository/index", data=b"{}", method="POST")
+        req = urllib.request.Request(f"http://{self._admin}/v2/repository/index", data=b"{}", method="POST")
         try:
             with urllib.request.urlopen(req, timeout=2) as r:
                 return json.loads(r.read())
@@ -264,6 +287,8 @@ class TritonServer:
         """SIGTERM (Triton unloads the models and exits), SIGKILL to its process group after `timeout`."""
         rc = None
         self._watching.clear()
+        if self.guard is not None:
+            self.guard.stop()
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
