@@ -238,16 +238,18 @@ def recipes(draw, inputs: int = 1, max_steps: int = 6) -> Recipe:
         steps.append(step)
         shapes.append(out_shape(step, [shapes[i] for i in step.inputs]))
 
-    if inputs > 1 and not any(0 < i < inputs for s in steps for i in s.inputs):  # the second input joins at the end
+    for k in range(inputs):  # an input the output does not depend on joins it at the end
+        if k in Recipe(in_shapes, tuple(steps)).live():
+            continue
         last = len(shapes) - 1
-        if shapes[last] == shapes[1]:
-            add(Step("Add", (last, 1)))
+        if shapes[last] == shapes[k]:
+            add(Step("Add", (last, k)))
         else:  # both as vectors, side by side
             vectors = []
-            for k in (last, 1):
-                if len(shapes[k]) > 1:
-                    add(Step("Flatten", (k,)))
-                vectors.append(len(shapes) - 1 if len(shapes[k]) > 1 else k)
+            for j in (last, k):
+                if len(shapes[j]) > 1:
+                    add(Step("Flatten", (j,)))
+                vectors.append(len(shapes) - 1 if len(shapes[j]) > 1 else j)
             add(Step("Concatenate", tuple(vectors)))
     if draw(st.booleans()) and len(shapes[-1]) == 1 and shapes[-1][0] > 1:
         add(Step("Activation", (len(shapes) - 1,), (("activation", "softmax"),)))

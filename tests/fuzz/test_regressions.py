@@ -61,3 +61,14 @@ def test_a_model_of_one_linear_activation_runs(io_type: str) -> None:
     x = np.random.default_rng(0).normal(size=(20, 15, 1))
     assert_csim_matches_reference(project, x)
     assert_close_to_keras(project, model, x)
+
+
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_a_model_input_no_output_reads_is_refused_naming_it(io_type: str) -> None:
+    """Found by the fuzzer (seed 201): Model([x, x1], UpSampling1D(x1)). Nothing read input x, so the io_stream
+    kernel's load waited for ever on its full stream (a deadlock in the bounded simulation)."""
+    keras = pytest.importorskip("keras")
+    x, x1 = keras.Input((2, 1), name="x"), keras.Input((2, 1), name="x1")
+    model = keras.Model([x, x1], keras.layers.UpSampling1D(2)(x1))
+    with pytest.raises(ModelError, match="model input 'x' reaches no output"):
+        nn2fpga.convert(model, {"IOType": io_type})

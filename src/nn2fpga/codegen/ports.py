@@ -97,7 +97,12 @@ class Port:
 
 
 def check_ports(graph: Graph) -> None:
-    """ModelError unless every output is computed by a layer no other layer reads, and no input is an output."""
+    """ModelError unless every output is computed by a layer no other layer reads, no input is an output and
+    every input is read (an io_stream kernel would wait for ever on an input stream nothing drains)."""
+    for layer in graph.inputs():
+        if not graph.users(layer.name) and layer.name not in graph.outputs:
+            raise ModelError(f"model input {layer.name!r} reaches no output: nothing would read it (remove it from "
+                             "the model's inputs)")  # fmt: skip
     for name in graph.outputs:
         if isinstance(graph[name], Input):
             raise ModelError(f"model output {name!r} is a model input: nothing computes it")
