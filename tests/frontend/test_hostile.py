@@ -10,7 +10,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hostile_files import CASES, DENSE, Run, dataset_bomb, keras3_config, keras_file, run_cli, weights_h5
+from hostile_files import (
+    CASES,
+    DENSE,
+    Run,
+    dataset_bomb,
+    keras3_config,
+    keras_file,
+    keras_path_mismatch,
+    run_cli,
+    weights_h5,
+)
 
 from nn2fpga.frontend import archive, screening
 from nn2fpga.frontend.loading import file_config
@@ -63,6 +73,17 @@ def test_the_process_exits_2_for_every_command(tmp_path: Path, command: list[str
     status, _, [run] = run_cli([argv], tmp_path / "tmp")
     assert status == 2 and len(run.stderr.splitlines()) == 1 and CASES["path traversal"][2] in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp", "traversal.keras"] and not run.tensorflow
+
+
+@pytest.mark.keras
+def test_a_file_only_keras_refuses_is_one_line_too(tmp_path: Path) -> None:
+    """The one case the checks before TensorFlow pass (weights that disagree with a tf_keras .h5 config): Keras
+    refuses it, and TensorFlow's start-up lines on file descriptor 2 go to the log, not the terminal."""
+    path = keras_path_mismatch(tmp_path / "mismatch.h5")
+    (tmp_path / "tmp").mkdir()
+    status, _, [run] = run_cli([["convert", str(path), "-o", str(tmp_path / "prj")]], tmp_path / "tmp")
+    assert status == 2 and run.tensorflow and not (tmp_path / "prj").exists()
+    assert len(run.stderr.splitlines()) == 1 and "tf_keras could not load the model" in run.stderr, run.stderr
 
 
 # ---- the limits, in this process --------------------------------------------------------------------------

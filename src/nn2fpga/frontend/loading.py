@@ -5,12 +5,15 @@ run with `safe_mode=True`. QKeras models need tf_keras as `tf.keras` (`require_l
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +49,35 @@ def load_model(source: Any, custom_objects: dict[str, Any] | None = None) -> Any
     refuse_lambdas(config, path)
     if flavor == TF_KERAS and QKERAS_CLASSES & {cls for _, cls, _, _ in objects(config)}:
         custom_objects = qkeras_objects(str(path), custom_objects)  # sets TF_USE_LEGACY_KERAS first
-    module = importlib.import_module(flavor)
-    loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
-    try:
-        # safe_mode: both loaders refuse serialized lambdas themselves too (it matters for .keras files)
-        return loader(str(path), custom_objects=custom_objects, compile=False, safe_mode=True)
-    except Exception as e:  # Keras raises anything from ValueError to KeyError on bad files
-        raise ModelError(f"{path}: {flavor} could not load the model: {one_line(e)}") from e
+    with native_stderr_logged():  # TensorFlow's start-up lines (absl, oneDNN, CUDA) go to the log, not the terminal
+        module = importlib.import_module(flavor)
+        loader = module.saving.load_model if flavor == KERAS3 else module.models.load_model
+        try:
+            # safe_mode: both loaders refuse serialized lambdas themselves too (it matters for .keras files)
+            return loader(str(path), custom_objects=custom_objects, compile=False, safe_mode=True)
+        except Exception as e:  # Keras raises anything from ValueError to KeyError on bad files
+            raise ModelError(f"{path}: {flavor} could not load the model: {one_line(e)}") from e
+
+
+@contextlib.contextmanager
+def native_stderr_logged() -> Iterator[None]:
+    """Send what is written to file descriptor 2 meanwhile (TensorFlow's C++ logging, which neither
+    TF_CPP_MIN_LOG_LEVEL nor Python silences before absl is initialized) to this module's log at DEBUG level
+    (`nn2fpga -v` shows it), so that a refused file gives one line. Python exceptions are not affected."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                log.debug("%s", text)
 
 
 def require_legacy_keras(what: str) -> None:
