@@ -251,7 +251,7 @@ def _(layer: Activation, x: np.ndarray, e: np.ndarray) -> np.ndarray:
     if fn in ("sigmoid", "tanh", "softsign"):
         # Lipschitz constant times the input error, plus the table's own error at these inputs.
         lip = 0.25 if fn == "sigmoid" else 1.0
-        table = activation_tables(fn, t, layer.shape[-1])["table"]
+        table = activation_tables(fn, t, layer.shape[-1], layer.alpha, layer.table_size)["table"]
         return lip * e + np.abs(table.lookup(x) - float_execute(layer, x)) + q
     # softmax: the Jacobian's infinity norm is at most 1/2; the tables' error is measured exactly.
     table_out = reference.execute(layer, x)

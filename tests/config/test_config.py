@@ -174,6 +174,7 @@ def test_precedence_per_role() -> None:
         "WeightStorage": "default",
         "Multipliers": "default",
         "Lanes": "default",
+        "TableSize": "default",
     }
 
 
@@ -415,7 +416,7 @@ def test_resolved_yaml_content() -> None:
     model_precision = {"result": "ap_fixed<14,5>", "accum": "ap_fixed<32,12>", "table": "ap_ufixed<10,1>"}
     # ReuseFactor, PE, SIMD and Lanes are chosen per layer where not given: the Model level lists the rest
     assert data["Model"] == {"Precision": model_precision, "Strategy": "Latency", "WeightStorage": "auto",
-                             "Multipliers": "auto"}  # fmt: skip
+                             "Multipliers": "auto", "TableSize": 1024}  # fmt: skip
     assert "LayerType" not in data  # folded into the LayerName entries
     lines = text.splitlines()
     assert any(re.match(r"^  fc1:\s+# Dense\+relu, shape 8$", line) for line in lines)

@@ -52,7 +52,7 @@ from nn2fpga.ir.layers import (
 from nn2fpga.ir.names import layer_idents, port_var
 from nn2fpga.ir.recurrent import GATES, Recurrent, gru_inner, recurrent_accum
 from nn2fpga.ir.rules import product_type, reciprocal, reciprocals, sum_type
-from nn2fpga.ir.tables import TABLE_SIZE, TAIL_FROM, activation_tables, layernorm_parts, recurrent_tables
+from nn2fpga.ir.tables import TAIL_FROM, activation_tables, layernorm_parts, recurrent_tables
 
 
 @functools.singledispatch
@@ -272,7 +272,7 @@ def _(layer: Activation, base: LayerContext) -> LayerContext:
         base.config.update(tail_from=TAIL_FROM[layer.fn], scaled_tail=layer.fn == "selu")
         if "slope" not in t:  # the template names slope_t; only selu's tail multiplies by it
             base.typedefs["slope_t"], base.config["slope"] = "ap_uint<1>", 1.0
-    tables = activation_tables(layer.fn, t, layer.shape[-1], layer.alpha)
+    tables = activation_tables(layer.fn, t, layer.shape[-1], layer.alpha, layer.table_size)
     for key, table in tables.items():
         add_constant(base, key, key, table.values, table.dtype)
     if layer.fn in (*CENTRED_TABLE_FNS, *TAIL_TABLE_FNS):
@@ -281,7 +281,7 @@ def _(layer: Activation, base: LayerContext) -> LayerContext:
     if layer.fn == "softmax":
         exp_t, inv_t = tables["exp_table"], tables["inv_table"]
         base.config.update(
-            n_last=layer.shape[-1], table_size=TABLE_SIZE, exp_k=exp_t.k, inv_k=inv_t.k, inv_offset=inv_t.offset
+            n_last=layer.shape[-1], table_size=exp_t.size, exp_k=exp_t.k, inv_k=inv_t.k, inv_offset=inv_t.offset
         )
         base.typedefs["sum_t"] = sum_type(exp_t.dtype, layer.shape[-1]).cpp()
     return base

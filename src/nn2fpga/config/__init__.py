@@ -123,6 +123,7 @@ class LayerSettings:
     weight_storage: str
     multipliers: str  # "auto" | "dsp" | "lut" | "packed"
     lanes: int
+    table_size: int
     source: dict[str, str]  # "ReuseFactor" / "Precision.<role>" -> YAML path, or "default"
 
 
@@ -321,6 +322,8 @@ class Config:
                 note += f"; PE {layer.pe} x SIMD {layer.simd}, weights in {layer.weight_storage}"
             elif "Lanes" in settings.source and settings.source["Lanes"] != "default":
                 entry["Lanes"] = settings.lanes
+            if hasattr(layer, "table_size") and {"table", "exp_table"} & set(layer.type_roles()):
+                entry["TableSize"] = layer.table_size
             shape = "x".join(map(str, layer.shape)) or "scalar"
             note += f"; {layer.lanes} lanes" if layer.lanes and graph.io_type == "io_stream" else ""
             note += f"; {layer.multiplier_limit} multipliers" if layer.multiplier_limit else ""

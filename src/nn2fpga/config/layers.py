@@ -104,6 +104,13 @@ def dump_precision(spec: FixedType | dict[str, FixedType | str]) -> str | dict[s
     return str(spec) if isinstance(spec, FixedType) else {role: str(t) for role, t in spec.items()}
 
 
+def table_size(value: Any, path: str) -> int:
+    n = positive_int(value, path)
+    if n & (n - 1) or not 64 <= n <= 65536:
+        fail(path, f"expected a power of two from 64 to 65536, got {n}")
+    return n
+
+
 strategy = choice("Latency", "Resource")
 weight_storage = choice("auto", "bram", "lutram", "uram", "offchip")
 multipliers = choice("auto", "dsp", "lut", "packed")
@@ -130,6 +137,9 @@ LAYER_KEYS: tuple[Key, ...] = (
         "two products of one input in each DSP48E2 (io_stream, weights <= 8 bits)", multipliers_only=True),
     Key("Lanes", "lanes", positive_int, 0,
         "values per stream word (io_stream) of a layer without multipliers; divides its channels", plain_only=True),
+    Key("TableSize", "table_size", table_size, 1024,
+        "entries of each table a layer reads (sigmoid, tanh, softsign, softmax, elu, selu, softplus, swish, gelu, "
+        "hard_swish, LayerNormalization, recurrent cells): a power of two, 64 to 65536", tables_only=True),
 )
 # fmt: on
 LAYER_KEY = {k.name: k for k in LAYER_KEYS}
@@ -150,6 +160,8 @@ def check_fits(settings: dict[str, Any], path: str, owner: str, roles: tuple[str
             fail(f"{path}.{name}", f"{owner} has no multipliers, so no {name}; allowed: Precision, Lanes")
         if LAYER_KEY[name].plain_only and multipliers:
             fail(f"{path}.{name}", f"the lanes of {owner} are its PE (output) and SIMD (input); set those")
+        if LAYER_KEY[name].tables_only and not {"table", "exp_table"} & set(roles):
+            fail(f"{path}.{name}", f"{owner} reads no table, so no {name}")
     spec = settings.get("Precision")
     if isinstance(spec, FixedType) and not set(roles) & set(DATA_ROLES):
         fail(

@@ -162,6 +162,7 @@ class Key:
     dump: Callable[[Any], Any] = lambda v: v  # normalized value -> plain YAML data
     multipliers_only: bool = False  # only kinds with HAS_MULTIPLIERS take it
     plain_only: bool = False  # only kinds without multipliers take it
+    tables_only: bool = False  # only layers that read a table (an activation by table, LayerNorm, a recurrent cell)
 
 
 def commented(name: str, value: Any, comment: str) -> list[str]:

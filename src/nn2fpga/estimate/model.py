@@ -49,7 +49,6 @@ from nn2fpga.ir.layers import (
 )
 from nn2fpga.ir.names import layer_idents
 from nn2fpga.ir.recurrent import Recurrent
-from nn2fpga.ir.tables import TABLE_SIZE
 
 FF_PIPELINE = 0.4  # Latency Dense: adder-tree pipeline registers per product bit (fitted, docs/estimates.md)
 FF_SUM_CAP = 16  # Latency Dense: reuse cycles over which partial sums are held, at most (fitted)
@@ -219,10 +218,10 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
             n = geometry.channels(layer)
             e, inv = layer.types["exp_table"].width, layer.types["inv_table"].width
             cost = rules.multipliers(n, e, inv, "ultrascale+") + rules.adders(2 * n, bits + 4)
-            tables = rules.table(TABLE_SIZE, e, n, ii) + rules.table(TABLE_SIZE, inv, 1, ii)
+            tables = rules.table(layer.table_size, e, n, ii) + rules.table(layer.table_size, inv, 1, ii)
             return cost + tables * (1 if g.io_type == "io_stream" else layer.size // n)
         if layer.fn in (*CENTRED_TABLE_FNS, *TAIL_TABLE_FNS):
-            return rules.table(TABLE_SIZE, layer.types["table"].width, per_clock, ii) + Cost(lut=per_clock * bits)
+            return rules.table(layer.table_size, layer.types["table"].width, per_clock, ii) + Cost(lut=per_clock * bits)
         return Cost(lut=per_clock * bits, ff=per_clock * bits if g.io_type == "io_stream" else 0)
     if isinstance(layer, BatchNorm):
         return rules.multipliers(per_clock, _in_bits(layer, g), layer.types["scale"].width, "ultrascale+")
@@ -233,7 +232,9 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         cost = cost + rules.multipliers(per_clock, 22, t["scale"].width, "ultrascale+")
         groups = 1 if g.io_type == "io_stream" else layer.size // layer.shape[-1]
         return (
-            cost + rules.adders(2 * per_clock, 2 * in_bits + 8) + rules.table(TABLE_SIZE, t["table"].width, groups, ii)
+            cost
+            + rules.adders(2 * per_clock, 2 * in_bits + 8)
+            + rules.table(layer.table_size, t["table"].width, groups, ii)
         )
     if isinstance(layer, PReLU):  # a multiplier and a select per value
         cost = rules.multipliers(per_clock, _in_bits(layer, g), layer.types["alpha"].width, "ultrascale+")
@@ -247,7 +248,7 @@ def _elementwise(layer: Layer, g: Graph, ii: int) -> Cost:
         n = (layer.n_in + layer.units) * layer.weight.shape[1]
         t = layer.types
         cost = rules.multipliers(n, max(_in_bits(layer, g), t["result"].width), t["weight"].width, "ultrascale+")
-        tables = rules.table(TABLE_SIZE, t["table"].width, 2 * layer.units, 1)
+        tables = rules.table(layer.table_size, t["table"].width, 2 * layer.units, 1)
         return cost + tables + rules.adders(n, 32)
     if isinstance(layer, ChannelScale):  # a product per value handled
         a, b = (p.types["result"].width for p in g.producers(layer.name))

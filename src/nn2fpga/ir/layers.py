@@ -129,6 +129,7 @@ class Activation(Layer):
     """
 
     fn: str = "linear"
+    table_size: int = 1024  # entries of each of its tables (TableSize; nn2fpga.ir.tables.TABLE_SIZE by default)
     alpha: float = 0.3
     slope: float = 0.2
     offset: float = 0.5
@@ -170,6 +171,7 @@ class LayerNorm(Layer):
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
     epsilon: float = 1e-3
+    table_size: int = 1024  # entries of its 1/sqrt table (TableSize)
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "scale", "bias", "table", "recip")
 

@@ -41,6 +41,7 @@ class Recurrent(Layer):
     bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
     recurrent_bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
     return_sequences: bool = False
+    table_size: int = 1024  # entries of its tanh and sigmoid tables (TableSize)
 
     TYPE_ROLES: ClassVar[tuple[str, ...]] = ("result", "weight", "bias", "table", "rec_table", "cell")
 

@@ -128,18 +128,22 @@ def tail_table(fn: str, t: FixedType, alpha: float = 1.0, n: int = TABLE_SIZE) -
     return Table(t.quantize(f(centres, alpha)), t, k, offset)
 
 
-def activation_tables(fn: str, types: dict[str, FixedType], n_inputs: int, alpha: float = 1.0) -> dict[str, Table]:
-    """The tables an activation uses, keyed by the name the C++ config struct gives them (`alpha`: elu's)."""
+def activation_tables(
+    fn: str, types: dict[str, FixedType], n_inputs: int, alpha: float = 1.0, size: int = TABLE_SIZE
+) -> dict[str, Table]:
+    """The tables of `size` entries an activation uses, keyed by the name the C++ config struct gives them
+    (`alpha`: elu's)."""
     if fn in TAIL_TABLES:
-        return {"table": tail_table(fn, types["table"], alpha)}
+        return {"table": tail_table(fn, types["table"], alpha, size)}
     if fn == "sigmoid":
-        return {"table": sigmoid_table(types["table"])}
+        return {"table": sigmoid_table(types["table"], size)}
     if fn == "tanh":
-        return {"table": tanh_table(types["table"])}
+        return {"table": tanh_table(types["table"], size)}
     if fn == "softsign":
-        return {"table": softsign_table(types["table"])}
+        return {"table": softsign_table(types["table"], size)}
     if fn == "softmax":
-        return {"exp_table": exp_table(types["exp_table"]), "inv_table": inv_table(types["inv_table"], n_inputs)}
+        return {"exp_table": exp_table(types["exp_table"], size),
+                "inv_table": inv_table(types["inv_table"], n_inputs, size)}  # fmt: skip
     return {}
 
 
@@ -148,12 +152,12 @@ def layernorm_parts(layer: Any) -> tuple[dict[str, FixedType], Table, int]:
     raw bits of the sum of squares to the table index (floor(q * 2**k))."""
     n = int(layer.shape[-1])
     types = layernorm_types(layer.types["input"], n)
-    table = layernorm_table(layer.types["table"], n, layer.epsilon)
+    table = layernorm_table(layer.types["table"], n, layer.epsilon, layer.table_size)
     return types, table, types["sq"].frac - table.k
 
 
 def recurrent_tables(layer: Any) -> tuple[Table, Table]:
     """(tanh, sigmoid) tables of a quantized Recurrent layer; a SimpleRNN has no sigmoid: its tanh twice."""
     t = layer.types
-    tanh = tanh_table(t["table"])
-    return tanh, sigmoid_table(t["rec_table"]) if "rec_table" in t else tanh
+    tanh = tanh_table(t["table"], layer.table_size)
+    return tanh, sigmoid_table(t["rec_table"], layer.table_size) if "rec_table" in t else tanh

@@ -129,7 +129,8 @@ def constant_values(layer: Layer) -> int:
     if layer.HAS_MULTIPLIERS and getattr(layer, "bias", None) is None:
         n += layer.n_out
     if isinstance(layer, Activation):
-        n += sum(t.size for t in activation_tables(layer.fn, layer.types, layer.shape[-1], layer.alpha).values())
+        n += sum(t.size for t in activation_tables(layer.fn, layer.types, layer.shape[-1], layer.alpha,
+                                                          layer.table_size).values())  # fmt: skip
     return n
 
 

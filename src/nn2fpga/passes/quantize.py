@@ -49,6 +49,8 @@ def infer_precision(g: Graph, cfg: Config) -> bool:
             result_source = fused_settings.source["Precision.result"]
         producers = g.producers(layer.name)
         in_type = producers[0].types["result"] if len(producers) == 1 else None  # None: Input, Add, Concatenate
+        if hasattr(layer, "table_size"):  # Activation, LayerNorm, Recurrent: the entries of each table
+            layer.table_size = settings.table_size
         _quantize(layer, types, in_type, settings)
         if "weight" in layer.fixed and result_source == "default":
             _keep_float_output(layer, types)

@@ -260,7 +260,7 @@ def _(layer: Activation, x: np.ndarray) -> np.ndarray:
     out_t, fn = layer.types["result"], layer.fn
     if fn in ("linear", "relu", "leaky_relu", "hard_sigmoid", "relu_clip"):
         return out_t.quantize(ACTIVATIONS[fn](layer, x))  # no tables: exact arithmetic (float64), then the cast
-    tables = activation_tables(fn, layer.types, layer.shape[-1], layer.alpha)
+    tables = activation_tables(fn, layer.types, layer.shape[-1], layer.alpha, layer.table_size)
     if fn in CENTRED_TABLE_FNS:
         return out_t.quantize(tables["table"].lookup(x))
     if fn in TAIL_TABLE_FNS:  # the table below TAIL_FROM, x (selu: slope * x) from there on
