@@ -72,3 +72,12 @@ def test_a_model_input_no_output_reads_is_refused_naming_it(io_type: str) -> Non
     model = keras.Model([x, x1], keras.layers.UpSampling1D(2)(x1))
     with pytest.raises(ModelError, match="model input 'x' reaches no output"):
         nn2fpga.convert(model, {"IOType": io_type})
+
+
+def test_a_model_of_frontend_no_ops_only_is_refused() -> None:
+    """Model(x, Dropout()(x)) leaves an Input-only graph (noted by the fuzzing work): refused naming the input,
+    where the io_stream C simulation would have aborted the process (nothing writes the output)."""
+    keras = pytest.importorskip("keras")
+    x = keras.Input((4,), name="x")
+    with pytest.raises(ModelError, match="model output 'x' is a model input"):
+        nn2fpga.convert(keras.Model(x, keras.layers.Dropout(0.5)(x)), {"IOType": "io_stream"})
